@@ -1,0 +1,119 @@
+/**
+ * The container setup model: what the kernel layer needs to build a container, already validated and
+ * translated from OCI names into Linux numbers (libcontainer's `configs.Config`, in TypeScript).
+ * config/ produces it from a bundle; kernel/ turns it into a spawn plan.
+ */
+
+/** A namespace kind, named as in the OCI runtime spec. */
+export type NamespaceType = 'pid' | 'network' | 'mount' | 'ipc' | 'uts' | 'user' | 'cgroup' | 'time';
+
+/** A namespace the container gets: created fresh (no path) or joined (path to an nsfs file). */
+export interface NamespaceSetup {
+  type: NamespaceType;
+  /** Absolute path of a namespace file (/proc/PID/ns/net, a bind-mounted nsfs file) to join instead of creating. */
+  path?: string;
+}
+
+/** One user or group id range of a user namespace map (`containerID hostID size`). */
+export interface IdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
+}
+
+/** One mount, with OCI options already split into mount(2) flags and data. */
+export interface MountSetup {
+  /** Absolute destination inside the container. */
+  destination: string;
+  /** Filesystem type for mount(2) ("bind" is normalised to "" with MS_BIND in flags). */
+  type: string;
+  /** Source: a host path for binds (absolute, resolved against the bundle), a device or a label otherwise. */
+  source: string;
+  /** MS_* flags for the initial mount(2) (MS_BIND, MS_REC, MS_RDONLY, MS_NOSUID, ...). */
+  flags: number;
+  /** Flags the options explicitly cleared (`rw`, `suid`, `dev`, `exec`, ...), kept so a bind remount knows them. */
+  clearedFlags: number;
+  /** Propagation changes applied after the mount, each one mount(2) call (MS_PRIVATE, MS_SLAVE|MS_REC, ...). */
+  propagationFlags: number[];
+  /** Filesystem-specific data string (`mode=755,size=65536k`). */
+  data: string;
+  /** True for a bind mount whose source is not a directory: the mountpoint is created as a file. */
+  sourceIsFile?: boolean;
+}
+
+/** A device node to create in the container (`linux.devices[]`). */
+export interface DeviceSetup {
+  /** Absolute path inside the container. */
+  path: string;
+  /** 'c' (char; 'u' is normalised to 'c'), 'b' (block) or 'p' (fifo). */
+  type: 'c' | 'b' | 'p';
+  major: number;
+  minor: number;
+  /** Permission bits (defaults to 0o666 like runc). */
+  fileMode: number;
+  uid: number;
+  gid: number;
+}
+
+/** One rlimit: resource as RLIMIT_* number. */
+export interface RlimitSetup {
+  /** OCI name, for error messages. */
+  name: string;
+  resource: number;
+  soft: bigint;
+  hard: bigint;
+}
+
+/** Capability sets as capability numbers. */
+export interface CapabilitySetup {
+  bounding: number[];
+  effective: number[];
+  permitted: number[];
+  inheritable: number[];
+  ambient: number[];
+}
+
+/** The process the container runs (OCI `process`). */
+export interface ProcessSetup {
+  args: string[];
+  env: string[];
+  cwd: string;
+  terminal: boolean;
+  consoleSize?: { height: number; width: number };
+  uid: number;
+  gid: number;
+  additionalGids: number[];
+  /** Umask to set before execve; undefined keeps runc's default of 0o022. */
+  umask?: number;
+  rlimits: RlimitSetup[];
+  /** oom_score_adj written for the process, if set. */
+  oomScoreAdj?: number;
+  noNewPrivileges: boolean;
+  /** Undefined means: keep what the process has (no capset at all). */
+  capabilities?: CapabilitySetup;
+  apparmorProfile?: string;
+  selinuxLabel?: string;
+}
+
+/** Everything the kernel layer needs to create one container. */
+export interface ContainerSetup {
+  /** Absolute path of the root filesystem on the host. */
+  rootfs: string;
+  readonlyRootfs: boolean;
+  /** MS_* propagation flags for "/" in the container (default MS_SLAVE|MS_REC, as runc). */
+  rootPropagation: number;
+  namespaces: NamespaceSetup[];
+  uidMappings: IdMapping[];
+  gidMappings: IdMapping[];
+  hostname?: string;
+  domainname?: string;
+  mounts: MountSetup[];
+  devices: DeviceSetup[];
+  maskedPaths: string[];
+  readonlyPaths: string[];
+  /** Sysctl name (dotted, e.g. net.ipv4.ip_forward) to value. */
+  sysctl: Record<string, string>;
+  process: ProcessSetup;
+  /** Use MS_MOVE + chroot instead of pivot_root (runc's --no-pivot; needed for a rootfs on ramfs). */
+  noPivotRoot: boolean;
+}

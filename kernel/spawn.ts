@@ -1,0 +1,326 @@
+/**
+ * spawn(): clone a child that runs a compiled plan, and follow it — per-step reports, gates, exec, and
+ * exit through a pidfd on the event loop. The handle is the kernel layer's process primitive.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import { SYS } from './abi.js';
+import { CompiledPlan, resolveFd, type SpawnFds, type StepRecord } from './chain.js';
+import { CLONE } from './constants.js';
+import { C, KernelError, allocNative, errnoName, errnoText, koffi, lastErrno, symbol } from './libc.js';
+import { type ExitStatus, decodeWaitid, openPipe } from './process.js';
+
+/** Why a spawn failed: which step, with which arguments, and errno (or another reason). */
+export class SpawnError extends Error {
+  /** Index of the failing record. */
+  readonly step: number;
+  /** The step, with its arguments, e.g. `mount("proc", "/proc", "proc")`. */
+  readonly label: string;
+  /** errno of the failing call, if it failed with one. */
+  readonly errno?: number;
+  /** errno name ("ENOENT"), if any. */
+  readonly code?: string;
+  /** The config field the step implements, if known. */
+  readonly field?: string;
+  /** The child's pid. */
+  readonly pid: number;
+
+  constructor(info: { step: number; label: string; errno?: number; why?: string; field?: string; pid: number }) {
+    const what = info.errno !== undefined ? `failed: ${errnoText(info.errno)}` : (info.why ?? 'failed');
+    super(`${info.field ? `${info.field}: ` : ''}${info.label} ${what}`);
+    this.name = 'SpawnError';
+    this.step = info.step;
+    this.label = info.label;
+    this.errno = info.errno;
+    this.code = info.errno !== undefined ? errnoName(info.errno) : undefined;
+    this.field = info.field;
+    this.pid = info.pid;
+  }
+}
+
+/** Called when the child arrives at a gate. For pipe gates the child passes when the returned promise resolves. */
+export type GateHandler = (handle: SpawnHandle) => void | Promise<void>;
+
+/** Per-spawn options. */
+export interface SpawnOptions {
+  /** CLONE_NEW* flags for the namespaces to create. */
+  namespaces?: number;
+  /** Parent fds to place on the child's 0, 1, 2 (default: the parent's own 0-2). */
+  stdio?: readonly number[];
+  /** Fds passed under the names the plan declared with keep(). */
+  keep?: Record<string, number>;
+  /** Parent fds to close right after clone (the child has its copies). */
+  closeAfter?: readonly number[];
+  /** Handlers for gates by name. */
+  gates?: Record<string, GateHandler>;
+  /** Fail (and kill the child) if it has not exec'd within this time. */
+  timeoutMs?: number;
+  /** An open pid namespace fd: the child is created inside that namespace (setns of pid_for_children). */
+  pidNamespaceFd?: number;
+}
+
+/** Timestamps (performance.now()) of one spawn. */
+export interface SpawnTimings {
+  start: number;
+  cloned: number;
+  gates: Record<string, number>;
+  exec?: number;
+  reaped?: number;
+}
+
+const SIG_SETMASK = 2;
+const SIGCHLD = 17;
+const allSignals = allocNative(256);
+C.sigfillset(allSignals.ptr);
+const pidfdBox = allocNative(8);
+
+/**
+ * Clone a child running `plan`. The returned handle reports progress; `started` resolves once execve
+ * succeeded and rejects with a SpawnError (the child killed) when a step failed.
+ */
+export function spawn(plan: CompiledPlan, opts: SpawnOptions = {}): SpawnHandle {
+  if (plan.arena === 0n) throw new Error('spawn: the compiled plan was freed');
+  const t0 = performance.now();
+  const [reportR, reportW] = openPipe();
+  const [gateR, gateW] = openPipe();
+  const [stopR, stopW] = openPipe();
+  const fds: SpawnFds = {
+    report: reportW, gate: gateR, stopR, stopW,
+    keep: plan.keepNames.map((n) => {
+      const fd = opts.keep?.[n];
+      if (fd === undefined) throw new Error(`spawn: no fd passed for "${n}"`);
+      return fd;
+    }),
+    stdio: opts.stdio ?? [0, 1, 2],
+  };
+  const closeOurs = () => [reportW, gateR, stopR, stopW].forEach((fd) => C.close(fd));
+  try {
+    for (const p of plan.patches) plan.view.writeBigInt64LE(BigInt(resolveFd(p.ref, fds, plan.keepNames)), p.offset);
+  } catch (e) {
+    closeOurs();
+    C.close(reportR);
+    C.close(gateW);
+    throw e;
+  }
+  let pid: number;
+  let cloneErrno = 0;
+  let pidnsErr: KernelError | undefined;
+  let ownPidns = -1;
+  if (opts.pidNamespaceFd !== undefined) {
+    ownPidns = fs.openSync('/proc/self/ns/pid', fs.constants.O_RDONLY);
+    if (C.setns(opts.pidNamespaceFd, CLONE.NEWPID) !== 0) pidnsErr = new KernelError('setns', lastErrno(), undefined, '(pid namespace to join)');
+  }
+  if (pidnsErr) {
+    fs.closeSync(ownPidns);
+    closeOurs();
+    C.close(reportR);
+    C.close(gateW);
+    throw pidnsErr;
+  }
+  // Every signal blocked around clone, so nothing reaches Node's handlers in the child before context 0
+  // installs its own (full) mask.
+  C.pthread_sigmask(SIG_SETMASK, allSignals.ptr, allSignals.ptr + 128n);
+  pid = C.clone(symbol('setcontext'), plan.cloneStackTop, (opts.namespaces ?? 0) | CLONE.PIDFD | SIGCHLD, plan.firstContext, 'void *', pidfdBox.ptr) as number;
+  if (pid < 0) cloneErrno = lastErrno();
+  C.pthread_sigmask(SIG_SETMASK, allSignals.ptr + 128n, null);
+  if (ownPidns >= 0) {
+    C.setns(ownPidns, CLONE.NEWPID);
+    fs.closeSync(ownPidns);
+  }
+  const pidfd = pidfdBox.view.readInt32LE(0);
+  closeOurs();
+  for (const fd of opts.closeAfter ?? []) C.close(fd);
+  if (cloneErrno) {
+    C.close(reportR);
+    C.close(gateW);
+    throw new KernelError('clone', cloneErrno, undefined, `(flags 0x${((opts.namespaces ?? 0) | CLONE.PIDFD).toString(16)})`);
+  }
+  return new SpawnHandle({ pid, pidfd, reportR, gateW, records: plan.records, opts, t0 });
+}
+
+
+type State = 'setup' | 'started' | 'failed' | 'died' | 'detached';
+
+/** A spawned child: its pid and pidfd, its progress through the plan, and its exit. */
+export class SpawnHandle {
+  /** Host pid of the child. */
+  readonly pid: number;
+  /** pidfd of the child (-1 once reaped or detached). */
+  pidfd: number;
+  /** Resolves when execve succeeded; rejects with SpawnError when a step failed. */
+  readonly started: Promise<void>;
+  /** Resolves with the exit status once the child was reaped. */
+  readonly exited: Promise<ExitStatus>;
+  readonly timings: SpawnTimings;
+  /** Exit status once known. */
+  status: ExitStatus | null = null;
+
+  private state: State = 'setup';
+  private next = 0;
+  private eof = false;
+  private gateW: number;
+  private buf: Buffer = Buffer.alloc(0);
+  private readonly records: readonly StepRecord[];
+  private readonly opts: SpawnOptions;
+  private readonly sock: net.Socket;
+  private poll: { close(): void } | null;
+  private timer?: NodeJS.Timeout;
+  private resolveStarted!: () => void;
+  private rejectStarted!: (e: Error) => void;
+  private resolveExited!: (s: ExitStatus) => void;
+  private readonly arrivals = new Map<string, { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void }>();
+
+  constructor(p: { pid: number; pidfd: number; reportR: number; gateW: number; records: readonly StepRecord[]; opts: SpawnOptions; t0: number }) {
+    this.pid = p.pid;
+    this.pidfd = p.pidfd;
+    this.gateW = p.gateW;
+    this.records = p.records;
+    this.opts = p.opts;
+    this.timings = { start: p.t0, cloned: performance.now(), gates: {} };
+    this.started = new Promise((res, rej) => {
+      this.resolveStarted = res;
+      this.rejectStarted = rej;
+    });
+    this.started.catch(() => {});
+    this.exited = new Promise((res) => {
+      this.resolveExited = res;
+    });
+    this.sock = new net.Socket({ fd: p.reportR, readable: true, writable: false });
+    this.sock.on('data', (d: Buffer) => this.onData(d));
+    this.sock.on('end', () => this.onEof());
+    this.sock.on('close', () => this.onEof());
+    this.sock.on('error', () => {});
+    this.poll = koffi.node.poll(this.pidfd, { readable: true }, () => this.reap());
+    if (p.opts.timeoutMs) {
+      this.timer = setTimeout(() => this.failWith({ step: this.next, label: this.records[this.next]?.label ?? '?', why: `timed out after ${p.opts.timeoutMs} ms` }), p.opts.timeoutMs);
+    }
+  }
+
+  /** Resolves when the child reports arrival at gate `name`; rejects if it fails or dies first. */
+  arrived(name: string): Promise<void> {
+    return this.arrival(name).promise;
+  }
+
+  private arrival(name: string) {
+    let a = this.arrivals.get(name);
+    if (!a) {
+      let resolve!: () => void, reject!: (e: Error) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      promise.catch(() => {});
+      a = { promise, resolve, reject };
+      this.arrivals.set(name, a);
+    }
+    return a;
+  }
+
+  /** Send a signal through the pidfd (no pid-reuse race). Returns false if the child is gone. */
+  kill(signal = 9): boolean {
+    if (this.pidfd < 0) return false;
+    return (C.syscall(SYS.pidfd_send_signal, 'int', this.pidfd, 'int', signal, 'void *', null, 'uint', 0) as number) === 0;
+  }
+
+  /**
+   * Stop following the child without reaping it: close the pidfd, the report pipe and the gate, so this
+   * process can exit while the child lives on (a detached `create`).
+   */
+  detach(): void {
+    if (this.state === 'setup') this.state = 'detached';
+    this.poll?.close();
+    this.poll = null;
+    if (this.pidfd >= 0) C.close(this.pidfd);
+    this.pidfd = -1;
+    this.closeGate();
+    this.sock.destroy();
+  }
+
+  private onData(d: Buffer): void {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+    while (this.buf.length >= 8) {
+      const idx = this.buf.readInt32LE(0);
+      const errno = this.buf.readInt32LE(4);
+      this.buf = this.buf.subarray(8);
+      if (this.state !== 'setup') continue;
+      const r = this.records[idx];
+      if (idx !== this.next || !r) {
+        this.failWith({ step: idx, label: r?.label ?? '?', why: `protocol error (expected record ${this.next})` });
+        continue;
+      }
+      this.next++;
+      if (r.kind === 'gate') void this.onGate(r.name ?? '', r.pipe === true);
+      else if (errno !== 0 && !r.tolerate.includes(errno)) this.failWith({ step: idx, label: r.label, errno, field: r.field });
+    }
+  }
+
+  // Arrival is announced first; a pipe gate is then released once the handler (if any) resolved, so a
+  // handler can hold the child at its gate (the start gate of a created container waits for start()).
+  private async onGate(name: string, pipe: boolean): Promise<void> {
+    this.timings.gates[name] = performance.now();
+    this.arrival(name).resolve();
+    const handler = this.opts.gates?.[name];
+    try {
+      if (handler) await handler(this);
+    } catch (e) {
+      this.failWith({ step: this.next - 1, label: `gate(${name})`, why: `failed: ${(e as Error).message}`, cause: e });
+      return;
+    }
+    if (this.state !== 'setup') return;
+    if (pipe && this.gateW >= 0) fs.writeSync(this.gateW, Buffer.from([0]));
+  }
+
+  private onEof(): void {
+    this.eof = true;
+    this.settle();
+  }
+
+  // The report pipe is close-on-exec: EOF after every record but execve's means the exec happened.
+  private settle(): void {
+    if (this.state !== 'setup' || !this.eof) return;
+    if (this.next === this.records.length - 1) {
+      this.state = 'started';
+      this.timings.exec = performance.now();
+      this.closeGate();
+      this.resolveStarted();
+    } else if (this.status) {
+      const r = this.records[this.next];
+      const s = this.status;
+      this.failWith({ step: this.next, label: r?.label ?? '?', why: `not reached: the child died before exec (${s.signal ? `signal ${s.signal}` : `exit ${s.code}`})` }, false);
+      this.state = 'died';
+    }
+  }
+
+  private failWith(info: { step: number; label: string; errno?: number; why?: string; field?: string; cause?: unknown }, kill = true): void {
+    if (this.state !== 'setup') return;
+    this.state = 'failed';
+    if (kill) this.kill(9);
+    this.closeGate();
+    const err = new SpawnError({ ...info, pid: this.pid });
+    if (info.cause !== undefined) (err as { cause?: unknown }).cause = info.cause;
+    for (const a of this.arrivals.values()) a.reject(err);
+    this.rejectStarted(err);
+  }
+
+  private closeGate(): void {
+    if (this.gateW >= 0) {
+      C.close(this.gateW);
+      this.gateW = -1;
+    }
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private reap(): void {
+    if (this.pidfd < 0) return;
+    const status = decodeWaitid(this.pidfd);
+    if (!status) return;
+    this.status = status;
+    this.timings.reaped = performance.now();
+    this.poll?.close();
+    this.poll = null;
+    C.close(this.pidfd);
+    this.pidfd = -1;
+    this.settle();
+    this.resolveExited(status);
+  }
+}

@@ -40,10 +40,13 @@ fi
 # --- 2. node modules ------------------------------------------------------------------------------------------
 # npm ci writes node_modules/.package-lock.json last, so it dates the install. Optional dependencies are
 # required (koffi's native binary is one), so they are included explicitly even if npm config says otherwise.
+# (vite is pinned to 8.3.4 in package.json: 8.4 declares an optional dependency the registry does not serve,
+# which makes this npm reject its own lock file.)
 installed_lock=node_modules/.package-lock.json
+npm_flags=(--include=dev --include=optional --no-audit --no-fund)
 if [[ ! -d node_modules || ! -f $installed_lock || package-lock.json -nt $installed_lock ]]; then
   log "npm ci"
-  npm ci --include=dev --include=optional --no-audit --no-fund >&2
+  npm ci "${npm_flags[@]}" >&2 || die "npm ci failed"
   touch "$installed_lock"
 else
   log "node_modules up to date"

@@ -42,6 +42,8 @@ export type ChainArg =
   | Uint8Array
   | FdRef
   | { readonly strv: readonly string[] }
+  /** The string "/proc/self/fd/N" for an fd known only at spawn time (written into the arena then). */
+  | { readonly procfd: FdRef }
   | { readonly struct: (blob: Blob) => number }
   | { readonly lazy: (layout: ArenaLayout) => bigint };
 
@@ -190,11 +192,14 @@ const STAGGER = 128;
 const CLONE_STACK = 16 * 1024;
 const SCRATCH = 4096;
 
-/** An fd-valued register slot patched at spawn time. */
+/** An fd-valued register slot (or a "/proc/self/fd/N" string) patched into the arena at spawn time. */
 export interface FdPatch {
   offset: number;
   ref: FdRef;
+  kind: 'register' | 'procfd';
 }
+
+const PROCFD_BYTES = 32;
 
 function isFdRef(a: object): a is FdRef {
   return 'fd' in a || 'keep' in a || 'free' in a || 'stdio' in a || 'gap' in a;
@@ -206,12 +211,18 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
   const blob = new Blob();
   const ctxs: Ctx[] = [];
   const records: StepRecord[] = [];
+  const procfdPatches: Array<{ blobOffset: number; ref: FdRef }> = [];
   const norm = (a: ChainArg): Ctx['args'][number] => {
     if (a === null) return 0n;
     if (typeof a === 'number' || typeof a === 'bigint') return BigInt(a);
     if (typeof a === 'string') return { data: blob.str(a) };
     if (a instanceof Uint8Array) return { data: blob.add(a) };
     if ('strv' in a) return { data: blob.strv(a.strv) };
+    if ('procfd' in a) {
+      const off = blob.add(Buffer.alloc(PROCFD_BYTES));
+      procfdPatches.push({ blobOffset: off, ref: a.procfd });
+      return { data: off };
+    }
     if ('struct' in a) return { data: a.struct(blob) };
     if ('lazy' in a) return { lazy: a.lazy };
     if (isFdRef(a)) return a;
@@ -317,7 +328,7 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
         if (typeof a === 'bigint') return BigInt.asIntN(64, a);
         if ('data' in a) return D + BigInt(a.data);
         if ('lazy' in a) return BigInt.asIntN(64, a.lazy(layout));
-        patches.push({ offset: o + UC.gregs + 8 * ARG_REGS[j], ref: a });
+        patches.push({ offset: o + UC.gregs + 8 * ARG_REGS[j], ref: a, kind: 'register' });
         return 0n;
       });
       const varargs: unknown[] = [];
@@ -328,6 +339,7 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
     freeNative(A);
     throw e;
   }
+  for (const p of procfdPatches) patches.push({ offset: blobOff + p.blobOffset, ref: p.ref, kind: 'procfd' });
   return new CompiledPlan({
     arena: A,
     view: V,

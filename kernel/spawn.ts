@@ -95,7 +95,11 @@ export function spawn(plan: CompiledPlan, opts: SpawnOptions = {}): SpawnHandle 
   };
   const closeOurs = () => [reportW, gateR, stopR, stopW].forEach((fd) => C.close(fd));
   try {
-    for (const p of plan.patches) plan.view.writeBigInt64LE(BigInt(resolveFd(p.ref, fds, plan.keepNames)), p.offset);
+    for (const p of plan.patches) {
+      const fd = resolveFd(p.ref, fds, plan.keepNames);
+      if (p.kind === 'register') plan.view.writeBigInt64LE(BigInt(fd), p.offset);
+      else plan.view.write(`/proc/self/fd/${fd}\0`, p.offset, 'latin1');
+    }
   } catch (e) {
     closeOurs();
     C.close(reportR);
@@ -154,6 +158,8 @@ export class SpawnHandle {
   readonly timings: SpawnTimings;
   /** Exit status once known. */
   status: ExitStatus | null = null;
+  /** Steps that failed with a tolerated errno (an absent masked path, an existing device node). */
+  readonly tolerated: Array<{ step: number; label: string; errno: number }> = [];
 
   private state: State = 'setup';
   private next = 0;
@@ -251,6 +257,7 @@ export class SpawnHandle {
       this.next++;
       if (r.kind === 'gate') void this.onGate(r.name ?? '', r.pipe === true);
       else if (errno !== 0 && !r.tolerate.includes(errno)) this.failWith({ step: idx, label: r.label, errno, field: r.field });
+      else if (errno !== 0) this.tolerated.push({ step: idx, label: r.label, errno });
     }
   }
 

@@ -1,0 +1,108 @@
+/**
+ * The whole container start as one spawn plan, in libcontainer's order: join namespaces → setup gate
+ * (parent writes id maps, places cgroups) → become root in the user namespace → loopback → rootfs and
+ * pivot_root → hostname/sysctl → read-only root, readonly and masked paths → rlimits → user, caps,
+ * no_new_privs → start gate (pipe, or the exec fifo of a detached create) → execve.
+ */
+import { SYS } from './abi.js';
+import { SpawnPlan } from './chain.js';
+import { ChildSteps } from './child-steps.js';
+import { PR } from './constants.js';
+import { readMountInfo } from './mountinfo.js';
+import { loopbackUp } from './network.js';
+import { NAMESPACE_FLAGS, type NamespacePlan, planNamespaces } from './namespaces.js';
+import { setupKernelSettings, setupRlimits, setupUser } from './process-setup.js';
+import { findExecutable } from './root-path.js';
+import { type HostMounts, finalizeRootfs, mountRootfs } from './rootfs.js';
+import type { ContainerSetup } from './types.js';
+
+/** A container setup the kernel layer cannot carry out, named by its config field. */
+export class SetupError extends Error {
+  /** JSON path of the field, e.g. "process.args[0]". */
+  readonly field: string;
+
+  constructor(field: string, message: string) {
+    super(`${field}: ${message}`);
+    this.name = 'SetupError';
+    this.field = field;
+  }
+}
+
+/** How the created container waits for start. */
+export type StartGate =
+  /** A pipe gate released by the spawning process (library, supervisor). */
+  | 'pipe'
+  /** The exec fifo (passed as keep fd "execFifo", opened O_RDWR): released by whoever writes a byte to it. */
+  | 'fifo';
+
+/** Options of buildContainerPlan. */
+export interface ContainerPlanOptions {
+  startGate: StartGate;
+  /** The host's mounts (default: read now). */
+  host?: HostMounts;
+}
+
+/** A container's spawn plan and what the parent must do around it. */
+export interface ContainerPlan {
+  plan: SpawnPlan;
+  namespaces: NamespacePlan;
+  /** Container path of the executable (args[0] looked up in PATH). */
+  execPath: string;
+  /** Keep-fd names of namespaces to join, and the files to open for them. */
+  joinFiles: Array<{ keep: string; path: string }>;
+}
+
+const SETNS_EXTRA_FIELD = 'linux.namespaces';
+
+/** Build the spawn plan of a container. Throws SetupError for what cannot be done. */
+export function buildContainerPlan(setup: ContainerSetup, opts: ContainerPlanOptions): ContainerPlan {
+  const ns = planNamespaces(setup.namespaces);
+  if (!ns.has('mount')) throw new SetupError('linux.namespaces', 'a mount namespace is required to set up the rootfs');
+  if (ns.newUserns && ns.joins.length > 0) {
+    throw new SetupError('linux.namespaces', `joining ${ns.joins.map((j) => j.type).join(', ')} by path together with a new user namespace is not supported`);
+  }
+  if (ns.userns && !ns.newUserns && ns.isNew('pid')) {
+    throw new SetupError('linux.namespaces', 'a new pid namespace inside a joined user namespace is not supported');
+  }
+  const host = opts.host ?? { mounts: readMountInfo() };
+  const binds = setup.mounts.filter((m) => m.type === '' && m.source.startsWith('/')).map((m) => ({ dest: m.destination, source: m.source }));
+  const arg0 = setup.process.args[0];
+  const execPath = findExecutable(setup.rootfs, arg0, setup.process.env, binds);
+  if (execPath === undefined) {
+    const pathVar = setup.process.env.find((e) => e.startsWith('PATH='))?.slice(5) ?? '(default)';
+    throw new SetupError('process.args[0]', `executable ${JSON.stringify(arg0)} not found in $PATH (${pathVar}) of the rootfs`);
+  }
+
+  const s = new ChildSteps(new SpawnPlan());
+  const joinFiles: ContainerPlan['joinFiles'] = [];
+  for (const j of ns.joins) {
+    const keep = `ns:${j.type}`;
+    joinFiles.push({ keep, path: j.path });
+    s.call('setns', [s.plan.keep(keep), NAMESPACE_FLAGS[j.type]], { field: SETNS_EXTRA_FIELD, label: `setns(${JSON.stringify(j.path)}, ${j.type})` });
+  }
+  if (ns.unshareFlags) s.call('unshare', [ns.unshareFlags], { field: SETNS_EXTRA_FIELD, label: `unshare(0x${ns.unshareFlags.toString(16)})` });
+  s.plan.gate('setup');
+  const rootMapped = (maps: ContainerSetup['uidMappings']) => maps.some((m) => m.containerID === 0);
+  if (ns.newUserns) {
+    // Become root of the new user namespace (its creator has every capability in it already).
+    if (rootMapped(setup.gidMappings)) s.sys(SYS.setresgid, [0, 0, 0], { field: 'linux.gidMappings', label: 'setresgid(0, 0, 0) in the user namespace' });
+    if (rootMapped(setup.uidMappings)) s.sys(SYS.setresuid, [0, 0, 0], { field: 'linux.uidMappings', label: 'setresuid(0, 0, 0) in the user namespace' });
+  }
+  if (ns.isNew('network')) loopbackUp(s);
+  const rootfsOpts = { setup, host, userns: ns.userns, cgroupns: ns.isNew('cgroup') };
+  const mounts = mountRootfs(s, rootfsOpts);
+  setupKernelSettings(s, setup);
+  finalizeRootfs(s, rootfsOpts, mounts);
+  setupRlimits(s, setup);
+  setupUser(s, setup, { setgroupsAllowed: true, execPath });
+  if (opts.startGate === 'fifo') {
+    // The creating process exits after `created`: the child must not die with it.
+    s.call('prctl', [PR.SET_PDEATHSIG, 0, 0, 0, 0], { label: 'prctl(PR_SET_PDEATHSIG, 0)' });
+    s.plan.gate('start', s.plan.keep('execFifo'));
+  } else {
+    s.plan.gate('start');
+    s.call('prctl', [PR.SET_PDEATHSIG, 0, 0, 0, 0], { check: 'none' });
+  }
+  s.plan.exec(execPath, setup.process.args, setup.process.env);
+  return { plan: s.plan, namespaces: ns, execPath, joinFiles };
+}

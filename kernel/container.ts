@@ -1,0 +1,151 @@
+/**
+ * Spawning a container's init process: compile its plan, open the namespace files it joins, clone, do
+ * the parent's part at the setup gate (id maps, oom_score_adj, caller's hook), and expose created /
+ * start / exit. This is the kernel layer's container primitive; state dirs and events live above it.
+ */
+import fs from 'node:fs';
+import { type ContainerPlan, type StartGate, buildContainerPlan } from './container-plan.js';
+import type { HostMounts } from './rootfs.js';
+import { type SpawnHandle, spawn } from './spawn.js';
+import { writeIdMaps } from './namespaces.js';
+import type { ContainerSetup } from './types.js';
+import type { ExitStatus } from './process.js';
+import { O } from './constants.js';
+
+/** Options of spawnContainer. */
+export interface ContainerSpawnOptions {
+  startGate: StartGate;
+  /** For startGate 'fifo': the exec fifo opened O_RDWR (the child keeps a copy). */
+  execFifoFd?: number;
+  /** Parent fds for the container's 0, 1, 2 (default: this process's). */
+  stdio?: readonly number[];
+  /** Runs at the setup gate after the id maps are written (cgroup placement, network, hooks). */
+  onSetup?: (pid: number) => void | Promise<void>;
+  /** Fail if the container is not created within this time (default 30 s). */
+  timeoutMs?: number;
+  host?: HostMounts;
+}
+
+/** Milliseconds spent in each phase of a start, for the latency breakdown. */
+export interface StartBreakdown {
+  planMs: number;
+  compileMs: number;
+  cloneMs: number;
+  /** clone → arrival at the start gate (setup in the child, including the parent's setup gate work). */
+  setupMs?: number;
+  /** start released → execve done. */
+  execMs?: number;
+}
+
+/** A container's first process between clone and exit. */
+export class ContainerInit {
+  /** Host pid. */
+  readonly pid: number;
+  readonly handle: SpawnHandle;
+  readonly plan: ContainerPlan;
+  /** Resolves when the container is created (parked at its start gate); rejects with the failing step. */
+  readonly created: Promise<void>;
+  readonly breakdown: StartBreakdown;
+  private readonly release?: () => void;
+  private releasedAt?: number;
+
+  constructor(p: { handle: SpawnHandle; plan: ContainerPlan; release?: () => void; breakdown: StartBreakdown }) {
+    this.handle = p.handle;
+    this.pid = p.handle.pid;
+    this.plan = p.plan;
+    this.release = p.release;
+    this.breakdown = p.breakdown;
+    this.created = p.handle.arrived('start').then(() => {
+      this.breakdown.setupMs = (p.handle.timings.gates.start ?? 0) - p.handle.timings.cloned;
+    });
+    this.created.catch(() => {});
+  }
+
+  /** For a pipe start gate: let the container exec; resolves once execve succeeded. */
+  async start(): Promise<void> {
+    if (!this.release) throw new Error('start(): this container waits on its exec fifo; write to the fifo instead');
+    await this.created;
+    this.releasedAt = performance.now();
+    this.release();
+    await this.handle.started;
+    this.breakdown.execMs = (this.handle.timings.exec ?? performance.now()) - this.releasedAt;
+  }
+
+  /** Resolves with the exit status (only while this process is the parent and follows it). */
+  get exited(): Promise<ExitStatus> {
+    return this.handle.exited;
+  }
+
+  /** Signal the init process through its pidfd. */
+  kill(signal: number): boolean {
+    return this.handle.kill(signal);
+  }
+}
+
+/** Spawn a container's init from a validated setup. Throws SetupError before anything is created. */
+export function spawnContainer(setup: ContainerSetup, opts: ContainerSpawnOptions): ContainerInit {
+  const t0 = performance.now();
+  const plan = buildContainerPlan(setup, { startGate: opts.startGate, host: opts.host });
+  const t1 = performance.now();
+  const compiled = plan.plan.compile();
+  const t2 = performance.now();
+  const keep: Record<string, number> = {};
+  const opened: number[] = [];
+  let release: (() => void) | undefined;
+  let handle: SpawnHandle;
+  try {
+    for (const j of plan.joinFiles) {
+      const fd = fs.openSync(j.path, O.RDONLY | O.CLOEXEC);
+      opened.push(fd);
+      keep[j.keep] = fd;
+    }
+    if (opts.startGate === 'fifo') {
+      if (opts.execFifoFd === undefined) throw new Error('spawnContainer: startGate fifo needs execFifoFd');
+      keep.execFifo = opts.execFifoFd;
+    }
+    let pidnsFd: number | undefined;
+    if (plan.namespaces.pidJoin !== undefined) {
+      pidnsFd = fs.openSync(plan.namespaces.pidJoin, O.RDONLY | O.CLOEXEC);
+      opened.push(pidnsFd);
+    }
+    const startHeld = new Promise<void>((res) => {
+      release = res;
+    });
+    handle = spawn(compiled, {
+      namespaces: plan.namespaces.cloneFlags,
+      stdio: opts.stdio,
+      keep,
+      pidNamespaceFd: pidnsFd,
+      timeoutMs: opts.timeoutMs ?? 30_000,
+      gates: {
+        setup: async (h) => {
+          if (plan.namespaces.newUserns) writeIdMaps(h.pid, setup.uidMappings, setup.gidMappings);
+          if (setup.process.oomScoreAdj !== undefined) writeOomScoreAdj(h.pid, setup.process.oomScoreAdj);
+          await opts.onSetup?.(h.pid);
+        },
+        ...(opts.startGate === 'pipe' ? { start: () => startHeld } : {}),
+      },
+    });
+  } finally {
+    for (const fd of opened) fs.closeSync(fd);
+    compiled.free();
+  }
+  const t3 = performance.now();
+  const init = new ContainerInit({
+    handle,
+    plan,
+    release: opts.startGate === 'pipe' ? release : undefined,
+    breakdown: { planMs: t1 - t0, compileMs: t2 - t1, cloneMs: t3 - t2 },
+  });
+  return init;
+}
+
+function writeOomScoreAdj(pid: number, value: number): void {
+  const p = `/proc/${pid}/oom_score_adj`;
+  try {
+    fs.writeFileSync(p, String(value));
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw Object.assign(new Error(`process.oomScoreAdj: write ${value} to ${p}: ${err.code}${err.code === 'EACCES' ? ' (lowering oom_score_adj needs CAP_SYS_RESOURCE)' : ''}`), { code: err.code });
+  }
+}

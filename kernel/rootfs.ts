@@ -1,0 +1,284 @@
+/**
+ * The container's filesystem, as child steps in libcontainer's order: root propagation, the rootfs bind,
+ * every mount (targets opened with openat2(RESOLVE_IN_ROOT) and mounted through /proc/self/fd, so no
+ * symlink can redirect a mount out of the rootfs), /dev, pivot_root (or MS_MOVE + chroot), then the
+ * read-only root, readonly paths and masked paths.
+ */
+import path from 'node:path';
+import { type FdRef } from './chain.js';
+import { AT_FDCWD, ChildSteps, EEXIST, ENOENT } from './child-steps.js';
+import { MNT_DETACH, MS, O, RESOLVE, S_IF } from './constants.js';
+import { type MountInfo, isShared, lockedFlags, mountContaining } from './mountinfo.js';
+import type { ContainerSetup, DeviceSetup, MountSetup } from './types.js';
+import { SYS } from './abi.js';
+
+const ENOTDIR = 20;
+const IN_ROOT = RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS;
+const ATIME = MS.NOATIME | MS.NODIRATIME | MS.RELATIME | MS.STRICTATIME;
+const LOCKABLE = MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.RDONLY;
+
+/** Facts about the host the rootfs steps depend on. */
+export interface HostMounts {
+  /** Host mount table (the parent's view; the child starts with a copy). */
+  mounts: MountInfo[];
+}
+
+/** A mount in the order it is made, with the config field it came from. */
+interface PlannedMount extends MountSetup {
+  field: string;
+}
+
+/** The devices every container gets (runc's default list). */
+export const DEFAULT_DEVICES: readonly DeviceSetup[] = [
+  { path: '/dev/null', type: 'c', major: 1, minor: 3, fileMode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/zero', type: 'c', major: 1, minor: 5, fileMode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/full', type: 'c', major: 1, minor: 7, fileMode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/tty', type: 'c', major: 5, minor: 0, fileMode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/random', type: 'c', major: 1, minor: 8, fileMode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/urandom', type: 'c', major: 1, minor: 9, fileMode: 0o666, uid: 0, gid: 0 },
+];
+
+const DEV_TMPFS: MountSetup = { destination: '/dev', type: 'tmpfs', source: 'tmpfs', flags: MS.NOSUID | MS.STRICTATIME, clearedFlags: 0, propagationFlags: [], data: 'mode=755,size=65536k' };
+const DEV_PTS: MountSetup = { destination: '/dev/pts', type: 'devpts', source: 'devpts', flags: MS.NOSUID | MS.NOEXEC, clearedFlags: 0, propagationFlags: [], data: 'newinstance,ptmxmode=0666,mode=0620,gid=5' };
+const DEV_SHM: MountSetup = { destination: '/dev/shm', type: 'tmpfs', source: 'shm', flags: MS.NOSUID | MS.NOEXEC | MS.NODEV, clearedFlags: 0, propagationFlags: [], data: 'mode=1777,size=65536k' };
+
+const under = (p: string, dir: string) => dir === '/' || p === dir || p.startsWith(dir + '/');
+const isBind = (m: MountSetup) => (m.flags & MS.BIND) !== 0;
+
+/** The config's mounts plus the default /dev, /dev/pts and /dev/shm where the config has none. */
+export function plannedMounts(setup: ContainerSetup): PlannedMount[] {
+  const out: PlannedMount[] = setup.mounts.map((m, i) => ({ ...m, field: `mounts[${i}]` }));
+  const has = (d: string) => out.some((m) => m.destination === d);
+  const dev = out.find((m) => m.destination === '/dev');
+  if (dev && isBind(dev)) return out;
+  const firstUnderDev = () => {
+    const i = out.findIndex((m) => m.destination.startsWith('/dev/'));
+    return i < 0 ? out.length : i;
+  };
+  if (!dev) out.splice(firstUnderDev(), 0, { ...DEV_TMPFS, field: 'default /dev' });
+  const devAt = out.findIndex((m) => m.destination === '/dev');
+  if (!has('/dev/pts')) out.splice(devAt + 1, 0, { ...DEV_PTS, field: 'default /dev/pts' });
+  if (!has('/dev/shm')) out.splice(devAt + 2, 0, { ...DEV_SHM, field: 'default /dev/shm' });
+  return out;
+}
+
+/** True when cordon makes device nodes in /dev (not when /dev is a bind mount, as runc). */
+export function needsDevSetup(mounts: MountSetup[]): boolean {
+  const dev = mounts.find((m) => m.destination === '/dev');
+  return !(dev && isBind(dev));
+}
+
+/** glibc's makedev(). */
+export function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major), mi = BigInt(minor);
+  return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) | (mi & 0xffn);
+}
+
+/** Options of the rootfs steps. */
+export interface RootfsOptions {
+  setup: ContainerSetup;
+  host: HostMounts;
+  /** The container has its own (new or joined) user namespace: device nodes are bind-mounted, not mknod'ed. */
+  userns: boolean;
+  /** The container has a new cgroup namespace (cgroup filesystems can be mounted fresh). */
+  cgroupns: boolean;
+}
+
+/** Steps up to and including pivot_root. Returns the planned mounts (for flag lookups after pivot). */
+export function mountRootfs(s: ChildSteps, o: RootfsOptions): PlannedMount[] {
+  const { setup, host } = o;
+  const rootfs = setup.rootfs;
+  s.call('umask', [0], { check: 'none' });
+  s.call('mount', [null, '/', null, setup.rootPropagation, null], { label: `mount("", "/", "", ${propagationName(setup.rootPropagation)})`, field: 'linux.rootfsPropagation' });
+  const parent = mountContaining(path.dirname(rootfs), host.mounts);
+  if (parent && (setup.rootPropagation & MS.SHARED || isShared(parent))) {
+    // pivot_root refuses a shared parent mount: make it private in this namespace only.
+    s.call('mount', [null, parent.mountPoint, null, MS.PRIVATE, null], { check: 'report', tolerate: [ENOENT], label: `mount("", ${JSON.stringify(parent.mountPoint)}, MS_PRIVATE)`, field: 'root.path' });
+  }
+  s.call('mount', [rootfs, rootfs, null, MS.BIND | MS.REC, null], { label: `mount(${JSON.stringify(rootfs)}, ${JSON.stringify(rootfs)}, MS_BIND|MS_REC)`, field: 'root.path' });
+  const root = s.openPath(rootfs, O.PATH | O.DIRECTORY, { field: 'root.path', label: `open(${JSON.stringify(rootfs)}, O_PATH|O_DIRECTORY)` });
+  const mounts = plannedMounts(setup);
+  for (const m of mounts) {
+    if (m.type === 'cgroup') mountCgroup(s, root, m, o);
+    else mountOne(s, root, m, host.mounts);
+  }
+  if (needsDevSetup(setup.mounts)) setupDev(s, root, setup, o.userns, mounts);
+  if (setup.process.cwd !== '/') s.mkdirAll(root, setup.process.cwd);
+  if (setup.noPivotRoot) moveRoot(s, root, rootfs);
+  else pivotRoot(s, root, rootfs);
+  s.close(root);
+  if (setup.rootPropagation !== 0 && (setup.rootPropagation & MS.PRIVATE) === 0) {
+    s.mountPath(null, '/', null, setup.rootPropagation, null, { field: 'linux.rootfsPropagation', label: `mount("", "/", "", ${propagationName(setup.rootPropagation)}) after pivot_root` });
+  }
+  return mounts;
+}
+
+function propagationName(f: number): string {
+  const base = f & MS.SHARED ? 'shared' : f & MS.SLAVE ? 'slave' : f & MS.PRIVATE ? 'private' : f & MS.UNBINDABLE ? 'unbindable' : String(f);
+  return f & MS.REC ? `MS_REC|${base}` : base;
+}
+
+function mountOne(s: ChildSteps, root: FdRef, m: PlannedMount, hostMounts: MountInfo[]): void {
+  const field = m.field;
+  s.mkdirAll(root, m.destination, { asFile: m.sourceIsFile });
+  let target = s.openat2(root, m.destination, O.PATH, IN_ROOT, { field, label: `openat2(rootfs, ${JSON.stringify(m.destination)}, RESOLVE_IN_ROOT)` });
+  const bind = isBind(m);
+  if (bind) {
+    s.mountAt(target, m.source, null, MS.BIND | (m.flags & MS.REC), null, { field, dest: m.destination });
+  } else {
+    s.mountAt(target, m.source, m.type, m.flags & ~MS.REMOUNT, m.data, { field, dest: m.destination });
+  }
+  const extra = m.flags & ~(MS.BIND | MS.REC | MS.REMOUNT);
+  const remount = bind && extra !== 0;
+  if (remount || m.propagationFlags.length) {
+    // The fd still points at the directory under the new mount: open the path again to reach the mount itself.
+    s.close(target);
+    target = s.openat2(root, m.destination, O.PATH, IN_ROOT, { field, label: `openat2(rootfs, ${JSON.stringify(m.destination)}) after mount` });
+    if (remount) {
+      const src = mountContaining(m.source, hostMounts);
+      let keep = src ? lockedFlags(src) & LOCKABLE & ~m.clearedFlags : 0;
+      if (src && (m.flags & ATIME) === 0) keep |= lockedFlags(src) & ATIME;
+      s.mountAt(target, null, null, MS.BIND | MS.REMOUNT | extra | keep, null, { field, dest: m.destination });
+    }
+    for (const p of m.propagationFlags) s.mountAt(target, null, null, p, null, { field, dest: m.destination });
+  }
+  s.close(target);
+}
+
+/** Mount "cgroup": the host's hierarchies, fresh in a cgroup namespace, bound from the host otherwise. */
+function mountCgroup(s: ChildSteps, root: FdRef, m: PlannedMount, o: RootfsOptions): void {
+  const field = m.field;
+  const cgroupMounts = o.host.mounts.filter((x) => x.fsType === 'cgroup' || x.fsType === 'cgroup2');
+  const v2only = cgroupMounts.length === 1 && cgroupMounts[0].fsType === 'cgroup2' && cgroupMounts[0].mountPoint === '/sys/fs/cgroup';
+  const fresh = o.cgroupns || !o.userns;
+  s.mkdirAll(root, m.destination);
+  if (v2only) {
+    const t = s.openat2(root, m.destination, O.PATH, IN_ROOT, { field });
+    if (fresh) s.mountAt(t, 'cgroup2', 'cgroup2', m.flags, null, { field, dest: m.destination });
+    else s.mountAt(t, '/sys/fs/cgroup', null, MS.BIND | MS.REC, null, { field, dest: m.destination });
+    s.close(t);
+    return;
+  }
+  let t = s.openat2(root, m.destination, O.PATH, IN_ROOT, { field });
+  s.mountAt(t, 'tmpfs', 'tmpfs', m.flags & (MS.NOSUID | MS.NODEV | MS.NOEXEC), 'mode=755', { field, dest: m.destination });
+  s.close(t);
+  for (const cg of cgroupMounts) {
+    if (!cg.mountPoint.startsWith('/sys/fs/cgroup/')) continue;
+    const name = cg.mountPoint.slice('/sys/fs/cgroup/'.length);
+    if (name.includes('/')) continue;
+    const dest = path.posix.join(m.destination, name);
+    s.mkdirAll(root, dest);
+    t = s.openat2(root, dest, O.PATH, IN_ROOT, { field });
+    if (!fresh) {
+      s.mountAt(t, cg.mountPoint, null, MS.BIND | MS.REC, null, { field, dest });
+    } else if (cg.fsType === 'cgroup2') {
+      s.mountAt(t, 'cgroup2', 'cgroup2', m.flags, null, { field, dest });
+    } else {
+      const controllers = cg.superOptions.filter((x) => x !== 'rw' && x !== 'ro');
+      const data = controllers.some((c) => c.startsWith('name=')) && controllers.length === 1 ? `none,${controllers[0]}` : controllers.join(',');
+      s.mountAt(t, 'cgroup', 'cgroup', m.flags, data, { field, dest });
+    }
+    if (!fresh && m.flags & MS.RDONLY) {
+      s.close(t);
+      t = s.openat2(root, dest, O.PATH, IN_ROOT, { field });
+      s.mountAt(t, null, null, MS.BIND | MS.REMOUNT | MS.RDONLY | (lockedFlags(cg) & ~MS.RDONLY), null, { field, dest });
+    }
+    s.close(t);
+    if (name.includes(',')) {
+      const dir = s.openat2(root, m.destination, O.PATH | O.DIRECTORY, IN_ROOT, { field });
+      for (const part of name.split(',')) s.symlink(dir, name, part, field);
+      s.close(dir);
+    }
+  }
+  if (m.flags & MS.RDONLY) {
+    t = s.openat2(root, m.destination, O.PATH, IN_ROOT, { field });
+    s.mountAt(t, null, null, MS.BIND | MS.REMOUNT | MS.RDONLY | (m.flags & (MS.NOSUID | MS.NODEV | MS.NOEXEC)), null, { field, dest: m.destination });
+    s.close(t);
+  }
+}
+
+/** Device nodes (mknod, or binds of the host's nodes in a user namespace) and the /dev symlinks. */
+function setupDev(s: ChildSteps, root: FdRef, setup: ContainerSetup, userns: boolean, mounts: PlannedMount[]): void {
+  const devices = new Map<string, { d: DeviceSetup; field: string }>();
+  for (const d of DEFAULT_DEVICES) devices.set(d.path, { d, field: 'default devices' });
+  setup.devices.forEach((d, i) => devices.set(d.path, { d, field: `linux.devices[${i}]` }));
+  for (const { d, field } of devices.values()) {
+    const dir = path.posix.dirname(d.path), base = path.posix.basename(d.path);
+    if (dir !== '/dev') s.mkdirAll(root, dir);
+    const p = s.openat2(root, dir, O.PATH | O.DIRECTORY, IN_ROOT, { field });
+    if (userns) {
+      const f = s.openat2(p, base, O.CREAT | O.WRONLY | O.NOFOLLOW, 0, { check: 'none' });
+      s.close(f);
+      const t = s.openat2(root, d.path, O.PATH, IN_ROOT, { field });
+      s.mountAt(t, d.path, null, MS.BIND, null, { field, dest: d.path });
+      s.close(t);
+    } else {
+      const kind = d.type === 'b' ? S_IF.BLK : d.type === 'p' ? S_IF.FIFO : S_IF.CHR;
+      s.call('mknodat', [p, base, kind | d.fileMode, d.type === 'p' ? 0 : makedev(d.major, d.minor)], {
+        check: 'report', tolerate: [EEXIST], field, label: `mknodat(${JSON.stringify(d.path)}, ${d.type} ${d.major}:${d.minor}, 0${d.fileMode.toString(8)})`,
+      });
+      s.call('fchownat', [p, base, d.uid, d.gid, 0x100 /* AT_SYMLINK_NOFOLLOW */], { field, label: `fchownat(${JSON.stringify(d.path)}, ${d.uid}, ${d.gid})` });
+    }
+    s.close(p);
+  }
+  const dev = s.openat2(root, '/dev', O.PATH | O.DIRECTORY, IN_ROOT, { field: 'default /dev' });
+  const hasProc = mounts.some((m) => m.destination === '/proc');
+  s.symlink(dev, '/proc/self/fd', 'fd');
+  s.symlink(dev, '/proc/self/fd/0', 'stdin');
+  s.symlink(dev, '/proc/self/fd/1', 'stdout');
+  s.symlink(dev, '/proc/self/fd/2', 'stderr');
+  if (hasProc) s.symlink(dev, '/proc/kcore', 'core');
+  if (mounts.some((m) => m.destination === '/dev/pts') && !devices.has('/dev/ptmx')) {
+    s.call('unlinkat', [dev, 'ptmx', 0], { check: 'none' });
+    s.symlink(dev, 'pts/ptmx', 'ptmx');
+  }
+  s.close(dev);
+}
+
+/** runc's pivotRoot: pivot_root(".", ".") in the new root, then detach the old root stacked on top. */
+function pivotRoot(s: ChildSteps, root: FdRef, rootfs: string): void {
+  const oldRoot = s.openPath('/', O.DIRECTORY | O.RDONLY, { label: 'open("/") (old root)' });
+  s.call('fchdir', [root], { label: `fchdir(${JSON.stringify(rootfs)})` });
+  s.sys(SYS.pivot_root, ['.', '.'], { label: `pivot_root(${JSON.stringify(rootfs)}, ".")`, field: 'root.path' });
+  s.call('fchdir', [oldRoot], { label: 'fchdir(old root)' });
+  s.mountPath(null, '.', null, MS.SLAVE | MS.REC, null, { label: 'mount("", old root, MS_SLAVE|MS_REC)' });
+  s.call('umount2', ['.', MNT_DETACH], { label: 'umount2(old root, MNT_DETACH)' });
+  s.call('chdir', ['/'], { label: 'chdir("/")' });
+  s.close(oldRoot);
+}
+
+/** runc's msMoveRoot, for a rootfs on ramfs where pivot_root is not possible: MS_MOVE onto "/" and chroot. */
+function moveRoot(s: ChildSteps, root: FdRef, rootfs: string): void {
+  s.call('fchdir', [root], { label: `fchdir(${JSON.stringify(rootfs)})` });
+  s.mountPath(rootfs, '/', null, MS.MOVE, null, { field: 'root.path', label: `mount(${JSON.stringify(rootfs)}, "/", MS_MOVE)` });
+  s.call('chroot', ['.'], { label: 'chroot(".")', field: 'root.path' });
+  s.call('chdir', ['/'], { label: 'chdir("/")' });
+}
+
+/** After pivot_root: read-only root, readonlyPaths, maskedPaths (libcontainer's order). */
+export function finalizeRootfs(s: ChildSteps, o: RootfsOptions, mounts: PlannedMount[]): void {
+  const { setup } = o;
+  const rootMount = mountContaining(setup.rootfs, o.host.mounts);
+  const rootLocked = rootMount ? lockedFlags(rootMount) & ~MS.RDONLY : 0;
+  const lockedAt = (p: string) => {
+    let best: PlannedMount | undefined;
+    for (const m of mounts) if (under(p, m.destination) && (!best || m.destination.length >= best.destination.length)) best = m;
+    return best ? best.flags & (MS.NOSUID | MS.NODEV | MS.NOEXEC | ATIME) : rootLocked;
+  };
+  if (setup.readonlyRootfs) {
+    s.mountPath(null, '/', null, MS.BIND | MS.REMOUNT | MS.RDONLY | rootLocked, null, { field: 'root.readonly', label: 'mount("/", MS_BIND|MS_REMOUNT|MS_RDONLY)' });
+  }
+  setup.readonlyPaths.forEach((p, i) => {
+    const field = `linux.readonlyPaths[${i}]`;
+    s.mountPath(p, p, null, MS.BIND | MS.REC, null, { check: 'report', tolerate: [ENOENT], field, label: `mount(${JSON.stringify(p)}, ${JSON.stringify(p)}, MS_BIND|MS_REC)` });
+    s.mountPath(p, p, null, MS.BIND | MS.REMOUNT | MS.RDONLY | lockedAt(p), null, { check: 'report', tolerate: [ENOENT], field, label: `mount(${JSON.stringify(p)}, MS_BIND|MS_REMOUNT|MS_RDONLY)` });
+  });
+  setup.maskedPaths.forEach((p, i) => {
+    const field = `linux.maskedPaths[${i}]`;
+    // A file gets /dev/null bound over it, a directory a read-only tmpfs; the other attempt fails ENOTDIR.
+    s.mountPath('/dev/null', p, null, MS.BIND, null, { check: 'report', tolerate: [ENOENT, ENOTDIR], field, label: `mount("/dev/null", ${JSON.stringify(p)}, MS_BIND)` });
+    s.mountPath('tmpfs', p, 'tmpfs', MS.RDONLY, null, { check: 'report', tolerate: [ENOENT, ENOTDIR], field, label: `mount("tmpfs", ${JSON.stringify(p)}, "tmpfs", MS_RDONLY)` });
+  });
+}
+
+export { AT_FDCWD };

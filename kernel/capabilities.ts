@@ -8,6 +8,8 @@ import type { ChildSteps } from './child-steps.js';
 import { CAPABILITY_NAMES, PR, PR_CAP_AMBIENT } from './constants.js';
 import type { CapabilitySetup } from './types.js';
 
+const EPERM = 1;
+const EINVAL = 22;
 let capLast: number | undefined;
 
 /** Highest capability number this kernel knows (/proc/sys/kernel/cap_last_cap). */
@@ -59,6 +61,9 @@ export function applyCapabilities(s: ChildSteps, c: CapabilitySetup): void {
   });
   s.call('prctl', [PR.CAP_AMBIENT, PR_CAP_AMBIENT.CLEAR_ALL, 0, 0, 0], { field: 'process.capabilities.ambient', label: 'prctl(PR_CAP_AMBIENT_CLEAR_ALL)' });
   for (const cap of c.ambient) {
-    s.call('prctl', [PR.CAP_AMBIENT, PR_CAP_AMBIENT.RAISE, cap, 0, 0], { field: 'process.capabilities.ambient', label: `prctl(PR_CAP_AMBIENT_RAISE, CAP_${CAPABILITY_NAMES[cap] ?? cap})` });
+    // runc only warns when an ambient capability cannot be raised (not permitted and inheritable): same here.
+    s.call('prctl', [PR.CAP_AMBIENT, PR_CAP_AMBIENT.RAISE, cap, 0, 0], {
+      check: 'report', tolerate: [EPERM, EINVAL], field: 'process.capabilities.ambient', label: `prctl(PR_CAP_AMBIENT_RAISE, CAP_${CAPABILITY_NAMES[cap] ?? cap})`,
+    });
   }
 }

@@ -1,0 +1,228 @@
+/**
+ * The OCI lifecycle on a state root, as runc's verbs: create (the container parked before execve, owned
+ * by no cordon process), start (through the exec fifo), state, kill, delete, list, and run. Each verb
+ * works from a fresh process; the only shared truth is the state dir and /proc.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadBundle, type LoadedBundle } from '../config/index.js';
+import { type ContainerInit, spawnContainer } from '../kernel/container.js';
+import { O, SIGNALS } from '../kernel/constants.js';
+import { C } from '../kernel/libc.js';
+import { NAMESPACE_PROC_NAMES } from '../kernel/namespaces.js';
+import { type ExitStatus, openPidfd, pidfdSignal, processStartTime, waitPidfd } from '../kernel/process.js';
+import { type ContainerRecord, type OciState, RuntimeError, StateRoot, rfc3339Nano } from './state-dir.js';
+
+/** Options of create and run. */
+export interface CreateOptions {
+  /** Bundle directory (default: the current directory). */
+  bundle?: string;
+  /** Write the container's host pid here. */
+  pidFile?: string;
+  /** Enter the rootfs with MS_MOVE + chroot (runc --no-pivot). */
+  noPivot?: boolean;
+  /** Fds for the container's stdio (default: this process's 0-2). */
+  stdio?: readonly number[];
+}
+
+/** A created container still followed by the process that created it. */
+export interface CreatedContainer {
+  record: ContainerRecord;
+  init: ContainerInit;
+  bundle: LoadedBundle;
+}
+
+/** runc's verbs on one state root. */
+export class OciRuntime {
+  readonly state: StateRoot;
+
+  constructor(root = '/run/cordon') {
+    this.state = new StateRoot(root);
+  }
+
+  /**
+   * Create a container: validate the bundle, claim the state dir, spawn the init parked at its exec fifo,
+   * record it. On any failure nothing is left: the child is killed and the state dir removed.
+   */
+  async create(id: string, opts: CreateOptions = {}): Promise<CreatedContainer> {
+    this.state.dir(id);
+    if (this.state.exists(id)) throw new RuntimeError('exists', `container with id exists: ${id}`);
+    const bundle = await loadBundle(opts.bundle ?? process.cwd(), { noPivotRoot: opts.noPivot });
+    for (const w of bundle.warnings) process.emitWarning(w, 'CordonConfigWarning');
+    const dir = this.state.claim(id);
+    let init: ContainerInit | undefined;
+    let fifoFd = -1;
+    try {
+      const fifo = this.state.fifo(id);
+      if ((C.mkfifo(fifo, 0o622) as number) !== 0) throw new RuntimeError('io', `mkfifo ${fifo} failed`);
+      fifoFd = fs.openSync(fifo, O.RDWR | O.CLOEXEC);
+      init = spawnContainer(bundle.setup, { startGate: 'fifo', execFifoFd: fifoFd, stdio: opts.stdio });
+      fs.closeSync(fifoFd);
+      fifoFd = -1;
+      await init.created;
+      const startTime = processStartTime(init.pid);
+      if (startTime === undefined) throw new RuntimeError('bad-state', `container ${id} exited during create`);
+      const record: ContainerRecord = {
+        version: 1,
+        id,
+        ociVersion: bundle.spec.ociVersion,
+        pid: init.pid,
+        pidStartTime: String(startTime),
+        bundle: bundle.bundle,
+        rootfs: bundle.setup.rootfs,
+        created: rfc3339Nano(),
+        owner: '',
+        annotations: bundle.annotations,
+        namespaces: bundle.setup.namespaces.map((n) => ({ type: n.type, path: n.path ?? `/proc/${init?.pid}/ns/${NAMESPACE_PROC_NAMES[n.type]}` })),
+      };
+      this.state.write(record);
+      if (opts.pidFile) writePidFile(opts.pidFile, init.pid);
+      return { record, init, bundle };
+    } catch (e) {
+      if (fifoFd >= 0) fs.closeSync(fifoFd);
+      if (init) {
+        init.kill(9);
+        await init.exited;
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+      if (opts.pidFile) fs.rmSync(opts.pidFile, { force: true });
+      throw e;
+    }
+  }
+
+  /** Start a created container: one byte through its exec fifo releases it to execve. */
+  start(id: string): void {
+    const rec = this.state.read(id);
+    const status = this.state.status(rec);
+    if (status === 'stopped') throw new RuntimeError('bad-state', 'cannot start a container that has stopped');
+    if (status !== 'created') throw new RuntimeError('bad-state', `cannot start an already ${status} container`);
+    const fifo = this.state.fifo(id);
+    let fd: number;
+    try {
+      fd = fs.openSync(fifo, O.WRONLY | O.NONBLOCK | O.CLOEXEC);
+    } catch (e) {
+      // ENXIO: nobody holds the fifo for reading, i.e. the container's init is gone.
+      if ((e as NodeJS.ErrnoException).code === 'ENXIO') throw new RuntimeError('bad-state', 'cannot start a container that has stopped');
+      throw e;
+    }
+    try {
+      fs.writeSync(fd, Buffer.from([0]));
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.rmSync(fifo, { force: true });
+  }
+
+  /** OCI state of a container. */
+  stateOf(id: string): OciState {
+    return this.state.ociState(this.state.read(id));
+  }
+
+  /** States of every container under the root. */
+  list(): OciState[] {
+    const out: OciState[] = [];
+    for (const id of this.state.list()) {
+      try {
+        out.push(this.stateOf(id));
+      } catch {
+        // a create in progress, or a state dir without state.json: not listed (as runc)
+      }
+    }
+    return out;
+  }
+
+  /** Send a signal to the container's init (through a pidfd checked against the recorded start time). */
+  kill(id: string, signal: number = SIGNALS.TERM): void {
+    const rec = this.state.read(id);
+    if (this.state.status(rec) === 'stopped') throw new RuntimeError('bad-state', 'container not running');
+    const pidfd = openPidfd(rec.pid, BigInt(rec.pidStartTime));
+    try {
+      pidfdSignal(pidfd, signal);
+    } finally {
+      C.close(pidfd);
+    }
+  }
+
+  /**
+   * Delete a container: a stopped or created one directly (a created one is killed first, as runc does);
+   * a running one only with force (SIGKILL, wait for its exit). Removes the state dir.
+   */
+  async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    let rec: ContainerRecord;
+    try {
+      rec = this.state.read(id);
+    } catch (e) {
+      if (e instanceof RuntimeError && e.code === 'not-found' && this.state.exists(id)) {
+        this.state.remove(id); // a state dir left by a crashed create
+        return;
+      }
+      if (opts.force && e instanceof RuntimeError && e.code === 'not-found') return;
+      throw e;
+    }
+    const status = this.state.status(rec);
+    if ((status === 'running' || status === 'paused') && !opts.force) {
+      throw new RuntimeError('bad-state', `cannot delete container ${id} that is not stopped: ${status}`);
+    }
+    if (status !== 'stopped') await killAndWait(rec);
+    this.state.remove(id);
+  }
+
+  /**
+   * Create and start in one process. With `detach`, return once started; otherwise follow the container
+   * (forwarding signals), delete it after it exits and return its exit status.
+   */
+  async run(id: string, opts: CreateOptions & { detach?: boolean; forwardSignals?: boolean } = {}): Promise<ExitStatus | null> {
+    const created = await this.create(id, opts);
+    try {
+      this.start(id);
+    } catch (e) {
+      await this.delete(id, { force: true });
+      throw e;
+    }
+    if (opts.detach) {
+      created.init.handle.detach();
+      return null;
+    }
+    const unforward = opts.forwardSignals ? forwardSignals(created.init) : () => {};
+    try {
+      const status = await created.init.exited;
+      return status;
+    } finally {
+      unforward();
+      await this.delete(id, { force: true });
+    }
+  }
+}
+
+async function killAndWait(rec: ContainerRecord): Promise<void> {
+  let pidfd: number;
+  try {
+    pidfd = openPidfd(rec.pid, BigInt(rec.pidStartTime));
+  } catch {
+    return; // already gone
+  }
+  try {
+    pidfdSignal(pidfd, SIGNALS.KILL);
+  } catch {
+    // exited meanwhile
+  }
+  await waitPidfd(pidfd, 10_000);
+}
+
+/** Forward the signals a foreground `run` receives to the container's init (as runc does). */
+function forwardSignals(init: ContainerInit): () => void {
+  const names: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'];
+  const handlers = names.map((n) => {
+    const h = () => init.kill(SIGNALS[n.slice(3)]);
+    process.on(n, h);
+    return [n, h] as const;
+  });
+  return () => handlers.forEach(([n, h]) => process.off(n, h));
+}
+
+function writePidFile(file: string, pid: number): void {
+  const abs = path.resolve(file);
+  const tmp = `${abs}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, String(pid));
+  fs.renameSync(tmp, abs);
+}

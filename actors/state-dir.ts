@@ -1,0 +1,165 @@
+/**
+ * A container's state directory under the runtime root (runc's layout: ROOT/ID/state.json plus the exec
+ * fifo while it is created). The OCI status is derived from it and from /proc, never stored, so any
+ * cordon process sees the same truth.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { isSameProcess } from '../kernel/process.js';
+
+/** OCI statuses, plus `paused` as runc reports it. */
+export type OciStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
+
+/** What cordon records about a container (state.json). */
+export interface ContainerRecord {
+  /** Schema version of this file. */
+  version: 1;
+  id: string;
+  /** ociVersion of the container's config.json. */
+  ociVersion: string;
+  /** Host pid of the container's init. */
+  pid: number;
+  /** Its start time (clock ticks after boot, /proc/PID/stat field 22), so a reused pid is never mistaken for it. */
+  pidStartTime: string;
+  bundle: string;
+  rootfs: string;
+  /** RFC 3339 creation time with nanoseconds. */
+  created: string;
+  owner: string;
+  annotations: Record<string, string>;
+  /** Namespace files of the container (for exec and joins). */
+  namespaces: Array<{ type: string; path?: string }>;
+}
+
+/** The OCI state JSON (`cordon state`), field for field as runc prints it. */
+export interface OciState {
+  ociVersion: string;
+  id: string;
+  pid: number;
+  status: OciStatus;
+  bundle: string;
+  rootfs: string;
+  created: string;
+  owner: string;
+  annotations?: Record<string, string>;
+}
+
+/** The runtime-spec version cordon implements (printed as `ociVersion` by `state`, as runc prints its own). */
+export const OCI_VERSION = '1.2.0';
+
+/** A container id as runc accepts it. */
+export const CONTAINER_ID = /^[\w+\-.]+$/;
+
+/** An error with a stable code for the CLI and command API (runc-like messages). */
+export class RuntimeError extends Error {
+  readonly code: 'not-found' | 'exists' | 'bad-id' | 'bad-state' | 'io';
+
+  constructor(code: RuntimeError['code'], message: string) {
+    super(message);
+    this.name = 'RuntimeError';
+    this.code = code;
+  }
+}
+
+/** The state directories under one root (default /run/cordon). */
+export class StateRoot {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+  }
+
+  /** Directory of container `id` (validated). */
+  dir(id: string): string {
+    if (!CONTAINER_ID.test(id) || id === '.' || id === '..') throw new RuntimeError('bad-id', `invalid container id format: ${JSON.stringify(id)}`);
+    return path.join(this.root, id);
+  }
+
+  /** Path of the exec fifo of a created container. */
+  fifo(id: string): string {
+    return path.join(this.dir(id), 'exec.fifo');
+  }
+
+  /** Create the state dir; fails if the id is taken. */
+  claim(id: string): string {
+    const d = this.dir(id);
+    fs.mkdirSync(this.root, { recursive: true, mode: 0o711 });
+    try {
+      fs.mkdirSync(d, { mode: 0o711 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new RuntimeError('exists', `container with id exists: ${id}`);
+      throw e;
+    }
+    return d;
+  }
+
+  /** Write state.json atomically. */
+  write(rec: ContainerRecord): void {
+    const d = this.dir(rec.id);
+    const tmp = path.join(d, `.state.json.${process.pid}`);
+    fs.writeFileSync(tmp, JSON.stringify(rec) + '\n', { mode: 0o600 });
+    fs.renameSync(tmp, path.join(d, 'state.json'));
+  }
+
+  /** Read state.json; RuntimeError not-found when there is no such container. */
+  read(id: string): ContainerRecord {
+    const d = this.dir(id);
+    let text: string;
+    try {
+      text = fs.readFileSync(path.join(d, 'state.json'), 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new RuntimeError('not-found', `container does not exist: ${id}`);
+      throw e;
+    }
+    return JSON.parse(text) as ContainerRecord;
+  }
+
+  /** True when a state dir exists for id (even without state.json: a create in progress or a crash). */
+  exists(id: string): boolean {
+    return fs.existsSync(this.dir(id));
+  }
+
+  /** Ids with a state dir. */
+  list(): string[] {
+    try {
+      return fs.readdirSync(this.root, { withFileTypes: true }).filter((e) => e.isDirectory() && CONTAINER_ID.test(e.name)).map((e) => e.name).sort();
+    } catch {
+      return [];
+    }
+  }
+
+  /** Remove the state dir and everything in it. */
+  remove(id: string): void {
+    fs.rmSync(this.dir(id), { recursive: true, force: true });
+  }
+
+  /** Derived status: stopped when the init is gone, created while the exec fifo exists, else running. */
+  status(rec: ContainerRecord): OciStatus {
+    if (!isSameProcess(rec.pid, BigInt(rec.pidStartTime))) return 'stopped';
+    if (fs.existsSync(this.fifo(rec.id))) return 'created';
+    return 'running';
+  }
+
+  /** The OCI state of a record. */
+  ociState(rec: ContainerRecord): OciState {
+    const status = this.status(rec);
+    const s: OciState = {
+      ociVersion: OCI_VERSION,
+      id: rec.id,
+      pid: status === 'stopped' ? 0 : rec.pid,
+      status,
+      bundle: rec.bundle,
+      rootfs: rec.rootfs,
+      created: rec.created,
+      owner: rec.owner,
+    };
+    if (Object.keys(rec.annotations).length) s.annotations = rec.annotations;
+    return s;
+  }
+}
+
+/** RFC 3339 time with nanosecond digits, as Go prints time.Time. */
+export function rfc3339Nano(d = new Date(), hr = process.hrtime.bigint()): string {
+  const subMs = String(hr % 1_000_000n).padStart(6, '0');
+  return d.toISOString().replace(/\.(\d{3})Z$/, (_m, ms: string) => `.${ms}${subMs}Z`);
+}

@@ -1,0 +1,154 @@
+/**
+ * The `cordon` command: runc's verbs and flags (create, start, state, kill, delete, run, list, spec) on
+ * a state root (--root, default /run/cordon). Errors go to stderr as `cordon: message`, exit code 1;
+ * `run` in the foreground exits with the container's code (128+N when killed by signal N).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { OciRuntime } from '../actors/oci-runtime.js';
+import type { OciState } from '../actors/state-dir.js';
+import { parseSignal } from '../kernel/constants.js';
+import { exitCodeOf } from '../kernel/process.js';
+import { type FlagSpec, type ParsedArgs, UsageError, bool, parseArgs, str } from './args.js';
+import { defaultSpecJson } from './spec.js';
+
+const GLOBAL_FLAGS: FlagSpec[] = [
+  { name: 'root' },
+  { name: 'log' },
+  { name: 'log-format' },
+  { name: 'debug', bool: true },
+  { name: 'systemd-cgroup', bool: true },
+  { name: 'rootless' },
+  { name: 'criu' },
+  { name: 'help', short: ['h'], bool: true },
+  { name: 'version', short: ['v'], bool: true },
+];
+
+const CREATE_FLAGS: FlagSpec[] = [
+  { name: 'bundle', short: ['b'] },
+  { name: 'pid-file' },
+  { name: 'console-socket' },
+  { name: 'no-pivot', bool: true },
+  { name: 'no-new-keyring', bool: true },
+  { name: 'preserve-fds' },
+];
+
+const USAGE = `cordon — an OCI container runtime
+
+usage: cordon [--root DIR] COMMAND [flags] ARGS
+
+commands:
+  create [-b DIR] [--pid-file F] [--no-pivot] ID   create a container, parked before its process runs
+  start ID                                           run the process of a created container
+  run [-b DIR] [-d] [--pid-file F] [--no-pivot] ID  create and start; foreground: wait, delete, exit with its code
+  state ID                                           print the OCI state JSON
+  kill ID [SIGNAL]                                   send a signal (name or number, default SIGTERM)
+  delete [-f|--force] ID                             delete a container (force: kill it first)
+  list [-q] [--format table|json]                    list containers
+  spec [-b DIR]                                      write a default config.json
+
+global flags:
+  --root DIR   state directory (default /run/cordon)
+`;
+
+/** Run the CLI with argv (without node and script); resolves to the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    return await dispatch(argv);
+  } catch (e) {
+    process.stderr.write(`cordon: ${errorText(e)}\n`);
+    return 1;
+  }
+}
+
+function errorText(e: unknown): string {
+  if (e instanceof Error) {
+    const issues = (e as { issues?: Array<{ path: string; message: string }> }).issues;
+    if (Array.isArray(issues) && issues.length > 1) return `${e.message.split('\n')[0]}\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`;
+    return e.message;
+  }
+  return String(e);
+}
+
+async function dispatch(argv: readonly string[]): Promise<number> {
+  const g = parseArgs(argv, GLOBAL_FLAGS);
+  if (bool(g, 'version')) {
+    process.stdout.write('cordon version 0.1.0\nspec: 1.2.0\n');
+    return 0;
+  }
+  const [verb, ...rest] = g.args;
+  if (!verb || bool(g, 'help') || verb === 'help') {
+    process.stdout.write(USAGE);
+    return verb || bool(g, 'help') ? 0 : 1;
+  }
+  const rt = new OciRuntime(str(g, 'root') ?? '/run/cordon');
+  switch (verb) {
+    case 'create': {
+      const p = parseArgs(rest, CREATE_FLAGS);
+      const id = oneId(p, 'create');
+      const c = await rt.create(id, { bundle: str(p, 'bundle'), pidFile: str(p, 'pid-file'), noPivot: bool(p, 'no-pivot') });
+      c.init.handle.detach();
+      return 0;
+    }
+    case 'start':
+      rt.start(oneId(parseArgs(rest, []), 'start'));
+      return 0;
+    case 'run': {
+      const p = parseArgs(rest, [...CREATE_FLAGS, { name: 'detach', short: ['d'], bool: true }, { name: 'keep', bool: true }]);
+      const id = oneId(p, 'run');
+      const status = await rt.run(id, { bundle: str(p, 'bundle'), pidFile: str(p, 'pid-file'), noPivot: bool(p, 'no-pivot'), detach: bool(p, 'detach'), forwardSignals: true });
+      return status ? exitCodeOf(status) : 0;
+    }
+    case 'state':
+      process.stdout.write(JSON.stringify(rt.stateOf(oneId(parseArgs(rest, []), 'state')), null, 2) + '\n');
+      return 0;
+    case 'kill': {
+      const p = parseArgs(rest, [{ name: 'all', short: ['a'], bool: true }]);
+      if (p.args.length < 1 || p.args.length > 2) throw new UsageError('kill: expected ID [SIGNAL]');
+      const sig = p.args[1] === undefined ? 15 : parseSignal(p.args[1]);
+      if (sig === undefined) throw new UsageError(`unknown signal ${JSON.stringify(p.args[1])}`);
+      rt.kill(p.args[0], sig);
+      return 0;
+    }
+    case 'delete': {
+      const p = parseArgs(rest, [{ name: 'force', short: ['f'], bool: true }]);
+      await rt.delete(oneId(p, 'delete'), { force: bool(p, 'force') });
+      return 0;
+    }
+    case 'list':
+    case 'ps-list': {
+      const p = parseArgs(rest, [{ name: 'format', short: ['f'] }, { name: 'quiet', short: ['q'], bool: true }]);
+      printList(rt.list(), str(p, 'format') ?? 'table', bool(p, 'quiet'));
+      return 0;
+    }
+    case 'spec': {
+      const p = parseArgs(rest, [{ name: 'bundle', short: ['b'] }, { name: 'rootless', bool: true }]);
+      const file = path.join(str(p, 'bundle') ?? '.', 'config.json');
+      if (fs.existsSync(file)) throw new Error(`File ${file} exists. Remove it first`);
+      fs.writeFileSync(file, defaultSpecJson());
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(verb)}; see cordon --help`);
+  }
+}
+
+function oneId(p: ParsedArgs, verb: string): string {
+  if (p.args.length !== 1) throw new UsageError(`${verb}: expected exactly one container ID, got ${p.args.length}`);
+  return p.args[0];
+}
+
+function printList(states: OciState[], format: string, quiet: boolean): void {
+  if (quiet) {
+    for (const s of states) process.stdout.write(`${s.id}\n`);
+    return;
+  }
+  if (format === 'json') {
+    process.stdout.write(JSON.stringify(states) + '\n');
+    return;
+  }
+  if (format !== 'table') throw new UsageError(`invalid format option: ${format}`);
+  const rows = [['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'], ...states.map((s) => [s.id, String(s.pid), s.status, s.bundle, s.created, s.owner || 'root'])];
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  for (const r of rows) process.stdout.write(r.map((v, c) => (c === r.length - 1 ? v : v.padEnd(widths[c] + 3))).join('') + '\n');
+}

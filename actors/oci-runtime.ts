@@ -23,6 +23,8 @@ export interface CreateOptions {
   noPivot?: boolean;
   /** Fds for the container's stdio (default: this process's 0-2). */
   stdio?: readonly number[];
+  /** Receives config warnings (accepted with a note, as runc logs them). Default: ignored. */
+  onWarning?: (message: string) => void;
 }
 
 /** A created container still followed by the process that created it. */
@@ -48,7 +50,7 @@ export class OciRuntime {
     this.state.dir(id);
     if (this.state.exists(id)) throw new RuntimeError('exists', `container with id exists: ${id}`);
     const bundle = await loadBundle(opts.bundle ?? process.cwd(), { noPivotRoot: opts.noPivot });
-    for (const w of bundle.warnings) process.emitWarning(w, 'CordonConfigWarning');
+    for (const w of bundle.warnings) opts.onWarning?.(w);
     const dir = this.state.claim(id);
     let init: ContainerInit | undefined;
     let fifoFd = -1;

@@ -86,7 +86,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     case 'create': {
       const p = parseArgs(rest, CREATE_FLAGS);
       const id = oneId(p, 'create');
-      const c = await rt.create(id, { bundle: str(p, 'bundle'), pidFile: str(p, 'pid-file'), noPivot: bool(p, 'no-pivot') });
+      const c = await rt.create(id, { bundle: str(p, 'bundle'), pidFile: str(p, 'pid-file'), noPivot: bool(p, 'no-pivot'), onWarning: warn });
       c.init.handle.detach();
       return 0;
     }
@@ -96,7 +96,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     case 'run': {
       const p = parseArgs(rest, [...CREATE_FLAGS, { name: 'detach', short: ['d'], bool: true }, { name: 'keep', bool: true }]);
       const id = oneId(p, 'run');
-      const status = await rt.run(id, { bundle: str(p, 'bundle'), pidFile: str(p, 'pid-file'), noPivot: bool(p, 'no-pivot'), detach: bool(p, 'detach'), forwardSignals: true });
+      const status = await rt.run(id, { bundle: str(p, 'bundle'), pidFile: str(p, 'pid-file'), noPivot: bool(p, 'no-pivot'), detach: bool(p, 'detach'), forwardSignals: true, onWarning: warn });
       return status ? exitCodeOf(status) : 0;
     }
     case 'state':
@@ -131,6 +131,10 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     default:
       throw new UsageError(`unknown command ${JSON.stringify(verb)}; see cordon --help`);
   }
+}
+
+function warn(message: string): void {
+  process.stderr.write(`cordon: warning: ${message}\n`);
 }
 
 function oneId(p: ParsedArgs, verb: string): string {

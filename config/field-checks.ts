@@ -140,6 +140,10 @@ export function readInteger(issues: Issues, path: string, v: unknown, range: Int
   if (isAbsent(v)) return undefined;
   let n: number;
   if (typeof v === 'bigint') {
+    if (range.min >= 0 && v < 0n) {
+      issues.error(path, `expected ${integerKind(range)}, got ${v}`);
+      return undefined;
+    }
     if (v < BigInt(range.min) || v > BigInt(range.max)) {
       issues.error(path, rangeMessage(range, v.toString()));
       return undefined;

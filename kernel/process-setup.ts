@@ -32,7 +32,9 @@ export function setupKernelSettings(s: ChildSteps, setup: ContainerSetup): void 
     s.call('setdomainname', [b, b.length], { field: 'domainname', label: `setdomainname(${JSON.stringify(setup.domainname)})` });
   }
   for (const [name, value] of Object.entries(setup.sysctl)) {
-    s.writeFile(`/proc/sys/${name.replace(/\./g, '/')}`, value, `linux.sysctl[${JSON.stringify(name)}]`);
+    // Dotted name to path: dots become slashes and slashes (dots inside a component, "eno2.100") dots, as runc.
+    const rel = name.replace(/[./]/g, (c) => (c === '.' ? '/' : '.'));
+    s.writeFile(`/proc/sys/${rel}`, value, `linux.sysctl[${JSON.stringify(name)}]`);
   }
 }
 

@@ -1,0 +1,160 @@
+/**
+ * The whole-config check: walks every section of a parsed config.json, collects every problem with its
+ * JSON path, applies the cross-section rules (namespaces needed by hostname, sysctls, masked paths,
+ * mounts, user ids), and only when nothing is wrong builds the ContainerSetup.
+ */
+import type { ContainerSetup, IdMapping } from '../kernel/types.js';
+import { ConfigError } from './config-error.js';
+import { checkAbsolute, describeValue, isJsonObject, readArray, readObject, readString } from './field-checks.js';
+import { checkHooks } from './hooks.js';
+import { indexPath, Issues } from './issues.js';
+import {
+  checkCgroupsPath,
+  checkIntelRdt,
+  checkMountLabel,
+  checkPersonality,
+  checkResources,
+  checkSeccomp,
+  readAnnotations,
+} from './kept-sections.js';
+import { convertMounts, normaliseDestination } from './mounts.js';
+import { checkTimeOffsets, convertNamespaces, convertUserMappings, type NamespaceSet } from './namespaces.js';
+import { checkOciVersion } from './oci-version.js';
+import type { OciHooks, OciSpec } from './oci-spec.js';
+import { convertProcess, type ProcessHostFacts } from './process.js';
+import { resolveRootfs } from './rootfs.js';
+import { rootfsPropagationFlags } from './rootfs-propagation.js';
+import { convertSysctl } from './sysctl.js';
+import { convertDevices } from './devices.js';
+
+/** Longest host or domain name the kernel accepts (HOST_NAME_MAX / __NEW_UTS_LEN). */
+export const MAX_UTS_NAME_LENGTH = 64;
+
+/** Options of a config check. */
+export interface ValidateOptions extends ProcessHostFacts {
+  /** Enter the rootfs with MS_MOVE + chroot instead of pivot_root (runc --no-pivot). Default false. */
+  noPivotRoot?: boolean;
+}
+
+/** A config that passed every check, converted. */
+export interface ValidatedSpec {
+  /** The parsed config, as given (it matches OciSpec once validated). */
+  spec: OciSpec;
+  /** What the kernel layer needs to build the container. */
+  setup: ContainerSetup;
+  /** `hooks`, untouched ({} when absent). */
+  hooks: OciHooks;
+  /** `annotations` ({} when absent). */
+  annotations: Record<string, string>;
+  /** Things accepted with a warning (relative mount destinations, skipped capabilities, ...). */
+  warnings: string[];
+}
+
+function readUtsName(issues: Issues, field: 'hostname' | 'domainname', raw: unknown, ns: NamespaceSet): string | undefined {
+  const name = readString(issues, field, raw);
+  if (name === undefined || name === '') return undefined;
+  if (!ns.has('uts')) issues.error(field, `unable to set ${field} without a private UTS namespace (add a "uts" namespace)`);
+  if (Buffer.byteLength(name) > MAX_UTS_NAME_LENGTH) issues.error(field, `must be at most ${MAX_UTS_NAME_LENGTH} bytes, got ${Buffer.byteLength(name)}`);
+  return name;
+}
+
+function readPathList(issues: Issues, base: string, raw: unknown): string[] {
+  const list = readArray(issues, base, raw) ?? [];
+  const out: string[] = [];
+  list.forEach((e, i) => {
+    const p = indexPath(base, i);
+    if (typeof e !== 'string') issues.error(p, `expected a string, got ${describeValue(e)}`);
+    else if (e.includes('\0')) issues.error(p, 'must not contain a NUL byte');
+    else if (checkAbsolute(issues, p, e)) out.push(normaliseDestination(e));
+  });
+  return out;
+}
+
+function isMapped(id: number, mappings: readonly IdMapping[]): boolean {
+  return mappings.some((m) => id >= m.containerID && id < m.containerID + m.size);
+}
+
+/**
+ * Check a parsed config.json and convert it. Every problem is collected; if there is any, a
+ * {@link ConfigError} listing all of them is thrown and nothing else happens. File system checks
+ * (rootfs, bind sources, namespace paths) are synchronous.
+ *
+ * @param raw - the parsed config.json (from {@link parseConfigJson} or JSON.parse)
+ * @param bundleDir - absolute bundle directory (relative root.path and bind sources resolve against it)
+ * @param opts - noPivotRoot and host facts (defaults read from the running system)
+ * @throws ConfigError when the config is invalid
+ */
+export function validateSpec(raw: unknown, bundleDir: string, opts: ValidateOptions = {}): ValidatedSpec {
+  if (!isJsonObject(raw)) {
+    throw new ConfigError([{ path: 'config.json', message: `expected a JSON object at the top level, got ${describeValue(raw)}` }]);
+  }
+  const issues = new Issues();
+  const noPivotRoot = opts.noPivotRoot ?? false;
+  checkOciVersion(issues, raw.ociVersion);
+  const root = resolveRootfs(issues, raw.root, bundleDir);
+  const linux = readObject(issues, 'linux', raw.linux) ?? {};
+
+  const ns = convertNamespaces(issues, linux.namespaces);
+  const { uidMappings, gidMappings } = convertUserMappings(issues, linux, ns);
+  checkTimeOffsets(issues, linux.timeOffsets, ns);
+  const hostname = readUtsName(issues, 'hostname', raw.hostname, ns);
+  const domainname = readUtsName(issues, 'domainname', raw.domainname, ns);
+
+  const mounts = convertMounts(issues, raw.mounts, bundleDir);
+  const hasMountNs = ns.has('mount');
+  const noMountNs = ' without a private mount namespace (add a "mount" namespace)';
+  if (!hasMountNs && Array.isArray(raw.mounts) && raw.mounts.length > 0) issues.error('mounts', `unable to mount${noMountNs}`);
+  if (!hasMountNs && root?.readonly) issues.error('root.readonly', `unable to make the rootfs read-only${noMountNs}`);
+  if (!hasMountNs && noPivotRoot) issues.error('linux.namespaces', `unable to use no-pivot${noMountNs}`);
+  const rootPropagation = rootfsPropagationFlags(issues, linux.rootfsPropagation, noPivotRoot);
+  const devices = convertDevices(issues, linux.devices);
+  const sysctl = convertSysctl(issues, linux.sysctl, ns);
+  const maskedPaths = readPathList(issues, 'linux.maskedPaths', linux.maskedPaths);
+  const readonlyPaths = readPathList(issues, 'linux.readonlyPaths', linux.readonlyPaths);
+  if (!hasMountNs) {
+    if (maskedPaths.length > 0) issues.error('linux.maskedPaths', `unable to restrict sys entries${noMountNs}`);
+    if (readonlyPaths.length > 0) issues.error('linux.readonlyPaths', `unable to restrict sys entries${noMountNs}`);
+  }
+
+  const process = convertProcess(issues, raw.process, opts);
+  if (process !== undefined && ns.creates('user') && uidMappings.length > 0 && gidMappings.length > 0) {
+    if (!isMapped(process.uid, uidMappings)) issues.error('process.user.uid', `${process.uid} is not mapped in linux.uidMappings`);
+    if (!isMapped(process.gid, gidMappings)) issues.error('process.user.gid', `${process.gid} is not mapped in linux.gidMappings`);
+    process.additionalGids.forEach((g, i) => {
+      if (!isMapped(g, gidMappings)) issues.error(indexPath('process.user.additionalGids', i), `${g} is not mapped in linux.gidMappings`);
+    });
+  }
+
+  const hooks = checkHooks(issues, raw.hooks) ?? {};
+  const annotations = readAnnotations(issues, raw.annotations);
+  checkResources(issues, linux.resources);
+  checkSeccomp(issues, linux.seccomp);
+  checkCgroupsPath(issues, linux.cgroupsPath);
+  checkIntelRdt(issues, linux.intelRdt);
+  checkPersonality(issues, linux.personality);
+  checkMountLabel(issues, linux.mountLabel);
+
+  issues.throwIfAny();
+  if (root === undefined || process === undefined) {
+    // Unreachable: a missing root or process records an error above.
+    throw new ConfigError([{ path: root === undefined ? 'root' : 'process', message: 'required field is missing' }]);
+  }
+  const setup: ContainerSetup = {
+    rootfs: root.path,
+    readonlyRootfs: root.readonly,
+    rootPropagation,
+    namespaces: [...ns.list],
+    uidMappings,
+    gidMappings,
+    mounts,
+    devices,
+    maskedPaths,
+    readonlyPaths,
+    sysctl,
+    process,
+    noPivotRoot,
+  };
+  if (hostname !== undefined) setup.hostname = hostname;
+  if (domainname !== undefined) setup.domainname = domainname;
+  return { spec: raw as unknown as OciSpec, setup, hooks, annotations, warnings: issues.warnings };
+}

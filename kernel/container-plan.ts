@@ -12,7 +12,7 @@ import { readMountInfo } from './mountinfo.js';
 import { loopbackUp } from './network.js';
 import { NAMESPACE_FLAGS, type NamespacePlan, planNamespaces } from './namespaces.js';
 import { setupKernelSettings, setupRlimits, setupUser } from './process-setup.js';
-import { findExecutable } from './root-path.js';
+import { findExecutable, resolveInRoot } from './root-path.js';
 import { type HostMounts, finalizeRootfs, mountRootfs } from './rootfs.js';
 import type { ContainerSetup } from './types.js';
 
@@ -54,6 +54,25 @@ export interface ContainerPlan {
 
 const SETNS_EXTRA_FIELD = 'linux.namespaces';
 
+/**
+ * Reject a mount destination whose path in the rootfs passes through a symlink with a relative target that
+ * climbs above the root ("../../../tmp/x"): RESOLVE_IN_ROOT would clamp it to some other place inside the
+ * rootfs, which is never what such a link meant.
+ */
+function checkMountDestinations(setup: ContainerSetup): void {
+  setup.mounts.forEach((m, i) => {
+    const field = `mounts[${i}].destination`;
+    let hops;
+    try {
+      hops = resolveInRoot(setup.rootfs, m.destination).hops;
+    } catch (e) {
+      throw new SetupError(field, `${JSON.stringify(m.destination)}: ${(e as Error).message}`);
+    }
+    const bad = hops.find((h) => h.escapes);
+    if (bad) throw new SetupError(field, `${JSON.stringify(m.destination)} passes through the symlink ${bad.link} -> ${JSON.stringify(bad.target)}, which points outside the rootfs`);
+  });
+}
+
 /** Build the spawn plan of a container. Throws SetupError for what cannot be done. */
 export function buildContainerPlan(setup: ContainerSetup, opts: ContainerPlanOptions): ContainerPlan {
   const ns = planNamespaces(setup.namespaces);
@@ -72,6 +91,7 @@ export function buildContainerPlan(setup: ContainerSetup, opts: ContainerPlanOpt
     const pathVar = setup.process.env.find((e) => e.startsWith('PATH='))?.slice(5) ?? '(default)';
     throw new SetupError('process.args[0]', `executable ${JSON.stringify(arg0)} not found in $PATH (${pathVar}) of the rootfs`);
   }
+  checkMountDestinations(setup);
 
   const s = new ChildSteps(new SpawnPlan());
   const joinFiles: ContainerPlan['joinFiles'] = [];

@@ -11,6 +11,7 @@ import { MNT_DETACH, MS, O, RESOLVE, S_IF } from './constants.js';
 import { type MountInfo, isShared, lockedFlags, mountContaining } from './mountinfo.js';
 import type { ContainerSetup, DeviceSetup, MountSetup } from './types.js';
 import { SYS } from './abi.js';
+import { resolveInRoot } from './root-path.js';
 
 const ENOTDIR = 20;
 const IN_ROOT = RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS;
@@ -99,6 +100,10 @@ export function mountRootfs(s: ChildSteps, o: RootfsOptions): PlannedMount[] {
   const root = s.openPath(rootfs, O.PATH | O.DIRECTORY, { field: 'root.path', label: `open(${JSON.stringify(rootfs)}, O_PATH|O_DIRECTORY)` });
   const mounts = plannedMounts(setup);
   for (const m of mounts) {
+    // A destination through an absolute symlink (/mnt -> /srv/x) resolves inside the rootfs (/srv/x there):
+    // create that path first, as runc's MkdirAll of the securejoin'ed path does.
+    const inRoot = resolvedDestination(rootfs, m.destination);
+    if (inRoot !== m.destination) s.mkdirAll(root, inRoot, { asFile: m.sourceIsFile });
     if (m.type === 'cgroup') mountCgroup(s, root, m, o);
     else mountOne(s, root, m, host.mounts);
   }
@@ -111,6 +116,16 @@ export function mountRootfs(s: ChildSteps, o: RootfsOptions): PlannedMount[] {
     s.mountPath(null, '/', null, setup.rootPropagation, null, { field: 'linux.rootfsPropagation', label: `mount("", "/", "", ${propagationName(setup.rootPropagation)}) after pivot_root` });
   }
   return mounts;
+}
+
+/** Container path a destination resolves to through the rootfs's symlinks (itself when there are none, or on a loop). */
+function resolvedDestination(rootfs: string, destination: string): string {
+  try {
+    const r = resolveInRoot(rootfs, destination);
+    return r.hops.length ? r.containerPath : destination;
+  } catch {
+    return destination;
+  }
 }
 
 function propagationName(f: number): string {

@@ -45,7 +45,7 @@ commands:
   kill ID [SIGNAL]                                   send a signal (name or number, default SIGTERM)
   delete [-f|--force] ID                             delete a container (force: kill it first)
   list [-q] [--format table|json]                    list containers
-  spec [-b DIR]                                      write a default config.json
+  spec [-b DIR] [--seccomp]                          write a default config.json (--seccomp: with the default profile)
 
 global flags:
   --root DIR   state directory (default /run/cordon)
@@ -122,10 +122,10 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       return 0;
     }
     case 'spec': {
-      const p = parseArgs(rest, [{ name: 'bundle', short: ['b'] }, { name: 'rootless', bool: true }]);
+      const p = parseArgs(rest, [{ name: 'bundle', short: ['b'] }, { name: 'rootless', bool: true }, { name: 'seccomp', bool: true }]);
       const file = path.join(str(p, 'bundle') ?? '.', 'config.json');
       if (fs.existsSync(file)) throw new Error(`File ${file} exists. Remove it first`);
-      fs.writeFileSync(file, defaultSpecJson());
+      fs.writeFileSync(file, defaultSpecJson({ seccomp: bool(p, 'seccomp') }));
       return 0;
     }
     default:

@@ -1,10 +1,12 @@
+import { defaultSeccomp } from '../config/default-seccomp.js';
+
 /**
  * `cordon spec`: the default config.json, runc's (`runc spec`) with a cgroup namespace as runc 1.2 adds,
  * hostname "cordon", and terminal off until terminals are supported.
  */
 
-/** The default OCI config as a JSON string (tab-indented, as runc writes it). */
-export function defaultSpecJson(): string {
+/** The default OCI config as a JSON string (tab-indented, as runc writes it); with `seccomp`, cordon's default profile. */
+export function defaultSpecJson(opts: { seccomp?: boolean } = {}): string {
   const caps = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
   const spec = {
     ociVersion: '1.2.0',
@@ -36,5 +38,6 @@ export function defaultSpecJson(): string {
       readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
     },
   };
+  if (opts.seccomp) (spec.linux as Record<string, unknown>).seccomp = defaultSeccomp(caps);
   return JSON.stringify(spec, null, '\t') + '\n';
 }

@@ -1,6 +1,6 @@
 /**
  * runc's default masked and read-only paths (what `runc spec` writes into a new config.json). config/
- * does not add them to a config that leaves the fields out; callers that want runc's defaults can.
+ * applies them to a config that leaves the fields out (and mounts /proc or /sys); `[]` turns them off.
  */
 
 /** Paths `runc spec` masks (bind /dev/null over files, an empty read-only tmpfs over directories). */

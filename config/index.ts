@@ -26,3 +26,6 @@ export { convertCapabilities, readCapLastCap, CAPABILITY_SETS } from './capabili
 export { HOOK_POINTS, type HookPoint } from './hooks.js';
 export { parseSemanticVersion, NEWEST_SUPPORTED_MINOR, type SemanticVersion } from './oci-version.js';
 export { Issues, childPath, indexPath } from './issues.js';
+
+export { defaultSeccomp } from './default-seccomp.js';
+export { convertSeccomp, libseccompArchName } from './seccomp.js';

@@ -14,10 +14,11 @@ import {
   checkMountLabel,
   checkPersonality,
   checkResources,
-  checkSeccomp,
   readAnnotations,
 } from './kept-sections.js';
 import { convertMounts, normaliseDestination } from './mounts.js';
+import { convertSeccomp } from './seccomp.js';
+import { RUNC_DEFAULT_MASKED_PATHS, RUNC_DEFAULT_READONLY_PATHS } from './default-paths.js';
 import { checkTimeOffsets, convertNamespaces, convertUserMappings, type NamespaceSet } from './namespaces.js';
 import { checkOciVersion } from './oci-version.js';
 import type { OciHooks, OciSpec } from './oci-spec.js';
@@ -109,8 +110,11 @@ export function validateSpec(raw: unknown, bundleDir: string, opts: ValidateOpti
   const rootPropagation = rootfsPropagationFlags(issues, linux.rootfsPropagation, noPivotRoot);
   const devices = convertDevices(issues, linux.devices);
   const sysctl = convertSysctl(issues, linux.sysctl, ns);
-  const maskedPaths = readPathList(issues, 'linux.maskedPaths', linux.maskedPaths);
-  const readonlyPaths = readPathList(issues, 'linux.readonlyPaths', linux.readonlyPaths);
+  // Secure by default: a config that leaves the lists out (absent, not empty) gets runc's lists, so /proc and
+  // /sys of the container cannot change host settings. An explicit [] turns them off.
+  const hasProc = mounts.some((m) => m.destination === '/proc' || m.destination === '/sys');
+  const maskedPaths = linux.maskedPaths === undefined && hasProc ? [...RUNC_DEFAULT_MASKED_PATHS] : readPathList(issues, 'linux.maskedPaths', linux.maskedPaths);
+  const readonlyPaths = linux.readonlyPaths === undefined && hasProc ? [...RUNC_DEFAULT_READONLY_PATHS] : readPathList(issues, 'linux.readonlyPaths', linux.readonlyPaths);
   if (!hasMountNs) {
     if (maskedPaths.length > 0) issues.error('linux.maskedPaths', `unable to restrict sys entries${noMountNs}`);
     if (readonlyPaths.length > 0) issues.error('linux.readonlyPaths', `unable to restrict sys entries${noMountNs}`);
@@ -128,7 +132,7 @@ export function validateSpec(raw: unknown, bundleDir: string, opts: ValidateOpti
   const hooks = checkHooks(issues, raw.hooks) ?? {};
   const annotations = readAnnotations(issues, raw.annotations);
   checkResources(issues, linux.resources);
-  checkSeccomp(issues, linux.seccomp);
+  const seccomp = convertSeccomp(issues, linux.seccomp);
   checkCgroupsPath(issues, linux.cgroupsPath);
   checkIntelRdt(issues, linux.intelRdt);
   checkPersonality(issues, linux.personality);
@@ -154,6 +158,7 @@ export function validateSpec(raw: unknown, bundleDir: string, opts: ValidateOpti
     process,
     noPivotRoot,
   };
+  if (seccomp !== undefined) setup.seccomp = seccomp;
   if (hostname !== undefined) setup.hostname = hostname;
   if (domainname !== undefined) setup.domainname = domainname;
   return { spec: raw as unknown as OciSpec, setup, hooks, annotations, warnings: issues.warnings };

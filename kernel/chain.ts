@@ -93,6 +93,8 @@ export class Blob {
   readonly parts: Array<[number, Buffer]> = [];
   /** [offset of a pointer slot, offset it points to]. */
   readonly relocs: Array<[number, number]> = [];
+  /** [offset of an int32 slot, fd whose number is written there at spawn time] (SCM_RIGHTS payloads). */
+  readonly fdSlots: Array<[number, FdRef]> = [];
   size = 0;
   private readonly strings = new Map<string, number>();
 
@@ -121,6 +123,11 @@ export class Blob {
     const table = this.add(Buffer.alloc(8 * (arr.length + 1)));
     offs.forEach((o, i) => this.relocs.push([table + 8 * i, o]));
     return table;
+  }
+
+  /** Mark the 4 bytes at `at` to receive the number of `ref` at spawn time. */
+  fdSlot(at: number, ref: FdRef): void {
+    this.fdSlots.push([at, ref]);
   }
 
   /** Mark the 8 bytes at `at` as a pointer to blob offset `target`. */
@@ -196,7 +203,7 @@ const SCRATCH = 4096;
 export interface FdPatch {
   offset: number;
   ref: FdRef;
-  kind: 'register' | 'procfd';
+  kind: 'register' | 'procfd' | 'int32';
 }
 
 const PROCFD_BYTES = 32;
@@ -340,6 +347,7 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
     throw e;
   }
   for (const p of procfdPatches) patches.push({ offset: blobOff + p.blobOffset, ref: p.ref, kind: 'procfd' });
+  for (const [at, ref] of blob.fdSlots) patches.push({ offset: blobOff + at, ref, kind: 'int32' });
   return new CompiledPlan({
     arena: A,
     view: V,

@@ -15,6 +15,7 @@ import { setupKernelSettings, setupRlimits, setupUser } from './process-setup.js
 import { findExecutable, resolveInRoot } from './root-path.js';
 import { type HostMounts, finalizeRootfs, mountRootfs } from './rootfs.js';
 import type { ContainerSetup } from './types.js';
+import { type CompiledFilter, compileSeccomp, loadSeccompSteps } from './seccomp.js';
 
 /** A container setup the kernel layer cannot carry out, named by its config field. */
 export class SetupError extends Error {
@@ -50,6 +51,8 @@ export interface ContainerPlan {
   execPath: string;
   /** Keep-fd names of namespaces to join, and the files to open for them. */
   joinFiles: Array<{ keep: string; path: string }>;
+  /** The seccomp filter the child loads (its `notify` needs the keep fd "seccompSocket"). */
+  seccomp?: CompiledFilter;
 }
 
 const SETNS_EXTRA_FIELD = 'linux.namespaces';
@@ -114,7 +117,14 @@ export function buildContainerPlan(setup: ContainerSetup, opts: ContainerPlanOpt
   setupKernelSettings(s, setup);
   finalizeRootfs(s, rootfsOpts, mounts);
   setupRlimits(s, setup);
-  setupUser(s, setup, { setgroupsAllowed: true, execPath });
+  // Seccomp as runc: with no_new_privs last (after capabilities are dropped); without it before the user
+  // switch, while CAP_SYS_ADMIN is still effective (the filter then also applies to the remaining steps).
+  const seccomp = setup.seccomp ? compileSeccomp(setup.seccomp) : undefined;
+  const notifySocket = seccomp?.notify ? s.plan.keep('seccompSocket') : undefined;
+  const seccompEarly = seccomp !== undefined && !setup.process.noNewPrivileges;
+  if (seccomp && seccompEarly) loadSeccompSteps(s, seccomp, notifySocket);
+  setupUser(s, setup, { setgroupsAllowed: true, execPath, execCheckTolerates: seccompEarly ? [1, 38] : [] });
+  if (seccomp && !seccompEarly) loadSeccompSteps(s, seccomp, notifySocket);
   if (opts.startGate === 'fifo') {
     // The creating process exits after `created`: the child must not die with it.
     s.call('prctl', [PR.SET_PDEATHSIG, 0, 0, 0, 0], { label: 'prctl(PR_SET_PDEATHSIG, 0)' });
@@ -124,5 +134,5 @@ export function buildContainerPlan(setup: ContainerSetup, opts: ContainerPlanOpt
     s.call('prctl', [PR.SET_PDEATHSIG, 0, 0, 0, 0], { check: 'none' });
   }
   s.plan.exec(execPath, setup.process.args, setup.process.env);
-  return { plan: s.plan, namespaces: ns, execPath, joinFiles };
+  return { plan: s.plan, namespaces: ns, execPath, joinFiles, seccomp };
 }

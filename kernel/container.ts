@@ -11,6 +11,7 @@ import { writeIdMaps } from './namespaces.js';
 import type { ContainerSetup } from './types.js';
 import type { ExitStatus } from './process.js';
 import { O } from './constants.js';
+import { connectUnix, recvFd, sendFds, socketPair } from './unix-socket.js';
 
 /** Options of spawnContainer. */
 export interface ContainerSpawnOptions {
@@ -23,6 +24,8 @@ export interface ContainerSpawnOptions {
   onSetup?: (pid: number) => void | Promise<void>;
   /** Fail if the container is not created within this time (default 30 s). */
   timeoutMs?: number;
+  /** The OCI state sent to a seccomp notify listener with the listener fd (runtime-spec ContainerProcessState.state). */
+  seccompState?: (pid: number) => Record<string, unknown>;
   host?: HostMounts;
 }
 
@@ -49,7 +52,7 @@ export class ContainerInit {
   private readonly release?: () => void;
   private releasedAt?: number;
 
-  constructor(p: { handle: SpawnHandle; plan: ContainerPlan; release?: () => void; breakdown: StartBreakdown }) {
+  constructor(p: { handle: SpawnHandle; plan: ContainerPlan; release?: () => void; breakdown: StartBreakdown; onCreated?: () => void }) {
     this.handle = p.handle;
     this.pid = p.handle.pid;
     this.plan = p.plan;
@@ -57,6 +60,7 @@ export class ContainerInit {
     this.breakdown = p.breakdown;
     this.created = p.handle.arrived('start').then(() => {
       this.breakdown.setupMs = (p.handle.timings.gates.start ?? 0) - p.handle.timings.cloned;
+      p.onCreated?.();
     });
     this.created.catch(() => {});
   }
@@ -91,6 +95,13 @@ export function spawnContainer(setup: ContainerSetup, opts: ContainerSpawnOption
   const t2 = performance.now();
   const keep: Record<string, number> = {};
   const opened: number[] = [];
+  let notifyEnd = -1;
+  if (plan.seccomp?.notify) {
+    const [parentEnd, childEnd] = socketPair();
+    notifyEnd = parentEnd;
+    keep.seccompSocket = childEnd;
+    opened.push(childEnd);
+  }
   let release: (() => void) | undefined;
   let handle: SpawnHandle;
   try {
@@ -126,16 +137,49 @@ export function spawnContainer(setup: ContainerSetup, opts: ContainerSpawnOption
         ...(opts.startGate === 'pipe' ? { start: () => startHeld } : {}),
       },
     });
+  } catch (e) {
+    if (notifyEnd >= 0) fs.closeSync(notifyEnd);
+    throw e;
   } finally {
     for (const fd of opened) fs.closeSync(fd);
     compiled.free();
   }
   const t3 = performance.now();
+  const profile = setup.seccomp;
+  if (notifyEnd >= 0) {
+    const end = notifyEnd;
+    // Close our end if the container fails before it hands over its listener fd.
+    handle.started.catch(() => {
+      if (notifyEnd === end) {
+        notifyEnd = -1;
+        fs.closeSync(end);
+      }
+    });
+  }
   const init = new ContainerInit({
     handle,
     plan,
     release: opts.startGate === 'pipe' ? release : undefined,
     breakdown: { planMs: t1 - t0, compileMs: t2 - t1, cloneMs: t3 - t2 },
+    onCreated: notifyEnd < 0 || !profile?.listenerPath ? undefined : () => {
+      // The child sent its listener fd before arriving at the start gate: hand it to the listener with the
+      // container process state, as the runtime spec describes (ContainerProcessState).
+      try {
+        const { fd } = recvFd(notifyEnd);
+        if (fd < 0) throw new Error('linux.seccomp: the container sent no seccomp listener fd');
+        const conn = connectUnix(profile.listenerPath as string);
+        try {
+          const msg = { ociVersion: '1.2.0', fds: ['seccompFd'], pid: handle.pid, metadata: profile.listenerMetadata ?? '', state: opts.seccompState?.(handle.pid) ?? { ociVersion: '1.2.0', id: '', status: 'creating', pid: handle.pid, bundle: '' } };
+          sendFds(conn, Buffer.from(JSON.stringify(msg)), [fd]);
+        } finally {
+          fs.closeSync(conn);
+          fs.closeSync(fd);
+        }
+      } finally {
+        if (notifyEnd >= 0) fs.closeSync(notifyEnd);
+        notifyEnd = -1;
+      }
+    },
   });
   return init;
 }

@@ -53,7 +53,7 @@ export function setupRlimits(s: ChildSteps, setup: ContainerSetup): void {
  * setresgid, setresuid (raw syscalls: glibc's wrappers signal threads that do not exist in the child),
  * chdir as that user, capset + ambient, umask, no_new_privs, then check the executable as that user.
  */
-export function setupUser(s: ChildSteps, setup: ContainerSetup, opts: { setgroupsAllowed: boolean; execPath: string }): void {
+export function setupUser(s: ChildSteps, setup: ContainerSetup, opts: { setgroupsAllowed: boolean; execPath: string; execCheckTolerates?: number[] }): void {
   const p = setup.process;
   const caps = p.capabilities;
   if (caps) dropBoundingSet(s, caps);
@@ -68,5 +68,8 @@ export function setupUser(s: ChildSteps, setup: ContainerSetup, opts: { setgroup
   if (caps) applyCapabilities(s, caps);
   s.call('umask', [p.umask ?? 0o022], { check: 'none' });
   if (p.noNewPrivileges) s.call('prctl', [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], { field: 'process.noNewPrivileges', label: 'prctl(PR_SET_NO_NEW_PRIVS, 1)' });
-  s.sys(SYS_FACCESSAT2, [AT_FDCWD, opts.execPath, X_OK, AT_EACCESS], { field: 'process.args[0]', label: `faccessat2(${JSON.stringify(opts.execPath)}, X_OK)` });
+  // A seccomp profile loaded before this check may deny faccessat2 itself (EPERM/ENOSYS): then execve decides.
+  s.sys(SYS_FACCESSAT2, [AT_FDCWD, opts.execPath, X_OK, AT_EACCESS], {
+    field: 'process.args[0]', label: `faccessat2(${JSON.stringify(opts.execPath)}, X_OK)`, tolerate: opts.execCheckTolerates ?? [],
+  });
 }

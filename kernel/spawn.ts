@@ -98,6 +98,7 @@ export function spawn(plan: CompiledPlan, opts: SpawnOptions = {}): SpawnHandle 
     for (const p of plan.patches) {
       const fd = resolveFd(p.ref, fds, plan.keepNames);
       if (p.kind === 'register') plan.view.writeBigInt64LE(BigInt(fd), p.offset);
+      else if (p.kind === 'int32') plan.view.writeInt32LE(fd, p.offset);
       else plan.view.write(`/proc/self/fd/${fd}\0`, p.offset, 'latin1');
     }
   } catch (e) {

@@ -3,6 +3,7 @@
  * translated from OCI names into Linux numbers (libcontainer's `configs.Config`, in TypeScript).
  * config/ produces it from a bundle; kernel/ turns it into a spawn plan.
  */
+import type { SeccompProfile } from './seccomp.js';
 
 /** A namespace kind, named as in the OCI runtime spec. */
 export type NamespaceType = 'pid' | 'network' | 'mount' | 'ipc' | 'uts' | 'user' | 'cgroup' | 'time';
@@ -116,4 +117,6 @@ export interface ContainerSetup {
   process: ProcessSetup;
   /** Use MS_MOVE + chroot instead of pivot_root (runc's --no-pivot; needed for a rootfs on ramfs). */
   noPivotRoot: boolean;
+  /** The seccomp filter to load last before the start gate; undefined for none. */
+  seccomp?: SeccompProfile;
 }

@@ -218,6 +218,15 @@ describe('a good config', () => {
     expect(setup.process).toMatchObject({ uid: 1000, gid: 1000, umask: 0o027, additionalGids: [10, 20] });
   });
 
+  it('an explicit empty maskedPaths/readonlyPaths turns the defaults off', () => {
+    const { setup } = specToSetup(edit((s) => {
+      s.linux.maskedPaths = [];
+      s.linux.readonlyPaths = [];
+    }), bundle);
+    expect(setup.maskedPaths).toEqual([]);
+    expect(setup.readonlyPaths).toEqual([]);
+  });
+
   it('leaves absent optional fields empty or undefined', () => {
     const { setup } = specToSetup(edit((s) => {
       delete s.linux.maskedPaths;
@@ -229,8 +238,9 @@ describe('a good config', () => {
       s.someFutureField = { anything: true }; // unknown top-level fields are ignored
       s.process.futureField = 1;
     }), bundle);
-    expect(setup.maskedPaths).toEqual([]);
-    expect(setup.readonlyPaths).toEqual([]);
+    // Left out (not empty): runc's lists, so /proc and /sys stay locked down by default.
+    expect(setup.maskedPaths).toEqual([...RUNC_DEFAULT_MASKED_PATHS]);
+    expect(setup.readonlyPaths).toEqual([...RUNC_DEFAULT_READONLY_PATHS]);
     expect(setup.process.capabilities).toBeUndefined();
     expect(setup.process.umask).toBeUndefined();
     expect(setup.process.oomScoreAdj).toBeUndefined();

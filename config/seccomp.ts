@@ -1,0 +1,106 @@
+/**
+ * `linux.seccomp` → the kernel layer's SeccompProfile: every action, operator, architecture and flag
+ * checked by name (an unknown one is an error naming its JSON path), syscall names libseccomp does not
+ * know skipped with a warning (runc's rule), and no seccomp at all when the object is absent or empty.
+ */
+import { type SeccompActionName, type SeccompArg, type SeccompOp, type SeccompProfile, type SeccompRule, SECCOMP_ACTIONS, SECCOMP_FILTER_FLAGS, SECCOMP_OPS, archToken, knownSyscall } from '../kernel/seccomp.js';
+import { UINT32, UINT64_MAX, describeValue, readArray, readBigInteger, readInteger, readObject, readString, readStringArray } from './field-checks.js';
+import { childPath, indexPath, type Issues } from './issues.js';
+
+/** OCI architecture name ("SCMP_ARCH_X86_64") → libseccomp's ("x86_64"). */
+export function libseccompArchName(oci: string): string {
+  return oci.replace(/^SCMP_ARCH_/, '').toLowerCase();
+}
+
+function readAction(issues: Issues, p: string, raw: unknown): SeccompActionName | undefined {
+  const a = readString(issues, p, raw);
+  if (a === undefined) {
+    if (raw === undefined || raw === null) issues.error(p, 'required field is missing');
+    return undefined;
+  }
+  if (!(SECCOMP_ACTIONS as readonly string[]).includes(a)) {
+    issues.error(p, `unknown seccomp action ${JSON.stringify(a)}`);
+    return undefined;
+  }
+  return a as SeccompActionName;
+}
+
+function readArgs(issues: Issues, p: string, raw: unknown): SeccompArg[] {
+  const out: SeccompArg[] = [];
+  (readArray(issues, p, raw) ?? []).forEach((arg, j) => {
+    const ap = indexPath(p, j);
+    const a = readObject(issues, ap, arg);
+    if (a === undefined) return;
+    const index = readInteger(issues, childPath(ap, 'index'), a.index, { min: 0, max: 5 });
+    if (index === undefined && (a.index === undefined || a.index === null)) issues.error(childPath(ap, 'index'), 'required field is missing');
+    const value = readBigInteger(issues, childPath(ap, 'value'), a.value, 0n, UINT64_MAX);
+    const valueTwo = readBigInteger(issues, childPath(ap, 'valueTwo'), a.valueTwo, 0n, UINT64_MAX) ?? 0n;
+    const op = readString(issues, childPath(ap, 'op'), a.op);
+    if (op === undefined) {
+      if (a.op === undefined || a.op === null) issues.error(childPath(ap, 'op'), 'required field is missing');
+      return;
+    }
+    if (!(op in SECCOMP_OPS)) {
+      issues.error(childPath(ap, 'op'), `unknown seccomp operator ${JSON.stringify(op)}`);
+      return;
+    }
+    if (index !== undefined) out.push({ index, value: value ?? 0n, valueTwo, op: op as SeccompOp });
+  });
+  return out;
+}
+
+/** Validate and convert `linux.seccomp`; undefined when seccomp is off. */
+export function convertSeccomp(issues: Issues, raw: unknown): SeccompProfile | undefined {
+  const base = 'linux.seccomp';
+  const s = readObject(issues, base, raw);
+  if (s === undefined) return undefined;
+  const syscalls = readArray(issues, childPath(base, 'syscalls'), s.syscalls) ?? [];
+  if (s.defaultAction === undefined && syscalls.length === 0) return undefined;
+  const defaultAction = readAction(issues, childPath(base, 'defaultAction'), s.defaultAction);
+  const defaultErrnoRet = readInteger(issues, childPath(base, 'defaultErrnoRet'), s.defaultErrnoRet, UINT32);
+  const architectures: string[] = [];
+  (readStringArray(issues, childPath(base, 'architectures'), s.architectures) ?? []).forEach((a, i) => {
+    const name = libseccompArchName(a);
+    if (!a.startsWith('SCMP_ARCH_') || archToken(name) === undefined) issues.error(indexPath(childPath(base, 'architectures'), i), `unknown seccomp architecture ${JSON.stringify(a)}`);
+    else architectures.push(name);
+  });
+  const flags: string[] = [];
+  (readStringArray(issues, childPath(base, 'flags'), s.flags) ?? []).forEach((f, i) => {
+    if (!(f in SECCOMP_FILTER_FLAGS) || f === 'SECCOMP_FILTER_FLAG_NEW_LISTENER' || f === 'SECCOMP_FILTER_FLAG_TSYNC') {
+      issues.error(indexPath(childPath(base, 'flags'), i), `unsupported seccomp flag ${JSON.stringify(f)} (supported: SECCOMP_FILTER_FLAG_LOG, SECCOMP_FILTER_FLAG_SPEC_ALLOW, SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)`);
+    } else flags.push(f);
+  });
+  const listenerPath = readString(issues, childPath(base, 'listenerPath'), s.listenerPath);
+  const listenerMetadata = readString(issues, childPath(base, 'listenerMetadata'), s.listenerMetadata);
+  if (listenerPath !== undefined && !listenerPath.startsWith('/')) issues.error(childPath(base, 'listenerPath'), 'must be an absolute path');
+  const rules: SeccompRule[] = [];
+  syscalls.forEach((entry, i) => {
+    const p = indexPath(childPath(base, 'syscalls'), i);
+    const c = readObject(issues, p, entry);
+    if (c === undefined) {
+      if (entry === null || entry === undefined) issues.error(p, `expected an object, got ${describeValue(entry)}`);
+      return;
+    }
+    const names = readStringArray(issues, childPath(p, 'names'), c.names);
+    if (names === undefined) {
+      if (c.names === undefined || c.names === null) issues.error(childPath(p, 'names'), 'required field is missing');
+      return;
+    }
+    if (names.length === 0) issues.error(childPath(p, 'names'), 'must have at least one element');
+    const action = readAction(issues, childPath(p, 'action'), c.action);
+    const errnoRet = readInteger(issues, childPath(p, 'errnoRet'), c.errnoRet, UINT32);
+    const args = readArgs(issues, childPath(p, 'args'), c.args);
+    names.forEach((n, j) => {
+      if (!knownSyscall(n)) issues.warn(indexPath(childPath(p, 'names'), j), `unknown syscall ${JSON.stringify(n)} skipped`);
+    });
+    if (action !== undefined) rules.push({ names: names.filter(knownSyscall), action, errnoRet, args, field: p });
+  });
+  const usesNotify = defaultAction === 'SCMP_ACT_NOTIFY' || rules.some((r) => r.action === 'SCMP_ACT_NOTIFY');
+  if (usesNotify && !listenerPath) issues.error(childPath(base, 'listenerPath'), 'required when SCMP_ACT_NOTIFY is used');
+  if (defaultAction === undefined) return undefined;
+  const profile: SeccompProfile = { defaultAction, architectures, flags, rules };
+  if (defaultErrnoRet !== undefined) profile.defaultErrnoRet = defaultErrnoRet;
+  if (listenerPath !== undefined) profile.listenerPath = listenerPath;
+  if (listenerMetadata !== undefined) profile.listenerMetadata = listenerMetadata;
+  return profile;
+}

@@ -1,0 +1,94 @@
+/**
+ * Unix sockets with fd passing (SCM_RIGHTS) from the parent side: socketpairs for the child, receiving an
+ * fd the child sent, and handing fds plus a JSON message to a listener (seccomp notify, console socket).
+ */
+import { C, allocNative, fail, freeNative, koffi } from './libc.js';
+
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+const SOCK_CLOEXEC = 0o2000000;
+const SOL_SOCKET = 1;
+const SCM_RIGHTS = 1;
+const MSG_CMSG_CLOEXEC = 0x40000000;
+
+const libc = koffi.load('libc.so.6');
+const F = {
+  socketpair: libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)'),
+  socket: libc.func('int socket(int domain, int type, int protocol)'),
+  connect: libc.func('int connect(int fd, const void *addr, uint32_t len)'),
+  sendmsg: libc.func('intptr_t sendmsg(int fd, const void *msg, int flags)'),
+  recvmsg: libc.func('intptr_t recvmsg(int fd, void *msg, int flags)'),
+};
+
+/** A connected pair of stream sockets, both close-on-exec: [parent end, child end]. */
+export function socketPair(): [number, number] {
+  const sv = new Int32Array(2);
+  if ((F.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) as number) !== 0) fail('socketpair');
+  return [sv[0], sv[1]];
+}
+
+/** struct msghdr (56 bytes) with one iovec and an SCM_RIGHTS control message for `nfds` fds. */
+function buildMsg(data: Buffer, nfds: number) {
+  const ctlLen = nfds ? 8 * Math.ceil((16 + 4 * nfds) / 8) : 0;
+  const m = allocNative(56 + 16 + Math.max(ctlLen, 8) + Math.max(data.length, 1));
+  const iov = m.ptr + 56n, ctl = iov + 16n, buf = ctl + BigInt(Math.max(ctlLen, 8));
+  const bufOff = 56 + 16 + Math.max(ctlLen, 8);
+  data.copy(m.view, bufOff);
+  m.view.writeBigUInt64LE(iov, 16);
+  m.view.writeBigUInt64LE(1n, 24);
+  m.view.writeBigUInt64LE(nfds ? ctl : 0n, 32);
+  m.view.writeBigUInt64LE(BigInt(ctlLen), 40);
+  m.view.writeBigUInt64LE(buf, 56);
+  m.view.writeBigUInt64LE(BigInt(Math.max(data.length, 1)), 64);
+  if (nfds) {
+    m.view.writeBigUInt64LE(BigInt(16 + 4 * nfds), 72);
+    m.view.writeInt32LE(SOL_SOCKET, 80);
+    m.view.writeInt32LE(SCM_RIGHTS, 84);
+  }
+  return { m, fdOffset: 88, bufOff };
+}
+
+/** Send `data` with `fds` attached over a connected unix socket. */
+export function sendFds(sock: number, data: Buffer, fds: readonly number[]): void {
+  const { m, fdOffset } = buildMsg(data.length ? data : Buffer.from([0]), fds.length);
+  try {
+    fds.forEach((fd, i) => m.view.writeInt32LE(fd, fdOffset + 4 * i));
+    if ((F.sendmsg(sock, m.ptr, 0x4000 /* MSG_NOSIGNAL */) as number) < 0) fail('sendmsg');
+  } finally {
+    freeNative(m.ptr);
+  }
+}
+
+/** Receive one message with up to one fd (close-on-exec); blocks. Returns the fd (or -1) and the data. */
+export function recvFd(sock: number, maxData = 4096): { fd: number; data: Buffer } {
+  const { m, fdOffset, bufOff } = buildMsg(Buffer.alloc(maxData), 1);
+  try {
+    const n = F.recvmsg(sock, m.ptr, MSG_CMSG_CLOEXEC) as number;
+    if (n < 0) fail('recvmsg');
+    const ctlLen = Number(m.view.readBigUInt64LE(40));
+    const fd = ctlLen >= 20 && m.view.readInt32LE(80) === SOL_SOCKET && m.view.readInt32LE(84) === SCM_RIGHTS ? m.view.readInt32LE(fdOffset) : -1;
+    return { fd, data: Buffer.from(m.view.subarray(bufOff, bufOff + n)) };
+  } finally {
+    freeNative(m.ptr);
+  }
+}
+
+/** A blocking stream connection to a unix socket path. */
+export function connectUnix(path: string): number {
+  const fd = F.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) as number;
+  if (fd < 0) fail('socket');
+  const addr = Buffer.alloc(110);
+  addr.writeUInt16LE(AF_UNIX, 0);
+  if (Buffer.byteLength(path) > 107) {
+    C.close(fd);
+    throw new Error(`unix socket path too long: ${path}`);
+  }
+  addr.write(path, 2);
+  if ((F.connect(fd, addr, 110) as number) !== 0) {
+    const e = koffi.errno();
+    C.close(fd);
+    koffi.errno(e);
+    fail('connect', path);
+  }
+  return fd;
+}

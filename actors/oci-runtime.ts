@@ -37,6 +37,8 @@ export interface CreatedContainer {
 /** runc's verbs on one state root. */
 export class OciRuntime {
   readonly state: StateRoot;
+  /** Inits this process created, by container id: it is their parent and their handles reap them. */
+  private readonly followed = new Map<string, ContainerInit>();
 
   constructor(root = '/run/cordon') {
     this.state = new StateRoot(root);
@@ -79,6 +81,7 @@ export class OciRuntime {
       };
       this.state.write(record);
       if (opts.pidFile) writePidFile(opts.pidFile, init.pid);
+      this.followed.set(id, init);
       return { record, init, bundle };
     } catch (e) {
       if (fifoFd >= 0) fs.closeSync(fifoFd);
@@ -165,7 +168,16 @@ export class OciRuntime {
     if ((status === 'running' || status === 'paused') && !opts.force) {
       throw new RuntimeError('bad-state', `cannot delete container ${id} that is not stopped: ${status}`);
     }
-    if (status !== 'stopped') await killAndWait(rec);
+    const init = this.followed.get(id);
+    this.followed.delete(id);
+    if (init && init.pid === rec.pid && init.handle.pidfd >= 0) {
+      // Still followed by its handle in this process: kill and wait through it. A second waiter would reap the
+      // child under the handle, whose exited promise then never settles while it polls the pidfd in a busy loop.
+      if (status !== 'stopped') init.kill(SIGNALS.KILL);
+      await init.exited;
+    } else if (status !== 'stopped') {
+      await killAndWait(rec);
+    }
     this.state.remove(id);
   }
 
@@ -183,6 +195,7 @@ export class OciRuntime {
     }
     if (opts.detach) {
       created.init.handle.detach();
+      this.followed.delete(id);
       return null;
     }
     const unforward = opts.forwardSignals ? forwardSignals(created.init) : () => {};

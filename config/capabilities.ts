@@ -22,8 +22,8 @@ export function readCapLastCap(): number | undefined {
 }
 
 /**
- * Convert `process.capabilities`. Absent gives undefined (the process keeps what it has); a missing set
- * is empty. Duplicates within a set are dropped. An ambient capability missing from the permitted or
+ * Convert `process.capabilities`. Absent gives empty sets, as runc does (a container never keeps the
+ * runtime's own capabilities by omission); a missing set is empty. Duplicates within a set are dropped. An ambient capability missing from the permitted or
  * inheritable set draws a warning: the kernel refuses to raise it (runc logs and continues).
  *
  * @param issues - where errors and warnings go
@@ -31,11 +31,11 @@ export function readCapLastCap(): number | undefined {
  * @param capLastCap - the kernel's last capability (default: read from /proc/sys/kernel/cap_last_cap; when that
  *   cannot be read, every known name is accepted)
  */
-export function convertCapabilities(issues: Issues, raw: unknown, capLastCap: number | undefined = readCapLastCap()): CapabilitySetup | undefined {
+export function convertCapabilities(issues: Issues, raw: unknown, capLastCap: number | undefined = readCapLastCap()): CapabilitySetup {
   const base = 'process.capabilities';
   const obj = readObject(issues, base, raw);
-  if (obj === undefined) return undefined;
   const out: CapabilitySetup = { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] };
+  if (obj === undefined) return out;
   for (const set of CAPABILITY_SETS) {
     const sp = childPath(base, set);
     const names = readStringArray(issues, sp, obj[set]);

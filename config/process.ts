@@ -158,11 +158,11 @@ export function convertProcess(issues: Issues, raw: unknown, facts: ProcessHostF
     additionalGids: user.additionalGids,
     rlimits,
     noNewPrivileges,
+    capabilities,
   };
   if (consoleSize !== undefined) setup.consoleSize = consoleSize;
   if (user.umask !== undefined) setup.umask = user.umask;
   if (oomScoreAdj !== undefined) setup.oomScoreAdj = oomScoreAdj;
-  if (capabilities !== undefined) setup.capabilities = capabilities;
   if (apparmorProfile) setup.apparmorProfile = apparmorProfile;
   if (selinuxLabel) setup.selinuxLabel = selinuxLabel;
   return setup;

@@ -4,6 +4,7 @@
  * pivot_root → hostname/sysctl → read-only root, readonly and masked paths → rlimits → user, caps,
  * no_new_privs → start gate (pipe, or the exec fifo of a detached create) → execve.
  */
+import fs from 'node:fs';
 import { SYS } from './abi.js';
 import { SpawnPlan } from './chain.js';
 import { ChildSteps } from './child-steps.js';
@@ -76,6 +77,28 @@ function checkMountDestinations(setup: ContainerSetup): void {
   });
 }
 
+/** The process env, plus HOME from the container's /etc/passwd (or "/") when the config sets none, as runc. */
+export function withHome(setup: ContainerSetup): string[] {
+  const env = setup.process.env;
+  if (env.some((e) => e.startsWith('HOME='))) return env;
+  let home = '/';
+  try {
+    const passwd = resolveInRoot(setup.rootfs, '/etc/passwd');
+    if (passwd.exists) {
+      for (const line of fs.readFileSync(passwd.hostPath, 'utf8').split('\n')) {
+        const f = line.split(':');
+        if (f.length >= 7 && Number(f[2]) === setup.process.uid && f[5]) {
+          home = f[5];
+          break;
+        }
+      }
+    }
+  } catch {
+    // unreadable passwd: "/" as runc
+  }
+  return [...env, `HOME=${home}`];
+}
+
 /** Build the spawn plan of a container. Throws SetupError for what cannot be done. */
 export function buildContainerPlan(setup: ContainerSetup, opts: ContainerPlanOptions): ContainerPlan {
   const ns = planNamespaces(setup.namespaces);
@@ -133,6 +156,6 @@ export function buildContainerPlan(setup: ContainerSetup, opts: ContainerPlanOpt
     s.plan.gate('start');
     s.call('prctl', [PR.SET_PDEATHSIG, 0, 0, 0, 0], { check: 'none' });
   }
-  s.plan.exec(execPath, setup.process.args, setup.process.env);
+  s.plan.exec(execPath, setup.process.args, withHome(setup));
   return { plan: s.plan, namespaces: ns, execPath, joinFiles, seccomp };
 }

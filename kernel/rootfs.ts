@@ -4,6 +4,7 @@
  * symlink can redirect a mount out of the rootfs), /dev, pivot_root (or MS_MOVE + chroot), then the
  * read-only root, readonly paths and masked paths.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { type FdRef } from './chain.js';
 import { AT_FDCWD, ChildSteps, EEXIST, ENOENT } from './child-steps.js';
@@ -112,7 +113,10 @@ export function mountRootfs(s: ChildSteps, o: RootfsOptions): PlannedMount[] {
   if (setup.noPivotRoot) moveRoot(s, root, rootfs);
   else pivotRoot(s, root, rootfs);
   s.close(root);
-  if (setup.rootPropagation !== 0 && (setup.rootPropagation & MS.PRIVATE) === 0) {
+  // Only shared and unbindable need re-applying on the new "/" (runc applies no flags after pivot_root when
+  // rootfsPropagation is absent). Re-applying (r)slave would only demote the config's own rshared/shared bind
+  // mounts to slaves: "/" was made (r)slave before any container mount already.
+  if ((setup.rootPropagation & (MS.SHARED | MS.UNBINDABLE)) !== 0) {
     s.mountPath(null, '/', null, setup.rootPropagation, null, { field: 'linux.rootfsPropagation', label: `mount("", "/", "", ${propagationName(setup.rootPropagation)}) after pivot_root` });
   }
   return mounts;
@@ -242,7 +246,8 @@ function setupDev(s: ChildSteps, root: FdRef, setup: ContainerSetup, userns: boo
   s.symlink(dev, '/proc/self/fd/0', 'stdin');
   s.symlink(dev, '/proc/self/fd/1', 'stdout');
   s.symlink(dev, '/proc/self/fd/2', 'stderr');
-  if (hasProc) s.symlink(dev, '/proc/kcore', 'core');
+  // As runc: /dev/core only when the kernel has /proc/kcore (CONFIG_PROC_KCORE), never a dangling link.
+  if (hasProc && fs.existsSync('/proc/kcore')) s.symlink(dev, '/proc/kcore', 'core');
   if (mounts.some((m) => m.destination === '/dev/pts') && !devices.has('/dev/ptmx')) {
     s.call('unlinkat', [dev, 'ptmx', 0], { check: 'none' });
     s.symlink(dev, 'pts/ptmx', 'ptmx');

@@ -90,8 +90,8 @@ export interface ProcessSetup {
   /** oom_score_adj written for the process, if set. */
   oomScoreAdj?: number;
   noNewPrivileges: boolean;
-  /** Undefined means: keep what the process has (no capset at all). */
-  capabilities?: CapabilitySetup;
+  /** The five sets; empty sets when the config has none (as runc). */
+  capabilities: CapabilitySetup;
   apparmorProfile?: string;
   selinuxLabel?: string;
 }

@@ -214,7 +214,7 @@ describe('a good config', () => {
       { name: 'RLIMIT_CORE', resource: 4, soft: 18446744073709551615n, hard: 18446744073709551615n },
       { name: 'RLIMIT_NOFILE', resource: 7, soft: 1024n, hard: 1024n },
     ]);
-    expect(setup.process.capabilities).toBeUndefined();
+    expect(setup.process.capabilities).toEqual({ bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] });
     expect(setup.process).toMatchObject({ uid: 1000, gid: 1000, umask: 0o027, additionalGids: [10, 20] });
   });
 
@@ -241,7 +241,7 @@ describe('a good config', () => {
     // Left out (not empty): runc's lists, so /proc and /sys stay locked down by default.
     expect(setup.maskedPaths).toEqual([...RUNC_DEFAULT_MASKED_PATHS]);
     expect(setup.readonlyPaths).toEqual([...RUNC_DEFAULT_READONLY_PATHS]);
-    expect(setup.process.capabilities).toBeUndefined();
+    expect(setup.process.capabilities).toEqual({ bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] });
     expect(setup.process.umask).toBeUndefined();
     expect(setup.process.oomScoreAdj).toBeUndefined();
     expect(setup.process.rlimits).toEqual([]);

@@ -263,6 +263,9 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
 
   // Prologue: die with the parent while parked, default signal dispositions, stdio, close inherited fds.
   callStep('prctl', [PR.SET_PDEATHSIG, SIGKILL, 0, 0, 0], 'prctl(PR_SET_PDEATHSIG, SIGKILL)', 'stop');
+  // Until execve the child is an image of the runtime (Node's binary and heap): non-dumpable, so nothing in
+  // the container can open its /proc/PID/exe, mem or fds (the CVE-2019-5736 class). execve resets it.
+  callStep('prctl', [PR.SET_DUMPABLE, 0, 0, 0, 0], 'prctl(PR_SET_DUMPABLE, 0)', 'stop');
   for (let s = 1; s <= 64; s++) if (!UNRESETTABLE.has(s)) add('sigaction', [s, lazy((l) => l.data(dflOffset)), 0]);
   for (let i = 0; i < 3; i++) {
     callStep('dup2', [{ stdio: i }, i], `dup2(stdio[${i}], ${i})`, 'stop');

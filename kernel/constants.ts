@@ -48,6 +48,7 @@ export const MNT_DETACH = 2;
 /** prctl(2) options used in the child. */
 export const PR = {
   SET_PDEATHSIG: 1,
+  SET_DUMPABLE: 4,
   SET_KEEPCAPS: 8,
   CAPBSET_DROP: 24,
   SET_NO_NEW_PRIVS: 38,

@@ -1,0 +1,153 @@
+/**
+ * The cgroup layer's contract: typed resources (OCI linux.resources, validated), the manager of one
+ * container's cgroups on any layout (v1, v2, hybrid), and the stats it reports (libcontainer's Stats).
+ */
+
+/** A throttle or weight entry for one block device. */
+export interface BlockDeviceValue {
+  major: number;
+  minor: number;
+  /** bytes/s or io/s for throttles. */
+  rate?: bigint;
+  weight?: number;
+  leafWeight?: number;
+}
+
+/** One device cgroup rule (OCI linux.resources.devices[]). */
+export interface DeviceRule {
+  allow: boolean;
+  /** 'a' (all), 'c' or 'b'. */
+  type: 'a' | 'c' | 'b';
+  /** -1 for any ("*"). */
+  major: number;
+  minor: number;
+  /** Any of "rwm". */
+  access: string;
+}
+
+/** OCI linux.resources, validated and typed (bigints where the spec allows 64-bit values; -1 = unlimited). */
+export interface CgroupResources {
+  memory?: {
+    limit?: bigint;
+    reservation?: bigint;
+    swap?: bigint;
+    kernel?: bigint;
+    kernelTCP?: bigint;
+    swappiness?: bigint;
+    disableOOMKiller?: boolean;
+    useHierarchy?: boolean;
+    checkBeforeUpdate?: boolean;
+  };
+  cpu?: {
+    shares?: bigint;
+    quota?: bigint;
+    burst?: bigint;
+    period?: bigint;
+    realtimeRuntime?: bigint;
+    realtimePeriod?: bigint;
+    cpus?: string;
+    mems?: string;
+    idle?: bigint;
+  };
+  pids?: { limit: bigint };
+  blockIO?: {
+    weight?: number;
+    leafWeight?: number;
+    weightDevice?: BlockDeviceValue[];
+    throttleReadBpsDevice?: BlockDeviceValue[];
+    throttleWriteBpsDevice?: BlockDeviceValue[];
+    throttleReadIOPSDevice?: BlockDeviceValue[];
+    throttleWriteIOPSDevice?: BlockDeviceValue[];
+  };
+  hugepageLimits?: Array<{ pageSize: string; limit: bigint }>;
+  network?: { classID?: number; priorities?: Array<{ name: string; priority: number }> };
+  devices?: DeviceRule[];
+  rdma?: Record<string, { hcaHandles?: number; hcaObjects?: number }>;
+  /** cgroup v2 file → value, written as given. */
+  unified?: Record<string, string>;
+}
+
+/** libcontainer's Stats, as a typed object. */
+export interface CgroupStats {
+  cpu: {
+    usage: { total: bigint; percpu: bigint[]; user: bigint; kernel: bigint };
+    throttling: { periods: bigint; throttledPeriods: bigint; throttledTime: bigint };
+  };
+  memory: {
+    usage: MemoryEntry;
+    swap: MemoryEntry;
+    kernel: MemoryEntry;
+    kernelTCP: MemoryEntry;
+    cache: bigint;
+    rss: bigint;
+    /** memory.stat (v1) or memory.stat (v2) key/values. */
+    stats: Record<string, bigint>;
+  };
+  pids: { current: bigint; limit: bigint };
+  blkio: {
+    ioServiceBytesRecursive: BlkioEntry[];
+    ioServicedRecursive: BlkioEntry[];
+  };
+  hugetlb: Record<string, { usage: bigint; maxUsage: bigint; failcnt: bigint }>;
+}
+
+/** usage / max usage / failcnt / limit of one memory counter. */
+export interface MemoryEntry {
+  usage: bigint;
+  maxUsage: bigint;
+  failcnt: bigint;
+  limit: bigint;
+}
+
+/** One blkio/io counter line. */
+export interface BlkioEntry {
+  major: number;
+  minor: number;
+  op: string;
+  value: bigint;
+}
+
+/** An error writing or reading a cgroup file: names the resource and the file. */
+export class CgroupError extends Error {
+  readonly file: string;
+  readonly resource?: string;
+  readonly code?: string;
+
+  constructor(message: string, file: string, resource?: string, code?: string) {
+    super(message);
+    this.name = 'CgroupError';
+    this.file = file;
+    this.resource = resource;
+    this.code = code;
+  }
+}
+
+/** The cgroups of one container, on whatever layout the host has. */
+export interface CgroupManager {
+  /** Absolute directory per controller ("memory", "cpu", ..., "unified" for the v2 hierarchy). */
+  readonly paths: Readonly<Record<string, string>>;
+  /** Create the directories (every controller); throws CgroupError naming the path. */
+  create(): void;
+  /** Write resources (create and update); throws CgroupError naming the resource and the file. */
+  apply(resources: CgroupResources): void;
+  /** Move a process into every controller's cgroup. */
+  join(pid: number): void;
+  /** Freeze every process (resolves once the kernel reports frozen). */
+  freeze(): Promise<void>;
+  /** Thaw. */
+  thaw(): Promise<void>;
+  /** True while frozen. */
+  isFrozen(): boolean;
+  /** Host pids of every process in the cgroup (recursive). */
+  pids(): number[];
+  /** Current statistics. */
+  stats(): CgroupStats;
+  /** Number of OOM kills so far (memory.events oom_kill on v2, memory.oom_control oom_kill on v1). */
+  oomKillCount(): number;
+  /** Call `onOom` on every OOM event until the returned function is called (eventfd on v1, memory.events on v2). */
+  watchOom(onOom: () => void): () => void;
+  /** Send a signal to every process in the cgroup (kill --all, delete --force). */
+  signalAll(signal: number): void;
+  /** Remove every directory created (waits for it to empty); throws CgroupError naming what stays. */
+  destroy(): Promise<void>;
+}

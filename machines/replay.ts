@@ -1,0 +1,77 @@
+/**
+ * Rebuilding machines from the log: each logged action maps to the machine events that produced it,
+ * folded through the lifecycle table's pure reducer (the machine's transition function without xstate's
+ * per-event overhead; no actor runs, nothing touches the kernel), then turned into machine snapshots.
+ */
+import type { SnapshotFrom } from 'xstate';
+import { containerMachine } from './container.js';
+import { type ContainerEvent, type ContainerStateName, type LifecycleState, initialLifecycle, reduce } from './lifecycle.js';
+
+/** The part of a logged event replay needs (structurally an events/ CordonEvent). */
+export interface LoggedFact {
+  action: string;
+  containerId: string;
+  attributes: Record<string, unknown>;
+}
+
+/** A container machine snapshot. */
+export type ContainerSnapshot = SnapshotFrom<typeof containerMachine>;
+
+const num = (x: unknown): number | null => (typeof x === 'number' ? x : null);
+
+/** The machine events a logged action stands for (a completed checkpoint went through checkpointing). */
+export function machineEventsOf(f: LoggedFact): ContainerEvent[] {
+  const a = f.attributes;
+  switch (f.action) {
+    case 'create':
+      return [{ type: 'created', pid: num(a.pid) ?? 0 }];
+    case 'start':
+    case 'pause':
+    case 'resume':
+    case 'update':
+    case 'oom':
+      return [{ type: f.action }];
+    case 'kill':
+      return [{ type: 'kill', signal: num(a.signal) ?? 15 }];
+    case 'exit':
+      return [{ type: 'exited', exitCode: num(a.exitCode), signal: num(a.signal), oomKilled: a.oomKilled === true, unknown: a.unknown === true }];
+    case 'checkpoint':
+      return [{ type: 'checkpoint' }, { type: 'checkpointed' }];
+    case 'restore':
+      return [{ type: 'restore' }, { type: 'restored', pid: num(a.pid) ?? 0 }];
+    case 'exec-start':
+      return [{ type: 'exec-started', execId: String(a.execId), pid: num(a.pid) ?? 0 }];
+    case 'exec-exit':
+      return [{ type: 'exec-exited', execId: String(a.execId), exitCode: num(a.exitCode) }];
+    case 'destroy':
+      return [{ type: 'destroy', force: true }];
+    case 'error':
+      return [{ type: 'error', message: String(a.message ?? 'error'), step: typeof a.step === 'string' ? a.step : undefined, errno: num(a.errno) ?? undefined }];
+    default:
+      return [];
+  }
+}
+
+/** Apply one logged fact, purely. */
+export function applyFact(s: LifecycleState, f: LoggedFact): LifecycleState {
+  let cur = s;
+  for (const ev of machineEventsOf(f)) cur = reduce(cur, ev);
+  return cur;
+}
+
+/** Rebuild every container's state from a log, in order. */
+export function replayFacts(facts: Iterable<LoggedFact>): Map<string, LifecycleState> {
+  const out = new Map<string, LifecycleState>();
+  for (const f of facts) out.set(f.containerId, applyFact(out.get(f.containerId) ?? initialLifecycle(f.containerId), f));
+  return out;
+}
+
+/** A machine snapshot in a replayed state (for createActor(machine, { snapshot })). */
+export function snapshotOf(s: LifecycleState): ContainerSnapshot {
+  return containerMachine.resolveState({ value: s.value, context: s.context });
+}
+
+/** The state name of a snapshot. */
+export function stateOf(s: ContainerSnapshot): ContainerStateName {
+  return s.value as ContainerStateName;
+}

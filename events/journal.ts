@@ -58,7 +58,12 @@ export class JournalStore implements EventStore {
   private constructor(path: string) {
     this.path = path;
     this.fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND, 0o600);
-    this.openReport = withFileLock(this.fd, () => this.load(true));
+    try {
+      this.openReport = withFileLock(this.fd, () => this.load(true));
+    } catch (e) {
+      fs.closeSync(this.fd); // a refused open (damaged journal) must not leak the descriptor
+      throw e;
+    }
   }
 
   /** Open (or create) a journal; repairs a torn tail, throws JournalCorruptError for damage elsewhere. */

@@ -46,21 +46,29 @@ const m = setup({
   guards: {
     forced: ({ event }) => GUARDS.forced(event),
   },
-  actions: Object.fromEntries(Object.entries(UPDATES).map(([k, u]) => [k, assign(({ context, event }) => u(context, event))])) as Record<keyof typeof UPDATES, ReturnType<typeof assign<ContainerContext, ContainerEvent, undefined, ContainerEvent, never>>>,
+  actions: {
+    ...(Object.fromEntries(Object.entries(UPDATES).map(([k, u]) => [k, assign(({ context, event }) => u(context, event))])) as Record<keyof typeof UPDATES, ReturnType<typeof assign<ContainerContext, ContainerEvent, undefined, ContainerEvent, never>>>),
+    /** A legal event that neither moves nor changes the context (kill, update): xstate treats a transition with no target and no action as forbidden (`can()` false), so it gets this one. */
+    accept: () => {},
+  },
 });
 
 const updateName = (u?: TransitionSpec['update']) => (u ? (Object.entries(UPDATES).find(([, f]) => f === u)?.[0] as keyof typeof UPDATES) : undefined);
 
-function onFor(state: ContainerStateName): Record<string, { target?: string; guard?: 'forced'; actions?: keyof typeof UPDATES }> {
-  const out: Record<string, { target?: string; guard?: 'forced'; actions?: keyof typeof UPDATES }> = {};
+type OnSpec = { target?: string; guard?: 'forced'; actions?: keyof typeof UPDATES | 'accept' };
+
+function onFor(state: ContainerStateName): Record<string, OnSpec> {
+  const out: Record<string, OnSpec> = {};
   for (const [type, t] of Object.entries(LIFECYCLE[state]) as Array<[string, TransitionSpec]>) {
-    const spec: { target?: string; guard?: 'forced'; actions?: keyof typeof UPDATES } = {};
+    const spec: OnSpec = {};
     if (t.target) spec.target = t.target;
     if (t.guard) spec.guard = t.guard;
-    const a = updateName(t.update);
+    const a = updateName(t.update) ?? (t.target ? undefined : 'accept');
     if (a) spec.actions = a;
     out[type] = spec;
   }
+  // `destroyed` takes nothing, not even the root's `error` (the table's rule): an explicitly forbidden transition.
+  if (state === 'destroyed') out.error = {};
   return out;
 }
 
@@ -100,11 +108,14 @@ const STATES = Object.keys(LIFECYCLE) as ContainerStateName[];
  */
 export const containerMachine = m.createMachine({
   id: 'container',
-  context: ({ input }) => ({ id: input.id, oomEvents: 0, execs: {}, ...input.context }),
-  initial: 'creating',
+  context: ({ input }) => ({ id: input.id, oomEvents: 0, execs: {}, ...input.context, ...(input.state ? { adoptAs: input.state } : {}) }),
+  // A new container starts creating; one adopted from the log (input.state) enters its state through this
+  // routing step, so the state's watchers are invoked as on any entry (restoring a snapshot would not).
+  initial: 'init',
   on: { error: { actions: 'recordError' } },
-  states: Object.fromEntries(
-    STATES.map((s) => [
+  states: Object.fromEntries([
+    ['init', { always: [...STATES.filter((s) => s !== 'creating').map((s) => ({ guard: ({ context }: { context: ContainerContext }) => context.adoptAs === s, target: s })), { target: 'creating' }] }],
+    ...STATES.map((s) => [
       s,
       {
         ...(s === 'destroyed' ? { type: 'final' as const } : {}),
@@ -112,7 +123,7 @@ export const containerMachine = m.createMachine({
         on: onFor(s),
       },
     ]),
-  ) as Record<ContainerStateName, object>,
+  ]) as Record<ContainerStateName, object>,
 });
 
 /** The machine's type. */

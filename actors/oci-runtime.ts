@@ -60,7 +60,9 @@ export class OciRuntime {
       const fifo = this.state.fifo(id);
       if ((C.mkfifo(fifo, 0o622) as number) !== 0) throw new RuntimeError('io', `mkfifo ${fifo} failed`);
       fifoFd = fs.openSync(fifo, O.RDWR | O.CLOEXEC);
-      init = spawnContainer(bundle.setup, { startGate: 'fifo', execFifoFd: fifoFd, stdio: opts.stdio });
+      // The state a seccomp notify listener receives with the listener fd (runtime-spec ContainerProcessState.state).
+      const seccompState = (pid: number) => ({ ociVersion: bundle.spec.ociVersion, id, status: 'creating', pid, bundle: bundle.bundle, ...(Object.keys(bundle.annotations).length ? { annotations: bundle.annotations } : {}) });
+      init = spawnContainer(bundle.setup, { startGate: 'fifo', execFifoFd: fifoFd, stdio: opts.stdio, seccompState });
       fs.closeSync(fifoFd);
       fifoFd = -1;
       await init.created;

@@ -49,6 +49,12 @@ function readArgs(issues: Issues, p: string, raw: unknown): SeccompArg[] {
   return out;
 }
 
+/**
+ * Syscalls the container's init makes between loading the filter and handing the listener fd over (report and
+ * gate pipes, the hand-off itself): notifying them would wait forever for a listener that has no fd yet.
+ */
+const RUNTIME_SYSCALLS = ['write', 'read', 'sendmsg'];
+
 /** Validate and convert `linux.seccomp`; undefined when seccomp is off. */
 export function convertSeccomp(issues: Issues, raw: unknown): SeccompProfile | undefined {
   const base = 'linux.seccomp';
@@ -57,6 +63,7 @@ export function convertSeccomp(issues: Issues, raw: unknown): SeccompProfile | u
   const syscalls = readArray(issues, childPath(base, 'syscalls'), s.syscalls) ?? [];
   if (s.defaultAction === undefined && syscalls.length === 0) return undefined;
   const defaultAction = readAction(issues, childPath(base, 'defaultAction'), s.defaultAction);
+  if (defaultAction === 'SCMP_ACT_NOTIFY') issues.error(childPath(base, 'defaultAction'), 'SCMP_ACT_NOTIFY cannot be the default action (the runtime\'s own syscalls after loading the filter would wait for a listener that has no fd yet)');
   const defaultErrnoRet = readInteger(issues, childPath(base, 'defaultErrnoRet'), s.defaultErrnoRet, UINT32);
   const architectures: string[] = [];
   (readStringArray(issues, childPath(base, 'architectures'), s.architectures) ?? []).forEach((a, i) => {
@@ -90,6 +97,11 @@ export function convertSeccomp(issues: Issues, raw: unknown): SeccompProfile | u
     const action = readAction(issues, childPath(p, 'action'), c.action);
     const errnoRet = readInteger(issues, childPath(p, 'errnoRet'), c.errnoRet, UINT32);
     const args = readArgs(issues, childPath(p, 'args'), c.args);
+    if (action === 'SCMP_ACT_NOTIFY') {
+      names.forEach((n, j) => {
+        if (RUNTIME_SYSCALLS.includes(n)) issues.error(indexPath(childPath(p, 'names'), j), `SCMP_ACT_NOTIFY cannot be used for ${JSON.stringify(n)}: the runtime itself calls it after loading the filter, before the listener has its fd`);
+      });
+    }
     names.forEach((n, j) => {
       if (!knownSyscall(n)) issues.warn(indexPath(childPath(p, 'names'), j), `unknown syscall ${JSON.stringify(n)} skipped`);
     });

@@ -4,7 +4,7 @@
  * start / exit. This is the kernel layer's container primitive; state dirs and events live above it.
  */
 import fs from 'node:fs';
-import { type ContainerPlan, type StartGate, buildContainerPlan } from './container-plan.js';
+import { type ContainerPlan, SetupError, type StartGate, buildContainerPlan } from './container-plan.js';
 import type { HostMounts } from './rootfs.js';
 import { type SpawnHandle, spawn } from './spawn.js';
 import { writeIdMaps } from './namespaces.js';
@@ -12,6 +12,7 @@ import type { ContainerSetup } from './types.js';
 import type { ExitStatus } from './process.js';
 import { O } from './constants.js';
 import { connectUnix, recvFd, sendFds, socketPair } from './unix-socket.js';
+import { koffi } from './libc.js';
 
 /** Options of spawnContainer. */
 export interface ContainerSpawnOptions {
@@ -146,11 +147,53 @@ export function spawnContainer(setup: ContainerSetup, opts: ContainerSpawnOption
   }
   const t3 = performance.now();
   const profile = setup.seccomp;
+  // The listener gets its fd as soon as the child has sent it, not at the start gate: the child's own syscalls
+  // after loading the filter (close, prctl, the user switch without no_new_privs) may be notified ones, and
+  // only the listener can let them go on.
+  let poll: { close(): void } | undefined;
+  let handoffError: unknown;
+  const handoff = () => {
+    if (notifyEnd < 0) return;
+    poll?.close();
+    poll = undefined;
+    try {
+      const { fd } = recvFd(notifyEnd);
+      if (fd < 0) throw new Error('linux.seccomp: the container sent no seccomp listener fd');
+      let conn: number;
+      try {
+        conn = connectUnix(profile?.listenerPath as string);
+      } catch (e) {
+        fs.closeSync(fd);
+        throw new SetupError('linux.seccomp.listenerPath', (e as Error).message);
+      }
+      try {
+        const msg = { ociVersion: '1.2.0', fds: ['seccompFd'], pid: handle.pid, metadata: profile?.listenerMetadata ?? '', state: opts.seccompState?.(handle.pid) ?? { ociVersion: '1.2.0', id: '', status: 'creating', pid: handle.pid, bundle: '' } };
+        sendFds(conn, Buffer.from(JSON.stringify(msg)), [fd]);
+      } finally {
+        fs.closeSync(conn);
+        fs.closeSync(fd);
+      }
+    } finally {
+      if (notifyEnd >= 0) fs.closeSync(notifyEnd);
+      notifyEnd = -1;
+    }
+  };
   if (notifyEnd >= 0) {
     const end = notifyEnd;
+    if (profile?.listenerPath) {
+      poll = koffi.node.poll(end, { readable: true }, () => {
+        try {
+          handoff();
+        } catch (e) {
+          handoffError = e; // reported when the container arrives at its start gate
+        }
+      });
+    }
     // Close our end if the container fails before it hands over its listener fd.
     handle.started.catch(() => {
       if (notifyEnd === end) {
+        poll?.close();
+        poll = undefined;
         notifyEnd = -1;
         fs.closeSync(end);
       }
@@ -163,22 +206,9 @@ export function spawnContainer(setup: ContainerSetup, opts: ContainerSpawnOption
     breakdown: { planMs: t1 - t0, compileMs: t2 - t1, cloneMs: t3 - t2 },
     onCreated: notifyEnd < 0 || !profile?.listenerPath ? undefined : () => {
       // The child sent its listener fd before arriving at the start gate: hand it to the listener with the
-      // container process state, as the runtime spec describes (ContainerProcessState).
-      try {
-        const { fd } = recvFd(notifyEnd);
-        if (fd < 0) throw new Error('linux.seccomp: the container sent no seccomp listener fd');
-        const conn = connectUnix(profile.listenerPath as string);
-        try {
-          const msg = { ociVersion: '1.2.0', fds: ['seccompFd'], pid: handle.pid, metadata: profile.listenerMetadata ?? '', state: opts.seccompState?.(handle.pid) ?? { ociVersion: '1.2.0', id: '', status: 'creating', pid: handle.pid, bundle: '' } };
-          sendFds(conn, Buffer.from(JSON.stringify(msg)), [fd]);
-        } finally {
-          fs.closeSync(conn);
-          fs.closeSync(fd);
-        }
-      } finally {
-        if (notifyEnd >= 0) fs.closeSync(notifyEnd);
-        notifyEnd = -1;
-      }
+      // container process state (ContainerProcessState), unless that happened already.
+      handoff();
+      if (handoffError) throw handoffError;
     },
   });
   return init;

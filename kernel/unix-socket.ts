@@ -18,6 +18,9 @@ const F = {
   connect: libc.func('int connect(int fd, const void *addr, uint32_t len)'),
   sendmsg: libc.func('intptr_t sendmsg(int fd, const void *msg, int flags)'),
   recvmsg: libc.func('intptr_t recvmsg(int fd, void *msg, int flags)'),
+  bind: libc.func('int bind(int fd, const void *addr, uint32_t len)'),
+  listen: libc.func('int listen(int fd, int backlog)'),
+  accept4: libc.func('int accept4(int fd, void *addr, void *len, int flags)'),
 };
 
 /** A connected pair of stream sockets, both close-on-exec: [parent end, child end]. */
@@ -73,17 +76,20 @@ export function recvFd(sock: number, maxData = 4096): { fd: number; data: Buffer
   }
 }
 
-/** A blocking stream connection to a unix socket path. */
-export function connectUnix(path: string): number {
-  const fd = F.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) as number;
-  if (fd < 0) fail('socket');
+/** struct sockaddr_un for a path (throws when it does not fit). */
+function unixAddr(path: string): Buffer {
+  if (Buffer.byteLength(path) > 107) throw new Error(`unix socket path too long: ${path}`);
   const addr = Buffer.alloc(110);
   addr.writeUInt16LE(AF_UNIX, 0);
-  if (Buffer.byteLength(path) > 107) {
-    C.close(fd);
-    throw new Error(`unix socket path too long: ${path}`);
-  }
   addr.write(path, 2);
+  return addr;
+}
+
+/** A blocking stream connection to a unix socket path. */
+export function connectUnix(path: string): number {
+  const addr = unixAddr(path);
+  const fd = F.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) as number;
+  if (fd < 0) fail('socket');
   if ((F.connect(fd, addr, 110) as number) !== 0) {
     const e = koffi.errno();
     C.close(fd);
@@ -91,4 +97,33 @@ export function connectUnix(path: string): number {
     fail('connect', path);
   }
   return fd;
+}
+
+const SOCK_NONBLOCK = 0o4000;
+const EAGAIN = 11;
+
+/** A non-blocking, close-on-exec stream socket bound to `path` and listening (the path must not exist). */
+export function listenUnix(path: string, backlog = 16): number {
+  const addr = unixAddr(path);
+  const fd = F.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0) as number;
+  if (fd < 0) fail('socket');
+  for (const [op, r] of [['bind', () => F.bind(fd, addr, 110)], ['listen', () => F.listen(fd, backlog)]] as const) {
+    if ((r() as number) !== 0) {
+      const e = koffi.errno();
+      C.close(fd);
+      koffi.errno(e);
+      fail(op, path);
+    }
+  }
+  return fd;
+}
+
+/** Accept one connection (non-blocking, close-on-exec); -1 when none is pending. */
+export function acceptUnix(fd: number): number {
+  const c = F.accept4(fd, null, null, SOCK_CLOEXEC | SOCK_NONBLOCK) as number;
+  if (c < 0) {
+    if (koffi.errno() === EAGAIN) return -1;
+    fail('accept4');
+  }
+  return c;
 }

@@ -11,6 +11,10 @@ import { O, SIGNALS } from '../kernel/constants.js';
 import { C } from '../kernel/libc.js';
 import { NAMESPACE_PROC_NAMES } from '../kernel/namespaces.js';
 import { type ExitStatus, openPidfd, pidfdSignal, processStartTime, waitPidfd } from '../kernel/process.js';
+import { createCgroupManager } from '../kernel/cgroups/manager.js';
+import type { CgroupManager, CgroupResources } from '../kernel/cgroups/types.js';
+import { CgroupOperations, cgroupOf } from './cgroup-operations.js';
+import type { EventRecorder } from './event-recorder.js';
 import { type ContainerRecord, type OciState, RuntimeError, StateRoot, rfc3339Nano } from './state-dir.js';
 
 /** Options of create and run. */
@@ -39,9 +43,31 @@ export class OciRuntime {
   readonly state: StateRoot;
   /** Inits this process created, by container id: it is their parent and their handles reap them. */
   private readonly followed = new Map<string, ContainerInit>();
+  /** Where lifecycle facts are recorded (the event log); none for a bare runtime. */
+  readonly recorder?: EventRecorder;
+  readonly cgroups: CgroupOperations;
 
-  constructor(root = '/run/cordon') {
+  constructor(root = '/run/cordon', opts: { recorder?: EventRecorder } = {}) {
     this.state = new StateRoot(root);
+    this.recorder = opts.recorder;
+    this.cgroups = new CgroupOperations(this.state);
+  }
+
+  /** The init of a container this process created and still follows (it is the parent: exit codes are known). */
+  followedInit(id: string): ContainerInit | undefined {
+    return this.followed.get(id);
+  }
+
+  /** Record a container's exit (with whether the OOM killer ended it). */
+  async recordExit(id: string, st: ExitStatus): Promise<void> {
+    if (!this.recorder) return;
+    let oomKilled = false;
+    try {
+      oomKilled = st.signal === SIGNALS.KILL && this.cgroups.oomKills(id) > 0;
+    } catch {
+      // no cgroups recorded: unknown, false
+    }
+    await this.recorder.tryRecord(id, 'exit', { pid: this.state.read(id).pid, exitCode: st.code, signal: st.signal, oomKilled });
   }
 
   /**
@@ -53,16 +79,25 @@ export class OciRuntime {
     if (this.state.exists(id)) throw new RuntimeError('exists', `container with id exists: ${id}`);
     const bundle = await loadBundle(opts.bundle ?? process.cwd(), { noPivotRoot: opts.noPivot });
     for (const w of bundle.warnings) opts.onWarning?.(w);
+    if (this.recorder && (await this.recorder.stateOf(id)).value !== 'creating' && (await this.recorder.stateOf(id)).value !== 'destroyed') {
+      throw new RuntimeError('exists', `container with id exists: ${id} (in the event log)`);
+    }
     const dir = this.state.claim(id);
     let init: ContainerInit | undefined;
+    let cgroup: CgroupManager | undefined;
     let fifoFd = -1;
     try {
+      // Cgroups first, limits written, so the container joins them at its setup gate before any code of its own runs.
+      const cg = createCgroupManager({ id, cgroupsPath: bundle.setup.cgroupsPath });
+      cg.create();
+      cgroup = cg;
+      if (bundle.setup.resources) cg.apply(bundle.setup.resources);
       const fifo = this.state.fifo(id);
       if ((C.mkfifo(fifo, 0o622) as number) !== 0) throw new RuntimeError('io', `mkfifo ${fifo} failed`);
       fifoFd = fs.openSync(fifo, O.RDWR | O.CLOEXEC);
       // The state a seccomp notify listener receives with the listener fd (runtime-spec ContainerProcessState.state).
       const seccompState = (pid: number) => ({ ociVersion: bundle.spec.ociVersion, id, status: 'creating', pid, bundle: bundle.bundle, ...(Object.keys(bundle.annotations).length ? { annotations: bundle.annotations } : {}) });
-      init = spawnContainer(bundle.setup, { startGate: 'fifo', execFifoFd: fifoFd, stdio: opts.stdio, seccompState });
+      init = spawnContainer(bundle.setup, { startGate: 'fifo', execFifoFd: fifoFd, stdio: opts.stdio, seccompState, onSetup: (pid) => cg.join(pid) });
       fs.closeSync(fifoFd);
       fifoFd = -1;
       await init.created;
@@ -80,10 +115,13 @@ export class OciRuntime {
         owner: '',
         annotations: bundle.annotations,
         namespaces: bundle.setup.namespaces.map((n) => ({ type: n.type, path: n.path ?? `/proc/${init?.pid}/ns/${NAMESPACE_PROC_NAMES[n.type]}` })),
+        cgroupPaths: { ...cg.paths },
+        cgroupCreated: [...(cg.created ?? [])],
       };
       this.state.write(record);
       if (opts.pidFile) writePidFile(opts.pidFile, init.pid);
       this.followed.set(id, init);
+      await this.recorder?.record(id, 'create', { pid: init.pid, bundle: bundle.bundle });
       return { record, init, bundle };
     } catch (e) {
       if (fifoFd >= 0) fs.closeSync(fifoFd);
@@ -91,14 +129,23 @@ export class OciRuntime {
         init.kill(9);
         await init.exited;
       }
+      this.followed.delete(id);
+      await cgroup?.destroy().catch(() => {});
       fs.rmSync(dir, { recursive: true, force: true });
       if (opts.pidFile) fs.rmSync(opts.pidFile, { force: true });
+      const err = e as Error & { field?: string; code?: string; errno?: number; label?: string };
+      await this.recorder?.tryRecord(id, 'error', { message: err.message, step: err.label ?? err.field ?? 'create', ...(typeof err.errno === 'number' ? { errno: err.errno } : {}) });
       throw e;
     }
   }
 
   /** Start a created container: one byte through its exec fifo releases it to execve. */
-  start(id: string): void {
+  async start(id: string): Promise<void> {
+    this.release(id);
+    await this.recorder?.record(id, 'start', { pid: this.state.read(id).pid });
+  }
+
+  private release(id: string): void {
     const rec = this.state.read(id);
     const status = this.state.status(rec);
     if (status === 'stopped') throw new RuntimeError('bad-state', 'cannot start a container that has stopped');
@@ -139,7 +186,7 @@ export class OciRuntime {
   }
 
   /** Send a signal to the container's init (through a pidfd checked against the recorded start time). */
-  kill(id: string, signal: number = SIGNALS.TERM): void {
+  async kill(id: string, signal: number = SIGNALS.TERM): Promise<void> {
     const rec = this.state.read(id);
     if (this.state.status(rec) === 'stopped') throw new RuntimeError('bad-state', 'container not running');
     const pidfd = openPidfd(rec.pid, BigInt(rec.pidStartTime));
@@ -148,6 +195,33 @@ export class OciRuntime {
     } finally {
       C.close(pidfd);
     }
+    await this.recorder?.tryRecord(id, 'kill', { signal });
+  }
+
+  /** Send a signal to every process of the container (runc kill --all). */
+  async killAll(id: string, signal: number = SIGNALS.TERM): Promise<void> {
+    const rec = this.state.read(id);
+    if (this.state.status(rec) === 'stopped') throw new RuntimeError('bad-state', 'container not running');
+    this.cgroups.signalAll(id, signal);
+    await this.recorder?.tryRecord(id, 'kill', { signal, all: true });
+  }
+
+  /** Freeze every process of a running container (status "paused"). */
+  async pause(id: string): Promise<void> {
+    await this.cgroups.pause(id);
+    await this.recorder?.tryRecord(id, 'pause', {});
+  }
+
+  /** Thaw a paused container. */
+  async resume(id: string): Promise<void> {
+    await this.cgroups.resume(id);
+    await this.recorder?.tryRecord(id, 'resume', {});
+  }
+
+  /** Change the resources of a live container. */
+  async update(id: string, resources: CgroupResources): Promise<void> {
+    this.cgroups.update(id, resources);
+    await this.recorder?.tryRecord(id, 'update', { resources: JSON.parse(JSON.stringify(resources, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))) as unknown });
   }
 
   /**
@@ -172,15 +246,37 @@ export class OciRuntime {
     }
     const init = this.followed.get(id);
     this.followed.delete(id);
+    let cg: CgroupManager | undefined;
+    try {
+      cg = cgroupOf(rec);
+    } catch {
+      cg = undefined; // a record from before cgroups
+    }
+    if (status !== 'stopped') {
+      // Every process, not only init (a container without its own pid namespace leaves its children behind).
+      if (status === 'paused') await cg?.thaw().catch(() => {});
+      try {
+        cg?.signalAll(SIGNALS.KILL);
+      } catch {
+        // gone meanwhile
+      }
+    }
     if (init && init.pid === rec.pid && init.handle.pidfd >= 0) {
       // Still followed by its handle in this process: kill and wait through it. A second waiter would reap the
       // child under the handle, whose exited promise then never settles while it polls the pidfd in a busy loop.
       if (status !== 'stopped') init.kill(SIGNALS.KILL);
-      await init.exited;
+      const st = await init.exited;
+      if (status !== 'stopped') await this.recordExit(id, st);
     } else if (status !== 'stopped') {
       await killAndWait(rec);
+      await this.recorder?.tryRecord(id, 'exit', { pid: rec.pid, exitCode: null, signal: SIGNALS.KILL, unknown: true });
+    } else if (this.recorder && ['created', 'running', 'paused'].includes((await this.recorder.stateOf(id)).value)) {
+      // It ended where nobody was watching (a detached container): the exit is a fact too.
+      await this.recorder.tryRecord(id, 'exit', { pid: rec.pid, exitCode: null, signal: null, unknown: true });
     }
+    await cg?.destroy();
     this.state.remove(id);
+    await this.recorder?.tryRecord(id, 'destroy', { force: opts.force === true });
   }
 
   /**
@@ -190,7 +286,7 @@ export class OciRuntime {
   async run(id: string, opts: CreateOptions & { detach?: boolean; forwardSignals?: boolean } = {}): Promise<ExitStatus | null> {
     const created = await this.create(id, opts);
     try {
-      this.start(id);
+      await this.start(id);
     } catch (e) {
       await this.delete(id, { force: true });
       throw e;
@@ -203,6 +299,7 @@ export class OciRuntime {
     const unforward = opts.forwardSignals ? forwardSignals(created.init) : () => {};
     try {
       const status = await created.init.exited;
+      await this.recordExit(id, status);
       return status;
     } finally {
       unforward();

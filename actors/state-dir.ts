@@ -6,6 +6,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isSameProcess } from '../kernel/process.js';
+import { openCgroupManager } from '../kernel/cgroups/manager.js';
+
+function isFrozen(paths: Record<string, string>): boolean {
+  try {
+    return openCgroupManager(paths).isFrozen();
+  } catch {
+    return false;
+  }
+}
 
 /** OCI statuses, plus `paused` as runc reports it. */
 export type OciStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
@@ -29,6 +38,10 @@ export interface ContainerRecord {
   annotations: Record<string, string>;
   /** Namespace files of the container (for exec and joins). */
   namespaces: Array<{ type: string; path?: string }>;
+  /** Its cgroup directory per controller ("unified" for the v2 hierarchy). */
+  cgroupPaths?: Record<string, string>;
+  /** Directories its create made (ancestors included), so delete removes exactly those. */
+  cgroupCreated?: string[];
 }
 
 /** The OCI state JSON (`cordon state`), field for field as runc prints it. */
@@ -133,10 +146,11 @@ export class StateRoot {
     fs.rmSync(this.dir(id), { recursive: true, force: true });
   }
 
-  /** Derived status: stopped when the init is gone, created while the exec fifo exists, else running. */
+  /** Derived status: stopped when the init is gone, created while the exec fifo exists, paused while frozen, else running. */
   status(rec: ContainerRecord): OciStatus {
     if (!isSameProcess(rec.pid, BigInt(rec.pidStartTime))) return 'stopped';
     if (fs.existsSync(this.fifo(rec.id))) return 'created';
+    if (rec.cgroupPaths && isFrozen(rec.cgroupPaths)) return 'paused';
     return 'running';
   }
 

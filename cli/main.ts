@@ -11,6 +11,9 @@ import { parseSignal } from '../kernel/constants.js';
 import { exitCodeOf } from '../kernel/process.js';
 import { type FlagSpec, type ParsedArgs, UsageError, bool, parseArgs, str } from './args.js';
 import { defaultSpecJson } from './spec.js';
+import { cgroupVerb } from './cgroup-verbs.js';
+import { EventRecorder } from '../actors/event-recorder.js';
+import { JournalStore } from '../events/journal.js';
 
 const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'root' },
@@ -42,7 +45,11 @@ commands:
   start ID                                           run the process of a created container
   run [-b DIR] [-d] [--pid-file F] [--no-pivot] ID  create and start; foreground: wait, delete, exit with its code
   state ID                                           print the OCI state JSON
-  kill ID [SIGNAL]                                   send a signal (name or number, default SIGTERM)
+  kill [-a|--all] ID [SIGNAL]                        send a signal (name or number, default SIGTERM); --all: every process
+  pause ID / resume ID                               freeze / thaw every process of the container
+  ps [-f json] ID [PS-OPTIONS]                       processes of the container (host ps lines, or a JSON pid list)
+  events [--stats] [--interval D] ID                 runc's stats/oom JSON lines (--stats: one sample)
+  update [--memory M] [--cpu-quota N] ... [-r FILE|-] ID   change resources of a running container
   delete [-f|--force] ID                             delete a container (force: kill it first)
   list [-q] [--format table|json]                    list containers
   spec [-b DIR] [--seccomp]                          write a default config.json (--seccomp: with the default profile)
@@ -81,7 +88,26 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     process.stdout.write(USAGE);
     return verb || bool(g, 'help') ? 0 : 1;
   }
-  const rt = new OciRuntime(str(g, 'root') ?? '/run/cordon');
+  const root = str(g, 'root') ?? '/run/cordon';
+  // Verbs that change a container record the fact in the host's event log (the same journal a daemon uses).
+  const recording = ['create', 'start', 'run', 'kill', 'delete', 'pause', 'resume', 'update'].includes(verb);
+  let store: JournalStore | undefined;
+  if (recording) {
+    fs.mkdirSync(root, { recursive: true, mode: 0o711 });
+    store = JournalStore.open(path.join(root, 'events.journal'));
+  }
+  const rt = new OciRuntime(root, { recorder: store ? new EventRecorder(store) : undefined });
+  try {
+    return await runVerb(verb, rest, rt);
+  } finally {
+    rt.recorder?.close();
+    await store?.close();
+  }
+}
+
+async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<number> {
+  const viaCgroups = await cgroupVerb(verb, rest, rt);
+  if (viaCgroups !== undefined) return viaCgroups;
   switch (verb) {
     case 'create': {
       const p = parseArgs(rest, CREATE_FLAGS);
@@ -91,7 +117,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       return 0;
     }
     case 'start':
-      rt.start(oneId(parseArgs(rest, []), 'start'));
+      await rt.start(oneId(parseArgs(rest, []), 'start'));
       return 0;
     case 'run': {
       const p = parseArgs(rest, [...CREATE_FLAGS, { name: 'detach', short: ['d'], bool: true }, { name: 'keep', bool: true }]);
@@ -107,7 +133,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
       if (p.args.length < 1 || p.args.length > 2) throw new UsageError('kill: expected ID [SIGNAL]');
       const sig = p.args[1] === undefined ? 15 : parseSignal(p.args[1]);
       if (sig === undefined) throw new UsageError(`unknown signal ${JSON.stringify(p.args[1])}`);
-      rt.kill(p.args[0], sig);
+      await (bool(p, 'all') ? rt.killAll(p.args[0], sig) : rt.kill(p.args[0], sig));
       return 0;
     }
     case 'delete': {

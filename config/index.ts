@@ -29,3 +29,4 @@ export { Issues, childPath, indexPath } from './issues.js';
 
 export { defaultSeccomp } from './default-seccomp.js';
 export { convertSeccomp, libseccompArchName } from './seccomp.js';
+export { convertResources } from './resources.js';

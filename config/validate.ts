@@ -8,14 +8,11 @@ import { ConfigError } from './config-error.js';
 import { checkAbsolute, describeValue, isJsonObject, readArray, readObject, readString } from './field-checks.js';
 import { checkHooks } from './hooks.js';
 import { indexPath, Issues } from './issues.js';
-import {
-  checkCgroupsPath,
-  checkIntelRdt,
-  checkMountLabel,
-  checkPersonality,
-  checkResources,
-  readAnnotations,
-} from './kept-sections.js';
+import { checkIntelRdt, checkMountLabel, checkPersonality, readAnnotations } from './kept-sections.js';
+import { convertResources } from './resources.js';
+import type { CgroupResources, DeviceRule } from '../kernel/cgroups/types.js';
+import { parseCgroupsPath } from '../kernel/cgroups/cgroups-path.js';
+import { CgroupError } from '../kernel/cgroups/types.js';
 import { convertMounts, normaliseDestination } from './mounts.js';
 import { convertSeccomp } from './seccomp.js';
 import { RUNC_DEFAULT_MASKED_PATHS, RUNC_DEFAULT_READONLY_PATHS } from './default-paths.js';
@@ -70,6 +67,27 @@ function readPathList(issues: Issues, base: string, raw: unknown): string[] {
   });
   return out;
 }
+
+/** `linux.cgroupsPath`: a string; a non-empty one must not be runc's systemd form nor climb out with "..". */
+function readCgroupsPath(issues: Issues, raw: unknown): string | undefined {
+  const p = readString(issues, 'linux.cgroupsPath', raw);
+  if (!p) return undefined;
+  try {
+    parseCgroupsPath(p, 'container');
+  } catch (e) {
+    if (!(e instanceof CgroupError)) throw e;
+    issues.error('linux.cgroupsPath', e.message.replace(/^linux\.cgroupsPath: /, ''));
+    return undefined;
+  }
+  return p;
+}
+
+/** Device rules runc appends to every container's (runc's AllowedDevices): mknod of any device, the default nodes, ptys and tun. */
+export const RUNC_ALLOWED_DEVICES: readonly DeviceRule[] = [
+  { allow: true, type: 'c', major: -1, minor: -1, access: 'm' },
+  { allow: true, type: 'b', major: -1, minor: -1, access: 'm' },
+  ...[[1, 3], [1, 8], [1, 7], [5, 0], [1, 5], [1, 9], [136, -1], [5, 2], [10, 200]].map(([major, minor]) => ({ allow: true, type: 'c' as const, major, minor, access: 'rwm' })),
+];
 
 function isMapped(id: number, mappings: readonly IdMapping[]): boolean {
   return mappings.some((m) => id >= m.containerID && id < m.containerID + m.size);
@@ -131,9 +149,9 @@ export function validateSpec(raw: unknown, bundleDir: string, opts: ValidateOpti
 
   const hooks = checkHooks(issues, raw.hooks) ?? {};
   const annotations = readAnnotations(issues, raw.annotations);
-  checkResources(issues, linux.resources);
+  const resources = convertResources(issues, linux.resources);
   const seccomp = convertSeccomp(issues, linux.seccomp);
-  checkCgroupsPath(issues, linux.cgroupsPath);
+  const cgroupsPath = readCgroupsPath(issues, linux.cgroupsPath);
   checkIntelRdt(issues, linux.intelRdt);
   checkPersonality(issues, linux.personality);
   checkMountLabel(issues, linux.mountLabel);
@@ -159,6 +177,10 @@ export function validateSpec(raw: unknown, bundleDir: string, opts: ValidateOpti
     noPivotRoot,
   };
   if (seccomp !== undefined) setup.seccomp = seccomp;
+  // As runc: the config's device rules, then the devices every container may use, then its own linux.devices.
+  const own = devices.flatMap((d) => (d.type === 'p' ? [] : [{ allow: true, type: d.type, major: d.major, minor: d.minor, access: 'rwm' }]));
+  setup.resources = { ...resources, devices: [...(resources?.devices ?? []), ...RUNC_ALLOWED_DEVICES, ...own] } satisfies CgroupResources;
+  if (cgroupsPath !== undefined) setup.cgroupsPath = cgroupsPath;
   if (hostname !== undefined) setup.hostname = hostname;
   if (domainname !== undefined) setup.domainname = domainname;
   return { spec: raw as unknown as OciSpec, setup, hooks, annotations, warnings: issues.warnings };

@@ -128,6 +128,7 @@ export function buildContainerPlan(setup: ContainerSetup, opts: ContainerPlanOpt
   }
   if (ns.unshareFlags) s.call('unshare', [ns.unshareFlags], { field: SETNS_EXTRA_FIELD, label: `unshare(0x${ns.unshareFlags.toString(16)})` });
   s.plan.gate('setup');
+  if (ns.isNew('cgroup')) s.call('unshare', [NAMESPACE_FLAGS.cgroup], { field: SETNS_EXTRA_FIELD, label: 'unshare(CLONE_NEWCGROUP) after joining the cgroups' });
   const rootMapped = (maps: ContainerSetup['uidMappings']) => maps.some((m) => m.containerID === 0);
   if (ns.newUserns) {
     // Become root of the new user namespace (its creator has every capability in it already).

@@ -51,6 +51,9 @@ export function planNamespaces(namespaces: NamespaceSetup[]): NamespacePlan {
   let cloneFlags = 0, unshareFlags = 0;
   for (const n of namespaces) {
     if (n.path !== undefined) continue;
+    // A new cgroup namespace is unshared by the child after it joined its cgroups (setup gate), so its root is
+    // the container's cgroup, as runc does; created at clone time it would be the runtime's.
+    if (n.type === 'cgroup') continue;
     const f = NAMESPACE_FLAGS[n.type];
     // With a joined user namespace, new namespaces must be created after the join so that they belong to it;
     // only the pid namespace has to come from clone (unshare(CLONE_NEWPID) affects children only).

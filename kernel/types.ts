@@ -3,6 +3,7 @@
  * translated from OCI names into Linux numbers (libcontainer's `configs.Config`, in TypeScript).
  * config/ produces it from a bundle; kernel/ turns it into a spawn plan.
  */
+import type { CgroupResources } from './cgroups/types.js';
 import type { SeccompProfile } from './seccomp.js';
 
 /** A namespace kind, named as in the OCI runtime spec. */
@@ -119,4 +120,8 @@ export interface ContainerSetup {
   noPivotRoot: boolean;
   /** The seccomp filter to load last before the start gate; undefined for none. */
   seccomp?: SeccompProfile;
+  /** `linux.resources`, validated; undefined when the config has none. */
+  resources?: CgroupResources;
+  /** `linux.cgroupsPath` as given (non-empty); undefined means the container id, as runc. */
+  cgroupsPath?: string;
 }

@@ -126,6 +126,12 @@ export class CgroupError extends Error {
 export interface CgroupManager {
   /** Absolute directory per controller ("memory", "cpu", ..., "unified" for the v2 hierarchy). */
   readonly paths: Readonly<Record<string, string>>;
+  /**
+   * Directories create() made, parents first (a cgroupsPath "/a/b" may create "a" too). Record them next to
+   * `paths` and pass them to openCgroupManager so a later destroy also removes the ancestors created here;
+   * without them destroy removes only the container's own directories.
+   */
+  readonly created?: readonly string[];
   /** Create the directories (every controller); throws CgroupError naming the path. */
   create(): void;
   /** Write resources (create and update); throws CgroupError naming the resource and the file. */

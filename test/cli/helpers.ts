@@ -83,6 +83,11 @@ export function start(cmd: string, args: string[], opts: { cwd?: string; timeout
   return { child, stdoutFile, stderrFile, stdoutNow: () => readFileSync(stdoutFile, 'utf8'), done };
 }
 
+/** Entries of a state root other than the host's event journal (which outlives every container). */
+export function stateEntries(root: string): string[] {
+  return existsSync(root) ? readdirSync(root).filter((e) => e !== 'events.journal') : [];
+}
+
 /** Run a command to its exit. */
 export function exec(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<CmdResult> {
   return start(cmd, args, opts).done;
@@ -210,7 +215,7 @@ export function leftovers(bundleDir: string, root: string, pidFile?: string): st
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     if (line.includes(bundleDir)) found.push(`mount: ${line}`);
   }
-  if (existsSync(root)) for (const e of readdirSync(root)) found.push(`state root entry: ${e}`);
+  for (const e of stateEntries(root)) found.push(`state root entry: ${e}`);
   if (pidFile && existsSync(pidFile)) found.push(`pid file ${pidFile}`);
   return found;
 }
@@ -220,7 +225,7 @@ export async function cleanupCordonRoot(root: string): Promise<void> {
   if (!existsSync(root)) return;
   const r = await cordon(root, ['list', '-q']);
   for (const id of r.stdout.split('\n').filter(Boolean)) await cordon(root, ['delete', '--force', id]);
-  for (const id of existsSync(root) ? readdirSync(root) : []) await cordon(root, ['delete', '--force', id]);
+  for (const id of stateEntries(root)) await cordon(root, ['delete', '--force', id]);
   rmSync(root, { recursive: true, force: true });
 }
 

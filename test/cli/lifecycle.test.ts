@@ -21,8 +21,7 @@ import {
   stateOf,
   theError,
   waitFor,
-  waitStatus,
-} from './helpers.js';
+  waitStatus, stateEntries } from './helpers.js';
 
 /** Traps TERM and USR1 (so pid 1 of the namespace can die of them) and says which one arrived. */
 const LOOP = 'trap "echo got-TERM; exit 4" TERM; trap "echo got-USR1; exit 3" USR1; echo started; while :; do sleep 0.1; done';
@@ -273,6 +272,6 @@ describe('cordon CLI lifecycle (one process per verb)', () => {
     const r = await cordon(root, ['create', '-b', plain.dir, id]);
     expect(r.code).toBe(1);
     expect(theError(r)).toBe(`cordon: invalid container id format: ${JSON.stringify(id)}`);
-    expect(readdirSync(root)).toEqual([]);
+    expect(stateEntries(root)).toEqual([]);
   });
 });

@@ -23,8 +23,7 @@ import {
   startCordon,
   startRunc,
   stateOf,
-  waitFor,
-} from './helpers.js';
+  waitFor, stateEntries } from './helpers.js';
 
 const READY_LOOP = 'echo ready; while :; do sleep 0.1; done';
 const TRAP_TERM = `trap "echo got-TERM; exit 42" TERM; ${READY_LOOP}`;
@@ -90,7 +89,7 @@ describe('cordon run', () => {
     expect(c.stderr.split('\n')).toContain('err-7');
     expect(errorLines(c.stderr)).toEqual([]);
     expect(existsSync(join(root, 'run-7'))).toBe(false);
-    expect(readdirSync(root)).toEqual([]);
+    expect(stateEntries(root)).toEqual([]);
     expect((await cordon(root, ['list', '-q'])).stdout).toBe('');
 
     // Through pipes too: the caller's stdout is the container's stdout.
@@ -98,7 +97,7 @@ describe('cordon run', () => {
     expect(p.code).toBe(7);
     expect(p.stdout).toBe('out-7\n');
     expect(p.stderr.split('\n')).toContain('err-7');
-    expect(readdirSync(root)).toEqual([]);
+    expect(stateEntries(root)).toEqual([]);
   });
 
   it('exits 128+9 when the container is SIGKILLed from the host through `kill ID KILL`, as runc', async () => {
@@ -119,7 +118,7 @@ describe('cordon run', () => {
     expect(cr.code).toBe(rr.code);
     expect(cr.signal).toBe(null);
     expect(errorLines(cr.stderr)).toEqual([]);
-    expect(readdirSync(root)).toEqual([]);
+    expect(stateEntries(root)).toEqual([]);
   });
 
   it('pid 1 cannot SIGKILL itself from inside its pid namespace: exits with its own code, as runc', async () => {
@@ -129,7 +128,7 @@ describe('cordon run', () => {
     expect(r.stdout).toBe('survived\n');
     expect(c.code).toBe(r.code);
     expect(c.stdout).toBe('survived\n');
-    expect(readdirSync(root)).toEqual([]);
+    expect(stateEntries(root)).toEqual([]);
   });
 
   it('forwards SIGTERM sent to the foreground run process to the container (trap → exit 42), as runc', async () => {
@@ -150,7 +149,7 @@ describe('cordon run', () => {
     expect(cr.stdout).toBe('ready\ngot-TERM\n');
     expect(errorLines(cr.stderr)).toEqual([]);
     expect(alive(pid)).toBe(false);
-    expect(readdirSync(root)).toEqual([]);
+    expect(stateEntries(root)).toEqual([]);
   });
 
   it('run -d returns 0 with the container running; delete --force removes it', async () => {
@@ -174,6 +173,6 @@ describe('cordon run', () => {
     const del = await cordon(root, ['delete', '--force', id]);
     expect(del.code, del.stderr).toBe(0);
     expect(alive(pid)).toBe(false);
-    expect(readdirSync(root)).toEqual([]);
+    expect(stateEntries(root)).toEqual([]);
   });
 });

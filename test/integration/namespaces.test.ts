@@ -96,10 +96,13 @@ describe('namespaces created for the container', () => {
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).toBe(hostBefore);
   });
 
-  it('cgroup: without a cgroup namespace /proc/self/cgroup shows the host paths', async () => {
+  it('cgroup: without a cgroup namespace /proc/self/cgroup shows the host paths of its own cgroups', async () => {
     const out = await h.output(sh('cat /proc/self/cgroup'));
-    // The container is not moved to another cgroup: it sees the same paths as its parent (this process).
-    expect(out.trim()).toBe(readFileSync('/proc/self/cgroup', 'utf8').trim());
+    // The container is in cgroups of its own (named after its id, as runc), seen with their full host paths.
+    const lines = out.trim().split('\n');
+    expect(lines.length).toBe(readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n').length);
+    const own = lines.filter((l) => /:\/(?:.+\/)?ns-\d+-\d+$/.test(l));
+    expect(own.length, out).toBeGreaterThanOrEqual(lines.length - 1);
   });
 
   it('cgroup: with a cgroup namespace every hierarchy path is "/"', async () => {

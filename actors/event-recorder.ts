@@ -63,7 +63,8 @@ export class EventRecorder {
     await this.load();
     for (let attempt = 0; ; attempt++) {
       const cur = this.states.get(containerId) ?? { state: initialLifecycle(containerId), seq: 0 };
-      let next = cur.state;
+      // A destroyed id may be created again (runc allows it): the new container starts from the initial state.
+      let next = cur.state.value === 'destroyed' && action === 'create' ? initialLifecycle(containerId) : cur.state;
       for (const ev of machineEventsOf({ action, containerId, attributes })) {
         const after = reduce(next, ev);
         if (after === next && action !== 'error') throw refusal(containerId, next.value, ev);

@@ -191,19 +191,20 @@ export class OciRuntime {
     if (this.state.status(rec) === 'stopped') throw new RuntimeError('bad-state', 'container not running');
     const pidfd = openPidfd(rec.pid, BigInt(rec.pidStartTime));
     try {
+      // Recorded before it is sent, so the log never shows the exit it causes ahead of it.
+      await this.recorder?.tryRecord(id, 'kill', { signal });
       pidfdSignal(pidfd, signal);
     } finally {
       C.close(pidfd);
     }
-    await this.recorder?.tryRecord(id, 'kill', { signal });
   }
 
   /** Send a signal to every process of the container (runc kill --all). */
   async killAll(id: string, signal: number = SIGNALS.TERM): Promise<void> {
     const rec = this.state.read(id);
     if (this.state.status(rec) === 'stopped') throw new RuntimeError('bad-state', 'container not running');
-    this.cgroups.signalAll(id, signal);
     await this.recorder?.tryRecord(id, 'kill', { signal, all: true });
+    this.cgroups.signalAll(id, signal);
   }
 
   /** Freeze every process of a running container (status "paused"). */

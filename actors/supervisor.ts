@@ -5,6 +5,7 @@
  * reconciles it with the kernel (re-adopting live processes, recording exits that happened while it was
  * down). Nothing an actor does can crash it: failures become `error` events.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { type Observable } from 'rxjs';
 import { type Actor, createActor, fromCallback, fromPromise } from 'xstate';
@@ -13,7 +14,7 @@ import { type EventFilter, events$ } from '../events/observable.js';
 import type { CordonEvent } from '../events/schema.js';
 import type { EventStore } from '../events/store.js';
 import { openPidfd, waitPidfd, isSameProcess } from '../kernel/process.js';
-import { type ContainerEvent, type ContainerStateName, containerMachine } from '../machines/container.js';
+import { type ContainerContext, type ContainerEvent, type ContainerStateName, containerMachine } from '../machines/container.js';
 import { LifecycleError, refusal } from '../machines/commands.js';
 import type { LifecycleState } from '../machines/lifecycle.js';
 import { machineEventsOf } from '../machines/replay.js';
@@ -67,6 +68,7 @@ export class Supervisor {
   /** Open the store, replay it, reconcile with the kernel and start following. */
   static async start(opts: SupervisorOptions = {}): Promise<Supervisor> {
     const root = opts.root ?? '/run/cordon';
+    fs.mkdirSync(root, { recursive: true, mode: 0o711 });
     const store = opts.store ?? JournalStore.open(path.join(root, 'events.journal'));
     const recorder = new EventRecorder(store, opts.host ?? defaultHostId());
     const runtime = new OciRuntime(root, { recorder });
@@ -79,7 +81,11 @@ export class Supervisor {
 
   private deliver(e: CordonEvent): void {
     const a = this.actors.get(e.containerId);
-    if (!a) return;
+    if (!a) {
+      // A container created by this process or another one (CLI verbs next to the daemon): supervise it.
+      if (e.action === 'create') void this.recorder.stateOf(e.containerId).then((st) => this.actors.has(e.containerId) || this.adopt(e.containerId, st));
+      return;
+    }
     for (const ev of machineEventsOf(e)) a.send(ev);
     if (e.action === 'destroy') this.drop(e.containerId);
   }
@@ -183,7 +189,13 @@ export class Supervisor {
   async create(id: string, opts: CreateOptions): Promise<void> {
     if (this.actors.has(id)) throw new LifecycleError('IdInUse', `container with id exists: ${id}`);
     await this.runtime.create(id, opts);
-    this.adopt(id, await this.recorder.stateOf(id));
+    // The `create` event adopted it already (delivered as it was appended); make sure.
+    if (!this.actors.has(id)) this.adopt(id, await this.recorder.stateOf(id));
+  }
+
+  /** The machine context of a container (pid, exit, oom count, ...). */
+  contextOf(id: string): ContainerContext | undefined {
+    return this.actors.get(id)?.getSnapshot().context;
   }
 
   /** Start a created container. */

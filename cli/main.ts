@@ -12,6 +12,8 @@ import { exitCodeOf } from '../kernel/process.js';
 import { type FlagSpec, type ParsedArgs, UsageError, bool, parseArgs, str } from './args.js';
 import { defaultSpecJson } from './spec.js';
 import { cgroupVerb } from './cgroup-verbs.js';
+import { LIFECYCLE_EVENT_FLAGS, streamEvents } from './lifecycle-events.js';
+import { runDaemon } from './daemon.js';
 import { EventRecorder } from '../actors/event-recorder.js';
 import { JournalStore } from '../events/journal.js';
 
@@ -52,6 +54,9 @@ commands:
   update [--memory M] [--cpu-quota N] ... [-r FILE|-] ID   change resources of a running container
   delete [-f|--force] ID                             delete a container (force: kill it first)
   list [-q] [--format table|json]                    list containers
+  events [--filter container=ID|action=A]... [--format json] [--since T] [--until T] [--since-seq N] [--no-follow]
+                                                     the host's lifecycle events (follows live ones until interrupted)
+  daemon                                             supervise the host's containers: re-adopt, watch exits and OOM, record events
   spec [-b DIR] [--seccomp]                          write a default config.json (--seccomp: with the default profile)
 
 global flags:
@@ -89,6 +94,12 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     return verb || bool(g, 'help') ? 0 : 1;
   }
   const root = str(g, 'root') ?? '/run/cordon';
+  if (verb === 'events') {
+    // runc's form names a container (stats/oom lines); without one it is the host's lifecycle event stream.
+    const p = parseArgs(rest, [...LIFECYCLE_EVENT_FLAGS, { name: 'stats', bool: true }, { name: 'interval' }]);
+    if (p.args.length === 0) return streamEvents(root, p);
+  }
+  if (verb === 'daemon') return runDaemon(root);
   // Verbs that change a container record the fact in the host's event log (the same journal a daemon uses).
   const recording = ['create', 'start', 'run', 'kill', 'delete', 'pause', 'resume', 'update'].includes(verb);
   let store: JournalStore | undefined;

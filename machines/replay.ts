@@ -54,7 +54,8 @@ export function machineEventsOf(f: LoggedFact): ContainerEvent[] {
 
 /** Apply one logged fact, purely. */
 export function applyFact(s: LifecycleState, f: LoggedFact): LifecycleState {
-  let cur = s;
+  // A destroyed container's id may be used again (as runc allows): its `create` starts a new life.
+  let cur = s.value === 'destroyed' && f.action === 'create' ? initialLifecycle(f.containerId) : s;
   for (const ev of machineEventsOf(f)) cur = reduce(cur, ev);
   return cur;
 }

@@ -1,0 +1,24 @@
+/**
+ * `cordon daemon`: the host's long-running supervisor on the embedded store. It replays the journal,
+ * re-adopts live containers, records exits that happened while nothing watched, then follows every
+ * container (exits, OOM kills) until SIGTERM/SIGINT. Containers keep running when it stops.
+ */
+import { Supervisor } from '../actors/supervisor.js';
+
+/** Run the daemon until a termination signal; resolves to the exit code. */
+export async function runDaemon(root: string): Promise<number> {
+  const sup = await Supervisor.start({ root, onError: (e) => process.stderr.write(`cordon daemon: ${e.message}\n`) });
+  const r = sup.recovery;
+  process.stderr.write(`cordon daemon: supervising ${sup.ids().length} container(s) under ${root}; re-adopted ${r.adopted.length}, exited while down ${r.exitedWhileDown.length}\n`);
+  await new Promise<void>((resolve) => {
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    const stop = () => {
+      clearInterval(keepAlive);
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await sup.stop();
+  return 0;
+}

@@ -15,6 +15,7 @@ import { createCgroupManager } from '../kernel/cgroups/manager.js';
 import type { CgroupManager, CgroupResources } from '../kernel/cgroups/types.js';
 import { CgroupOperations, cgroupOf } from './cgroup-operations.js';
 import type { EventRecorder } from './event-recorder.js';
+import { type ExecProcess, type ExecRequest, execInContainer } from './exec.js';
 import { type ContainerRecord, type OciState, RuntimeError, StateRoot, rfc3339Nano } from './state-dir.js';
 
 /** Options of create and run. */
@@ -205,6 +206,11 @@ export class OciRuntime {
     if (this.state.status(rec) === 'stopped') throw new RuntimeError('bad-state', 'container not running');
     await this.recorder?.tryRecord(id, 'kill', { signal, all: true });
     this.cgroups.signalAll(id, signal);
+  }
+
+  /** Start an additional process in a running container (runc exec); see actors/exec.ts. */
+  exec(id: string, req: ExecRequest, opts: { stdio?: readonly number[] } = {}): Promise<ExecProcess> {
+    return execInContainer(this.state, id, req, { ...opts, recorder: this.recorder });
   }
 
   /** Freeze every process of a running container (status "paused"). */

@@ -48,6 +48,8 @@ commands:
   run [-b DIR] [-d] [--pid-file F] [--no-pivot] ID  create and start; foreground: wait, delete, exit with its code
   state ID                                           print the OCI state JSON
   kill [-a|--all] ID [SIGNAL]                        send a signal (name or number, default SIGTERM); --all: every process
+  exec [-e K=V] [--cwd D] [-u UID[:GID]] [--cap C] [--no-new-privs] [-p FILE] [-d] [--pid-file F] ID CMD [ARGS]
+                                                     run another process in a running container; exits with its code
   pause ID / resume ID                               freeze / thaw every process of the container
   ps [-f json] ID [PS-OPTIONS]                       processes of the container (host ps lines, or a JSON pid list)
   events [--stats] [--interval D] ID                 runc's stats/oom JSON lines (--stats: one sample)
@@ -101,7 +103,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
   }
   if (verb === 'daemon') return runDaemon(root);
   // Verbs that change a container record the fact in the host's event log (the same journal a daemon uses).
-  const recording = ['create', 'start', 'run', 'kill', 'delete', 'pause', 'resume', 'update'].includes(verb);
+  const recording = ['create', 'start', 'run', 'kill', 'delete', 'pause', 'resume', 'update', 'exec'].includes(verb);
   let store: JournalStore | undefined;
   if (recording) {
     fs.mkdirSync(root, { recursive: true, mode: 0o711 });
@@ -135,6 +137,36 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
       const id = oneId(p, 'run');
       const status = await rt.run(id, { bundle: str(p, 'bundle'), pidFile: str(p, 'pid-file'), noPivot: bool(p, 'no-pivot'), detach: bool(p, 'detach'), forwardSignals: true, onWarning: warn });
       return status ? exitCodeOf(status) : 0;
+    }
+    case 'exec': {
+      const p = parseArgs(rest, [
+        { name: 'process', short: ['p'] }, { name: 'tty', short: ['t'], bool: true }, { name: 'detach', short: ['d'], bool: true },
+        { name: 'pid-file' }, { name: 'env', short: ['e'], multi: true }, { name: 'cwd' }, { name: 'user', short: ['u'] },
+        { name: 'additional-gids', short: ['g'], multi: true }, { name: 'cap', short: ['c'], multi: true }, { name: 'no-new-privs', bool: true },
+        { name: 'preserve-fds' }, { name: 'console-socket' }, { name: 'process-label' }, { name: 'apparmor' }, { name: 'cgroup' },
+      ]);
+      const [id, ...cmd] = p.args;
+      if (!id) throw new UsageError('exec: expected a container ID and a command');
+      if (bool(p, 'tty') || str(p, 'console-socket')) throw new UsageError('exec: terminals (-t, --console-socket) are not supported yet');
+      if (Number(str(p, 'preserve-fds') ?? 0) > 0) throw new UsageError('exec: --preserve-fds is not supported yet');
+      const multi = (n: string) => (Array.isArray(p.flags[n]) ? (p.flags[n] as string[]) : []);
+      const u = str(p, 'user');
+      const um = u === undefined ? undefined : /^(\d+)(?::(\d+))?$/.exec(u);
+      if (u !== undefined && !um) throw new UsageError(`exec: --user: expected uid[:gid], got ${JSON.stringify(u)}`);
+      const file = str(p, 'process');
+      const proc = await rt.exec(id, {
+        args: cmd,
+        env: multi('env'),
+        cwd: str(p, 'cwd'),
+        user: um ? { uid: Number(um[1]), gid: um[2] === undefined ? undefined : Number(um[2]) } : undefined,
+        additionalGids: multi('additional-gids').length ? multi('additional-gids').map(Number) : undefined,
+        caps: multi('cap'),
+        noNewPrivileges: bool(p, 'no-new-privs'),
+        process: file === undefined ? undefined : JSON.parse(fs.readFileSync(file === '-' ? 0 : file, 'utf8')),
+      });
+      if (str(p, 'pid-file')) fs.writeFileSync(str(p, 'pid-file') as string, String(proc.pid));
+      if (bool(p, 'detach')) return 0;
+      return exitCodeOf(await proc.exited);
     }
     case 'state':
       process.stdout.write(JSON.stringify(rt.stateOf(oneId(parseArgs(rest, []), 'state')), null, 2) + '\n');

@@ -1,0 +1,99 @@
+/**
+ * Exec into a running container: the process is the container's own (from its bundle's config.json)
+ * with the caller's overrides (runc's exec flags), or a whole OCI process object (`--process FILE`);
+ * it joins the container's namespaces and cgroups, and its start and exit are events (exec-start,
+ * exec-exit) with an exec id.
+ */
+import { randomUUID } from 'node:crypto';
+import { Issues, loadBundle } from '../config/index.js';
+import { convertProcess } from '../config/process.js';
+import { capabilityNumber } from '../kernel/constants.js';
+import { spawnExec } from '../kernel/exec.js';
+import type { ExitStatus } from '../kernel/process.js';
+import type { ProcessSetup } from '../kernel/types.js';
+import { cgroupOf } from './cgroup-operations.js';
+import type { EventRecorder } from './event-recorder.js';
+import { RuntimeError, type StateRoot } from './state-dir.js';
+
+/** runc exec's overrides of the container's process. */
+export interface ExecRequest {
+  args: string[];
+  /** KEY=VALUE entries added (a key already set is replaced). */
+  env?: string[];
+  cwd?: string;
+  /** uid[:gid]. */
+  user?: { uid: number; gid?: number };
+  additionalGids?: number[];
+  /** Capabilities (CAP_X names) added to every set. */
+  caps?: string[];
+  noNewPrivileges?: boolean;
+  /** A whole OCI `process` object instead of the container's (runc --process). */
+  process?: unknown;
+}
+
+/** A started exec. */
+export interface ExecProcess {
+  execId: string;
+  pid: number;
+  /** Resolves with the exit status (the exec-exit event is recorded first). */
+  exited: Promise<ExitStatus>;
+}
+
+function mergeEnv(base: string[], add: string[]): string[] {
+  const out = [...base];
+  for (const kv of add) {
+    const k = kv.split('=')[0];
+    const i = out.findIndex((e) => e.split('=')[0] === k);
+    if (i >= 0) out[i] = kv;
+    else out.push(kv);
+  }
+  return out;
+}
+
+/** The ProcessSetup an exec request asks for, on top of the container's process. */
+export function execProcess(base: ProcessSetup, req: ExecRequest): ProcessSetup {
+  if (req.process !== undefined) {
+    const issues = new Issues();
+    const p = convertProcess(issues, req.process);
+    issues.throwIfAny();
+    if (!p) throw new RuntimeError('bad-state', 'process: invalid');
+    return p;
+  }
+  if (!req.args.length) throw new RuntimeError('bad-state', 'exec: a command is required');
+  const p: ProcessSetup = { ...base, args: req.args, env: mergeEnv(base.env, req.env ?? []), terminal: false };
+  if (req.cwd) p.cwd = req.cwd;
+  if (req.user) {
+    p.uid = req.user.uid;
+    p.gid = req.user.gid ?? p.gid;
+  }
+  if (req.additionalGids) p.additionalGids = req.additionalGids;
+  if (req.noNewPrivileges) p.noNewPrivileges = true;
+  if (req.caps?.length) {
+    const nums = req.caps.map((c) => {
+      const n = capabilityNumber(c);
+      if (n === undefined) throw new RuntimeError('bad-state', `--cap: unknown capability ${JSON.stringify(c)}`);
+      return n;
+    });
+    const add = (xs: number[]) => [...new Set([...xs, ...nums])];
+    p.capabilities = { bounding: add(base.capabilities.bounding), effective: add(base.capabilities.effective), permitted: add(base.capabilities.permitted), inheritable: add(base.capabilities.inheritable), ambient: add(base.capabilities.ambient) };
+  }
+  return p;
+}
+
+/** Start a process in container `id` (which must be running). */
+export async function execInContainer(state: StateRoot, id: string, req: ExecRequest, opts: { stdio?: readonly number[]; recorder?: EventRecorder } = {}): Promise<ExecProcess> {
+  const rec = state.read(id);
+  const status = state.status(rec);
+  if (status !== 'running') throw new RuntimeError('bad-state', `cannot exec in a container that is ${status}`);
+  const bundle = await loadBundle(rec.bundle);
+  const proc = execProcess(bundle.setup.process, req);
+  const cg = rec.cgroupPaths ? cgroupOf(rec) : undefined;
+  const handle = await spawnExec({ pid: rec.pid, pidStartTime: BigInt(rec.pidStartTime), setup: bundle.setup, joinCgroups: cg ? (pid) => cg.join(pid) : undefined }, proc, { stdio: opts.stdio });
+  const execId = randomUUID();
+  await opts.recorder?.tryRecord(id, 'exec-start', { execId, pid: handle.pid, args: proc.args });
+  const exited = handle.exited.then(async (st) => {
+    await opts.recorder?.tryRecord(id, 'exec-exit', { execId, pid: handle.pid, exitCode: st.code, signal: st.signal });
+    return st;
+  });
+  return { execId, pid: handle.pid, exited };
+}

@@ -1,0 +1,107 @@
+/**
+ * exec: an additional process in a running container. The child joins the container's namespaces with
+ * setns as chain steps (user first, mount last; the pid namespace through the parent's pid_for_children, so
+ * the process is visible inside), waits at its setup gate while the parent moves it into the container's
+ * cgroups, then applies its own rlimits, user, capabilities, no_new_privs and the container's seccomp
+ * profile, and execs. The child is single-threaded, which is what makes setns(user/mnt) possible.
+ */
+import fs from 'node:fs';
+import { SpawnPlan } from './chain.js';
+import { ChildSteps } from './child-steps.js';
+import { SetupError, withHome } from './container-plan.js';
+import { O } from './constants.js';
+import { NAMESPACE_FLAGS, NAMESPACE_PROC_NAMES } from './namespaces.js';
+import { isSameProcess } from './process.js';
+import { setupRlimits, setupUser } from './process-setup.js';
+import { findExecutable } from './root-path.js';
+import { compileSeccomp, loadSeccompSteps } from './seccomp.js';
+import { type SpawnHandle, spawn } from './spawn.js';
+import type { ContainerSetup, NamespaceType, ProcessSetup } from './types.js';
+
+/** The running container an exec joins. */
+export interface ExecTarget {
+  /** Host pid of the container's init and its start time (checked, against pid reuse). */
+  pid: number;
+  pidStartTime: bigint;
+  /** The container's setup (its namespaces, rootfs, mounts and seccomp profile). */
+  setup: ContainerSetup;
+  /** Move the new process into the container's cgroups (runs at the setup gate). */
+  joinCgroups?: (pid: number) => void | Promise<void>;
+}
+
+/** Options of spawnExec. */
+export interface ExecOptions {
+  stdio?: readonly number[];
+  timeoutMs?: number;
+}
+
+const JOIN_ORDER: NamespaceType[] = ['user', 'ipc', 'uts', 'network', 'cgroup', 'mount'];
+
+function nsInode(path: string): number {
+  return fs.statSync(path).ino;
+}
+
+/** Start `proc` inside the container `target`. Resolves the handle once the process has exec'd. */
+export async function spawnExec(target: ExecTarget, proc: ProcessSetup, opts: ExecOptions = {}): Promise<SpawnHandle> {
+  if (!isSameProcess(target.pid, target.pidStartTime)) throw new SetupError('container', `its init (pid ${target.pid}) is not running`);
+  const setup: ContainerSetup = { ...target.setup, process: proc };
+  const binds = setup.mounts.filter((m) => m.type === '' && m.source.startsWith('/')).map((m) => ({ dest: m.destination, source: m.source }));
+  const execPath = findExecutable(setup.rootfs, proc.args[0], proc.env, binds);
+  if (execPath === undefined) throw new SetupError('process.args[0]', `executable ${JSON.stringify(proc.args[0])} not found in $PATH of the container`);
+
+  const types = new Set(setup.namespaces.map((n) => n.type));
+  const files: Array<{ type: NamespaceType; path: string }> = [];
+  for (const t of JOIN_ORDER) {
+    if (!types.has(t)) continue;
+    const path = `/proc/${target.pid}/ns/${NAMESPACE_PROC_NAMES[t]}`;
+    // Joining one's own user namespace is EINVAL; the others are harmless when they are the same.
+    if (t === 'user' && nsInode(path) === nsInode('/proc/self/ns/user')) continue;
+    files.push({ type: t, path });
+  }
+  const s = new ChildSteps(new SpawnPlan());
+  for (const f of files) {
+    s.call('setns', [s.plan.keep(`ns:${f.type}`), NAMESPACE_FLAGS[f.type]], { field: 'exec', label: `setns(${JSON.stringify(f.path)}, ${f.type})` });
+  }
+  s.plan.gate('setup');
+  setupRlimits(s, setup);
+  const seccomp = setup.seccomp ? compileSeccomp(setup.seccomp) : undefined;
+  if (seccomp?.notify) throw new SetupError('linux.seccomp', 'exec into a container whose profile uses SCMP_ACT_NOTIFY is not supported yet');
+  const early = seccomp !== undefined && !proc.noNewPrivileges;
+  if (seccomp && early) loadSeccompSteps(s, seccomp);
+  setupUser(s, setup, { setgroupsAllowed: true, execPath, execCheckTolerates: early ? [1, 38] : [] });
+  if (seccomp && !early) loadSeccompSteps(s, seccomp);
+  s.plan.exec(execPath, proc.args, withHome(setup));
+
+  const keep: Record<string, number> = {};
+  const opened: number[] = [];
+  let pidns: number | undefined;
+  try {
+    for (const f of files) {
+      const fd = fs.openSync(f.path, O.RDONLY | O.CLOEXEC);
+      opened.push(fd);
+      keep[`ns:${f.type}`] = fd;
+    }
+    if (types.has('pid')) {
+      pidns = fs.openSync(`/proc/${target.pid}/ns/pid`, O.RDONLY | O.CLOEXEC);
+      opened.push(pidns);
+    }
+    const compiled = s.plan.compile();
+    let handle: SpawnHandle;
+    try {
+      handle = spawn(compiled, {
+        namespaces: 0,
+        stdio: opts.stdio,
+        keep,
+        pidNamespaceFd: pidns,
+        timeoutMs: opts.timeoutMs ?? 30_000,
+        gates: { setup: async (h) => target.joinCgroups?.(h.pid) },
+      });
+    } finally {
+      compiled.free();
+    }
+    await handle.started;
+    return handle;
+  } finally {
+    for (const fd of opened) fs.closeSync(fd);
+  }
+}

@@ -16,6 +16,8 @@ import type { CgroupManager, CgroupResources } from '../kernel/cgroups/types.js'
 import { CgroupOperations, cgroupOf } from './cgroup-operations.js';
 import type { EventRecorder } from './event-recorder.js';
 import { type ExecProcess, type ExecRequest, execInContainer } from './exec.js';
+import { pumpPty, setWindowSize, windowSize } from '../kernel/pty.js';
+import { connectUnix, sendFds } from '../kernel/unix-socket.js';
 import { type ContainerRecord, type OciState, RuntimeError, StateRoot, rfc3339Nano } from './state-dir.js';
 
 /** Options of create and run. */
@@ -30,6 +32,10 @@ export interface CreateOptions {
   stdio?: readonly number[];
   /** Receives config warnings (accepted with a note, as runc logs them). Default: ignored. */
   onWarning?: (message: string) => void;
+  /** For process.terminal: a unix socket that receives the pty master (SCM_RIGHTS), as runc --console-socket. */
+  consoleSocket?: string;
+  /** For process.terminal without a console socket: keep the master here (a foreground run drives it). */
+  keepTerminal?: boolean;
 }
 
 /** A created container still followed by the process that created it. */
@@ -37,6 +43,8 @@ export interface CreatedContainer {
   record: ContainerRecord;
   init: ContainerInit;
   bundle: LoadedBundle;
+  /** The pty master, when the process has a terminal and no console socket took it. */
+  ptyMaster?: number;
 }
 
 /** runc's verbs on one state root. */
@@ -68,6 +76,8 @@ export class OciRuntime {
     } catch {
       // no cgroups recorded: unknown, false
     }
+    // The OOM kill is a fact of its own, logged before the exit, unless a watcher (the daemon) logged one already.
+    if (oomKilled && (await this.recorder.stateOf(id)).context.oomEvents === 0) await this.recorder.tryRecord(id, 'oom', { killed: true });
     await this.recorder.tryRecord(id, 'exit', { pid: this.state.read(id).pid, exitCode: st.code, signal: st.signal, oomKilled });
   }
 
@@ -82,6 +92,9 @@ export class OciRuntime {
     for (const w of bundle.warnings) opts.onWarning?.(w);
     if (this.recorder && (await this.recorder.stateOf(id)).value !== 'creating' && (await this.recorder.stateOf(id)).value !== 'destroyed') {
       throw new RuntimeError('exists', `container with id exists: ${id} (in the event log)`);
+    }
+    if (bundle.setup.process.terminal && !opts.consoleSocket && !opts.keepTerminal) {
+      throw new RuntimeError('bad-state', 'cannot allocate a tty for a container that will be detached without --console-socket');
     }
     const dir = this.state.claim(id);
     let init: ContainerInit | undefined;
@@ -98,7 +111,12 @@ export class OciRuntime {
       fifoFd = fs.openSync(fifo, O.RDWR | O.CLOEXEC);
       // The state a seccomp notify listener receives with the listener fd (runtime-spec ContainerProcessState.state).
       const seccompState = (pid: number) => ({ ociVersion: bundle.spec.ociVersion, id, status: 'creating', pid, bundle: bundle.bundle, ...(Object.keys(bundle.annotations).length ? { annotations: bundle.annotations } : {}) });
-      init = spawnContainer(bundle.setup, { startGate: 'fifo', execFifoFd: fifoFd, stdio: opts.stdio, seccompState, onSetup: (pid) => cg.join(pid) });
+      let setup = bundle.setup;
+      if (setup.process.terminal && !setup.process.consoleSize && opts.keepTerminal) {
+        const ws = windowSize(1);
+        if (ws) setup = { ...setup, process: { ...setup.process, consoleSize: { height: ws.rows, width: ws.cols } } };
+      }
+      init = spawnContainer(setup, { startGate: 'fifo', execFifoFd: fifoFd, stdio: opts.stdio, seccompState, onSetup: (pid) => cg.join(pid) });
       fs.closeSync(fifoFd);
       fifoFd = -1;
       await init.created;
@@ -122,10 +140,27 @@ export class OciRuntime {
       this.state.write(record);
       if (opts.pidFile) writePidFile(opts.pidFile, init.pid);
       this.followed.set(id, init);
+      let ptyMaster = init.ptyMaster;
+      if (ptyMaster !== undefined && opts.consoleSocket) {
+        // As runc: the master goes to the console socket (named like runc's, "/dev/ptmx"); no copy stays here.
+        const master = ptyMaster;
+        ptyMaster = undefined;
+        try {
+          const conn = connectUnix(opts.consoleSocket);
+          try {
+            sendFds(conn, Buffer.from('/dev/ptmx'), [master]);
+          } finally {
+            fs.closeSync(conn);
+          }
+        } finally {
+          fs.closeSync(master);
+        }
+      }
       await this.recorder?.record(id, 'create', { pid: init.pid, bundle: bundle.bundle });
-      return { record, init, bundle };
+      return { record, init, bundle, ptyMaster };
     } catch (e) {
       if (fifoFd >= 0) fs.closeSync(fifoFd);
+      if (init?.ptyMaster !== undefined) fs.closeSync(init.ptyMaster);
       if (init) {
         init.kill(9);
         await init.exited;
@@ -291,7 +326,7 @@ export class OciRuntime {
    * (forwarding signals), delete it after it exits and return its exit status.
    */
   async run(id: string, opts: CreateOptions & { detach?: boolean; forwardSignals?: boolean } = {}): Promise<ExitStatus | null> {
-    const created = await this.create(id, opts);
+    const created = await this.create(id, { ...opts, keepTerminal: !opts.detach && !opts.consoleSocket });
     try {
       await this.start(id);
     } catch (e) {
@@ -304,8 +339,11 @@ export class OciRuntime {
       return null;
     }
     const unforward = opts.forwardSignals ? forwardSignals(created.init) : () => {};
+    const master = created.ptyMaster;
+    const untty = master === undefined ? () => {} : attachTerminal(master);
     try {
       const status = await created.init.exited;
+      untty();
       await this.recordExit(id, status);
       return status;
     } finally {
@@ -339,6 +377,29 @@ function forwardSignals(init: ContainerInit): () => void {
     return [n, h] as const;
   });
   return () => handlers.forEach(([n, h]) => process.off(n, h));
+}
+
+/**
+ * A foreground run with a terminal: the caller's tty in raw mode wired to the pty master, window-size
+ * changes forwarded (SIGWINCH). Returns the function that undoes it.
+ */
+function attachTerminal(master: number): () => void {
+  const stdin = process.stdin;
+  const raw = stdin.isTTY === true;
+  if (raw) stdin.setRawMode(true);
+  stdin.resume();
+  const resize = () => {
+    const ws = windowSize(1);
+    if (ws) setWindowSize(master, ws.rows, ws.cols);
+  };
+  process.on('SIGWINCH', resize);
+  const pumped = pumpPty(master, stdin, process.stdout);
+  return () => {
+    process.off('SIGWINCH', resize);
+    if (raw) stdin.setRawMode(false);
+    stdin.pause();
+    void pumped.finally(() => fs.closeSync(master));
+  };
 }
 
 function writePidFile(file: string, pid: number): void {

@@ -125,7 +125,7 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
     case 'create': {
       const p = parseArgs(rest, CREATE_FLAGS);
       const id = oneId(p, 'create');
-      const c = await rt.create(id, { bundle: str(p, 'bundle'), pidFile: str(p, 'pid-file'), noPivot: bool(p, 'no-pivot'), onWarning: warn });
+      const c = await rt.create(id, { bundle: str(p, 'bundle'), pidFile: str(p, 'pid-file'), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket'), onWarning: warn });
       c.init.handle.detach();
       return 0;
     }
@@ -135,7 +135,7 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
     case 'run': {
       const p = parseArgs(rest, [...CREATE_FLAGS, { name: 'detach', short: ['d'], bool: true }, { name: 'keep', bool: true }]);
       const id = oneId(p, 'run');
-      const status = await rt.run(id, { bundle: str(p, 'bundle'), pidFile: str(p, 'pid-file'), noPivot: bool(p, 'no-pivot'), detach: bool(p, 'detach'), forwardSignals: true, onWarning: warn });
+      const status = await rt.run(id, { bundle: str(p, 'bundle'), pidFile: str(p, 'pid-file'), noPivot: bool(p, 'no-pivot'), detach: bool(p, 'detach'), consoleSocket: str(p, 'console-socket'), forwardSignals: true, onWarning: warn });
       return status ? exitCodeOf(status) : 0;
     }
     case 'exec': {

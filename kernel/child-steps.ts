@@ -4,12 +4,13 @@
  * values: an open() in the child lands on the lowest free slot, which this builder predicts.
  */
 import { SYS } from './abi.js';
-import { type CallOptions, type ChainArg, type FdRef, SpawnPlan } from './chain.js';
+import { type Blob, type CallOptions, type ChainArg, type FdRef, SpawnPlan } from './chain.js';
 import { MS, O, RESOLVE } from './constants.js';
 
 const ENOENT = 2;
 const EEXIST = 17;
 const AT_FDCWD = -100;
+const SYS_SENDMSG = 46;
 
 /** Render MS_* flags for labels ("MS_BIND|MS_REC"). */
 export function msFlagNames(flags: number): string {
@@ -123,6 +124,33 @@ export class ChildSteps {
   /** symlinkat(target, dir, name), an existing link is fine. */
   symlink(dir: FdRef, target: string, name: string, field?: string): void {
     this.plan.call('symlinkat', [target, dir, name], { check: 'report', tolerate: [EEXIST], field, label: `symlinkat(${JSON.stringify(target)}, ${JSON.stringify(name)})` });
+  }
+
+  /** sendmsg(sock, one byte + SCM_RIGHTS [fd]): hand an fd made in the child to the parent. */
+  sendFd(sock: FdRef, fd: FdRef, opts: CallOptions = {}): void {
+    const msg = {
+      struct: (blob: Blob) => {
+        const data = blob.add(Buffer.from('F'));
+        const iovBuf = Buffer.alloc(16);
+        iovBuf.writeBigUInt64LE(1n, 8);
+        const iov = blob.add(iovBuf);
+        blob.pointer(iov, data);
+        const cmsg = Buffer.alloc(24);
+        cmsg.writeBigUInt64LE(20n, 0); // CMSG_LEN(sizeof(int))
+        cmsg.writeInt32LE(1, 8); // SOL_SOCKET
+        cmsg.writeInt32LE(1, 12); // SCM_RIGHTS
+        const c = blob.add(cmsg);
+        blob.fdSlot(c + 16, fd);
+        const hdr = Buffer.alloc(56);
+        hdr.writeBigUInt64LE(1n, 24); // msg_iovlen
+        hdr.writeBigUInt64LE(24n, 40); // msg_controllen
+        const m = blob.add(hdr);
+        blob.pointer(m + 16, iov);
+        blob.pointer(m + 32, c);
+        return m;
+      },
+    };
+    this.plan.sys(SYS_SENDMSG, [sock, msg, 0x4000 /* MSG_NOSIGNAL */], { label: 'sendmsg(fd to the runtime)', ...opts });
   }
 
   /** A raw syscall step. */

@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import { SYS } from './abi.js';
 import { SpawnPlan } from './chain.js';
 import { ChildSteps } from './child-steps.js';
-import { PR } from './constants.js';
+import { O, PR } from './constants.js';
+import type { FdRef } from './chain.js';
 import { readMountInfo } from './mountinfo.js';
 import { loopbackUp } from './network.js';
 import { NAMESPACE_FLAGS, type NamespacePlan, planNamespaces } from './namespaces.js';
@@ -99,6 +100,39 @@ export function withHome(setup: ContainerSetup): string[] {
   return [...env, `HOME=${home}`];
 }
 
+const TIOCSCTTY = 0x540e;
+const TIOCSPTLCK = 0x40045431;
+const TIOCGPTPEER = 0x5441;
+const TIOCSWINSZ = 0x5414;
+
+/** A new session, as runc's init makes one. */
+export function sessionSteps(s: ChildSteps): void {
+  s.call('setsid', [], { label: 'setsid()' });
+}
+
+/**
+ * A pty allocated inside the container, as runc does: /dev/ptmx of the container's own devpts, so `tty`
+ * names a /dev/pts/N that exists there. The slave becomes stdio and the controlling terminal; the master
+ * goes to the runtime over `socket` (SCM_RIGHTS), which hands it to the console socket or the caller's tty.
+ */
+export function terminalSteps(s: ChildSteps, socket: FdRef, size?: { height: number; width: number }): void {
+  const field = 'process.terminal';
+  const master = s.openPath('/dev/ptmx', O.RDWR | O.NOCTTY, { field, label: 'open("/dev/ptmx") of the container' });
+  s.call('ioctl', [master, TIOCSPTLCK, Buffer.alloc(4)], { field, label: 'ioctl(ptmx, TIOCSPTLCK, 0): unlock the pty' });
+  if (size) {
+    const ws = Buffer.alloc(8);
+    ws.writeUInt16LE(size.height, 0);
+    ws.writeUInt16LE(size.width, 2);
+    s.call('ioctl', [master, TIOCSWINSZ, ws], { field: 'process.consoleSize', label: `ioctl(ptmx, TIOCSWINSZ, ${size.height}x${size.width})` });
+  }
+  const slave = s.openPathLike('ioctl', [master, TIOCGPTPEER, O.RDWR | O.NOCTTY], { field, label: 'ioctl(ptmx, TIOCGPTPEER): open the pty slave' });
+  for (let i = 0; i < 3; i++) s.call('dup2', [slave, i], { field, label: `dup2(pty slave, ${i})` });
+  s.close(slave);
+  s.call('ioctl', [0, TIOCSCTTY, 0], { field, label: 'ioctl(0, TIOCSCTTY): the pty as controlling terminal' });
+  s.sendFd(socket, master, { field, label: 'sendmsg(pty master to the runtime)' });
+  s.close(master);
+}
+
 /** Build the spawn plan of a container. Throws SetupError for what cannot be done. */
 export function buildContainerPlan(setup: ContainerSetup, opts: ContainerPlanOptions): ContainerPlan {
   const ns = planNamespaces(setup.namespaces);
@@ -128,6 +162,7 @@ export function buildContainerPlan(setup: ContainerSetup, opts: ContainerPlanOpt
   }
   if (ns.unshareFlags) s.call('unshare', [ns.unshareFlags], { field: SETNS_EXTRA_FIELD, label: `unshare(0x${ns.unshareFlags.toString(16)})` });
   s.plan.gate('setup');
+  sessionSteps(s);
   if (ns.isNew('cgroup')) s.call('unshare', [NAMESPACE_FLAGS.cgroup], { field: SETNS_EXTRA_FIELD, label: 'unshare(CLONE_NEWCGROUP) after joining the cgroups' });
   const rootMapped = (maps: ContainerSetup['uidMappings']) => maps.some((m) => m.containerID === 0);
   if (ns.newUserns) {
@@ -140,6 +175,7 @@ export function buildContainerPlan(setup: ContainerSetup, opts: ContainerPlanOpt
   const mounts = mountRootfs(s, rootfsOpts);
   setupKernelSettings(s, setup);
   finalizeRootfs(s, rootfsOpts, mounts);
+  if (setup.process.terminal) terminalSteps(s, s.plan.keep('consoleSocket'), setup.process.consoleSize);
   setupRlimits(s, setup);
   // Seccomp as runc: with no_new_privs last (after capabilities are dropped); without it before the user
   // switch, while CAP_SYS_ADMIN is still effective (the filter then also applies to the remaining steps).

@@ -50,6 +50,8 @@ export class ContainerInit {
   /** Resolves when the container is created (parked at its start gate); rejects with the failing step. */
   readonly created: Promise<void>;
   readonly breakdown: StartBreakdown;
+  /** With process.terminal: the pty master the container sent (owned by the caller once created). */
+  ptyMaster?: number;
   private readonly release?: () => void;
   private releasedAt?: number;
 
@@ -97,6 +99,13 @@ export function spawnContainer(setup: ContainerSetup, opts: ContainerSpawnOption
   const keep: Record<string, number> = {};
   const opened: number[] = [];
   let notifyEnd = -1;
+  let consoleEnd = -1;
+  if (setup.process.terminal) {
+    const [parentEnd, childEnd] = socketPair();
+    consoleEnd = parentEnd;
+    keep.consoleSocket = childEnd;
+    opened.push(childEnd);
+  }
   if (plan.seccomp?.notify) {
     const [parentEnd, childEnd] = socketPair();
     notifyEnd = parentEnd;
@@ -140,6 +149,7 @@ export function spawnContainer(setup: ContainerSetup, opts: ContainerSpawnOption
     });
   } catch (e) {
     if (notifyEnd >= 0) fs.closeSync(notifyEnd);
+    if (consoleEnd >= 0) fs.closeSync(consoleEnd);
     throw e;
   } finally {
     for (const fd of opened) fs.closeSync(fd);
@@ -204,13 +214,31 @@ export function spawnContainer(setup: ContainerSetup, opts: ContainerSpawnOption
     plan,
     release: opts.startGate === 'pipe' ? release : undefined,
     breakdown: { planMs: t1 - t0, compileMs: t2 - t1, cloneMs: t3 - t2 },
-    onCreated: notifyEnd < 0 || !profile?.listenerPath ? undefined : () => {
+    onCreated: () => {
+      if (consoleEnd >= 0) {
+        // The child made its pty inside the container and sent the master before arriving at the gate.
+        try {
+          const { fd } = recvFd(consoleEnd);
+          if (fd < 0) throw new SetupError('process.terminal', 'the container sent no pty master');
+          init.ptyMaster = fd;
+        } finally {
+          fs.closeSync(consoleEnd);
+          consoleEnd = -1;
+        }
+      }
+      if (notifyEnd < 0 || !profile?.listenerPath) return;
       // The child sent its listener fd before arriving at the start gate: hand it to the listener with the
       // container process state (ContainerProcessState), unless that happened already.
       handoff();
       if (handoffError) throw handoffError;
     },
   });
+  if (consoleEnd >= 0) {
+    handle.started.catch(() => {
+      if (consoleEnd >= 0) fs.closeSync(consoleEnd);
+      consoleEnd = -1;
+    });
+  }
   return init;
 }
 

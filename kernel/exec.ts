@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import { SpawnPlan } from './chain.js';
 import { ChildSteps } from './child-steps.js';
-import { SetupError, withHome } from './container-plan.js';
+import { SetupError, sessionSteps, terminalSteps, withHome } from './container-plan.js';
 import { O } from './constants.js';
 import { NAMESPACE_FLAGS, NAMESPACE_PROC_NAMES } from './namespaces.js';
 import { isSameProcess } from './process.js';
@@ -63,6 +63,8 @@ export async function spawnExec(target: ExecTarget, proc: ProcessSetup, opts: Ex
     s.call('setns', [s.plan.keep(`ns:${f.type}`), NAMESPACE_FLAGS[f.type]], { field: 'exec', label: `setns(${JSON.stringify(f.path)}, ${f.type})` });
   }
   s.plan.gate('setup');
+  sessionSteps(s);
+  if (proc.terminal) terminalSteps(s, s.plan.keep('consoleSocket'), proc.consoleSize);
   setupRlimits(s, setup);
   const seccomp = setup.seccomp ? compileSeccomp(setup.seccomp) : undefined;
   if (seccomp?.notify) throw new SetupError('linux.seccomp', 'exec into a container whose profile uses SCMP_ACT_NOTIFY is not supported yet');

@@ -241,7 +241,6 @@ function argArray(args: SeccompArg[]): Buffer {
 
 const SECCOMP_SET_MODE_FILTER = 1;
 const SYS_SECCOMP = 317;
-const SYS_SENDMSG = 46;
 
 /**
  * Child steps that load a compiled filter with seccomp(2). With a notify listener, the returned listener
@@ -264,27 +263,6 @@ export function loadSeccompSteps(s: ChildSteps, f: CompiledFilter, notifySocket?
     return;
   }
   const listener = s.openPathLike('syscall', [SYS_SECCOMP, SECCOMP_SET_MODE_FILTER, f.flags, fprog], { field: 'linux.seccomp', label });
-  const msg = {
-    struct: (blob: Blob) => {
-      const data = blob.add(Buffer.from('S'));
-      const iov = blob.add(Buffer.alloc(16));
-      blob.parts[blob.parts.length - 1][1].writeBigUInt64LE(1n, 8);
-      blob.pointer(iov, data);
-      const cmsg = Buffer.alloc(24);
-      cmsg.writeBigUInt64LE(20n, 0); // CMSG_LEN(sizeof(int))
-      cmsg.writeInt32LE(1, 8); // SOL_SOCKET
-      cmsg.writeInt32LE(1, 12); // SCM_RIGHTS
-      const c = blob.add(cmsg);
-      blob.fdSlot(c + 16, listener);
-      const hdr = Buffer.alloc(56);
-      hdr.writeBigUInt64LE(1n, 24); // msg_iovlen
-      hdr.writeBigUInt64LE(24n, 40); // msg_controllen
-      const m = blob.add(hdr);
-      blob.pointer(m + 16, iov);
-      blob.pointer(m + 32, c);
-      return m;
-    },
-  };
-  s.sys(SYS_SENDMSG, [notifySocket, msg, 0x4000 /* MSG_NOSIGNAL */], { field: 'linux.seccomp.listenerPath', label: 'sendmsg(seccomp listener fd to the runtime)' });
+  s.sendFd(notifySocket, listener, { field: 'linux.seccomp.listenerPath', label: 'sendmsg(seccomp listener fd to the runtime)' });
   s.close(listener);
 }

@@ -17,6 +17,9 @@ import { CgroupOperations, cgroupOf } from './cgroup-operations.js';
 import type { EventRecorder } from './event-recorder.js';
 import { type ExecProcess, type ExecRequest, execInContainer } from './exec.js';
 import { pumpPty, setWindowSize, windowSize } from '../kernel/pty.js';
+import { type HookPlace, runHook } from '../kernel/hooks.js';
+import type { NamespaceType } from '../kernel/types.js';
+import type { OciHook, OciHooks } from '../config/oci-spec.js';
 import { connectUnix, sendFds } from '../kernel/unix-socket.js';
 import { type ContainerRecord, type OciState, RuntimeError, StateRoot, rfc3339Nano } from './state-dir.js';
 
@@ -116,7 +119,16 @@ export class OciRuntime {
         const ws = windowSize(1);
         if (ws) setup = { ...setup, process: { ...setup.process, consoleSize: { height: ws.rows, width: ws.cols } } };
       }
-      init = spawnContainer(setup, { startGate: 'fifo', execFifoFd: fifoFd, stdio: opts.stdio, seccompState, onSetup: (pid) => cg.join(pid) });
+      const hooks = bundle.hooks;
+      const early = [...(hooks.prestart ?? []), ...(hooks.createRuntime ?? []), ...(hooks.createContainer ?? [])];
+      const onPrestart = early.length === 0 ? undefined : async (pid: number) => {
+        const state = JSON.stringify({ ...seccompState(pid), status: 'creating' });
+        // Spec order: prestart (deprecated) and createRuntime in the runtime's namespaces, then createContainer in the container's.
+        await this.runHooks(id, 'prestart', hooks.prestart, state, { kind: 'runtime' });
+        await this.runHooks(id, 'createRuntime', hooks.createRuntime, state, { kind: 'runtime' });
+        await this.runHooks(id, 'createContainer', hooks.createContainer, state, { kind: 'container', pid, namespaces: setup.namespaces.map((n) => n.type) });
+      };
+      init = spawnContainer(setup, { startGate: 'fifo', execFifoFd: fifoFd, stdio: opts.stdio, seccompState, onSetup: (pid) => cg.join(pid), onPrestart });
       fs.closeSync(fifoFd);
       fifoFd = -1;
       await init.created;
@@ -176,9 +188,46 @@ export class OciRuntime {
   }
 
   /** Start a created container: one byte through its exec fifo releases it to execve. */
-  async start(id: string): Promise<void> {
+  async start(id: string, opts: { onWarning?: (m: string) => void } = {}): Promise<void> {
+    const rec = this.state.read(id);
+    const hooks = this.state.status(rec) === 'created' ? await this.hooksOf(rec) : {};
+    const state = (status: string) => JSON.stringify({ ...this.state.ociState(rec), status });
+    if (hooks.startContainer?.length) {
+      try {
+        // In the container's namespaces, before its process runs (the init is parked at its exec fifo).
+        await this.runHooks(id, 'startContainer', hooks.startContainer, state('created'), { kind: 'container', pid: rec.pid, namespaces: rec.namespaces.map((n) => n.type as NamespaceType) });
+      } catch (e) {
+        await this.delete(id, { force: true }).catch(() => {});
+        throw e;
+      }
+    }
     this.release(id);
-    await this.recorder?.record(id, 'start', { pid: this.state.read(id).pid });
+    await this.recorder?.record(id, 'start', { pid: rec.pid });
+    // poststart failures are warnings (the spec's rule): the container runs on.
+    await this.runHooks(id, 'poststart', hooks.poststart, state('running'), { kind: 'runtime' }).catch((e: Error) => opts.onWarning?.(e.message));
+  }
+
+  /** The hooks of a recorded container (from its bundle). */
+  private async hooksOf(rec: ContainerRecord): Promise<OciHooks> {
+    try {
+      return (await loadBundle(rec.bundle)).hooks;
+    } catch {
+      return {};
+    }
+  }
+
+  /** Run the hooks of one point in order; each run is an event; the first failure stops and throws. */
+  private async runHooks(id: string, point: string, list: OciHook[] | undefined, state: string, place: HookPlace): Promise<void> {
+    for (const [i, h] of (list ?? []).entries()) {
+      const field = `hooks.${point}[${i}]`;
+      try {
+        await runHook(h, state, field, place);
+        await this.recorder?.tryRecord(id, 'hook', { point, index: i, path: h.path, ok: true });
+      } catch (e) {
+        await this.recorder?.tryRecord(id, 'hook', { point, index: i, path: h.path, ok: false, message: (e as Error).message });
+        throw e;
+      }
+    }
   }
 
   private release(id: string): void {
@@ -270,7 +319,7 @@ export class OciRuntime {
    * Delete a container: a stopped or created one directly (a created one is killed first, as runc does);
    * a running one only with force (SIGKILL, wait for its exit). Removes the state dir.
    */
-  async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
+  async delete(id: string, opts: { force?: boolean; onWarning?: (m: string) => void } = {}): Promise<void> {
     let rec: ContainerRecord;
     try {
       rec = this.state.read(id);
@@ -316,9 +365,12 @@ export class OciRuntime {
       // It ended where nobody was watching (a detached container): the exit is a fact too.
       await this.recorder.tryRecord(id, 'exit', { pid: rec.pid, exitCode: null, signal: null, unknown: true });
     }
+    const hooks = await this.hooksOf(rec);
     await cg?.destroy();
     this.state.remove(id);
     await this.recorder?.tryRecord(id, 'destroy', { force: opts.force === true });
+    // poststop: after the container is gone, before delete returns; a failure is only a warning.
+    await this.runHooks(id, 'poststop', hooks.poststop, JSON.stringify({ ...this.state.ociState(rec), status: 'stopped', pid: 0 }), { kind: 'runtime' }).catch((e: Error) => opts.onWarning?.(e.message));
   }
 
   /**
@@ -328,7 +380,7 @@ export class OciRuntime {
   async run(id: string, opts: CreateOptions & { detach?: boolean; forwardSignals?: boolean } = {}): Promise<ExitStatus | null> {
     const created = await this.create(id, { ...opts, keepTerminal: !opts.detach && !opts.consoleSocket });
     try {
-      await this.start(id);
+      await this.start(id, { onWarning: opts.onWarning });
     } catch (e) {
       await this.delete(id, { force: true });
       throw e;
@@ -348,7 +400,7 @@ export class OciRuntime {
       return status;
     } finally {
       unforward();
-      await this.delete(id, { force: true });
+      await this.delete(id, { force: true, onWarning: opts.onWarning });
     }
   }
 }

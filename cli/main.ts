@@ -130,7 +130,7 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
       return 0;
     }
     case 'start':
-      await rt.start(oneId(parseArgs(rest, []), 'start'));
+      await rt.start(oneId(parseArgs(rest, []), 'start'), { onWarning: warn });
       return 0;
     case 'run': {
       const p = parseArgs(rest, [...CREATE_FLAGS, { name: 'detach', short: ['d'], bool: true }, { name: 'keep', bool: true }]);
@@ -181,7 +181,7 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
     }
     case 'delete': {
       const p = parseArgs(rest, [{ name: 'force', short: ['f'], bool: true }]);
-      await rt.delete(oneId(p, 'delete'), { force: bool(p, 'force') });
+      await rt.delete(oneId(p, 'delete'), { force: bool(p, 'force'), onWarning: warn });
       return 0;
     }
     case 'list':

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 export const EVENT_SCHEMA_VERSION = 1;
 
 /** Every action an event can carry. */
-export const EVENT_ACTIONS = ['create', 'start', 'pause', 'resume', 'checkpoint', 'restore', 'exit', 'oom', 'kill', 'update', 'exec-start', 'exec-exit', 'destroy', 'error'] as const;
+export const EVENT_ACTIONS = ['create', 'start', 'pause', 'resume', 'checkpoint', 'restore', 'exit', 'oom', 'kill', 'update', 'exec-start', 'exec-exit', 'destroy', 'error', 'hook'] as const;
 
 /** What happened. */
 export type EventAction = (typeof EVENT_ACTIONS)[number];

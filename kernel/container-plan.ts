@@ -43,6 +43,8 @@ export interface ContainerPlanOptions {
   startGate: StartGate;
   /** The host's mounts (default: read now). */
   host?: HostMounts;
+  /** Stop at a `prestart` gate after the mounts, before pivot_root, for prestart/createRuntime/createContainer hooks. */
+  hookGate?: boolean;
 }
 
 /** A container's spawn plan and what the parent must do around it. */
@@ -171,7 +173,7 @@ export function buildContainerPlan(setup: ContainerSetup, opts: ContainerPlanOpt
     if (rootMapped(setup.uidMappings)) s.sys(SYS.setresuid, [0, 0, 0], { field: 'linux.uidMappings', label: 'setresuid(0, 0, 0) in the user namespace' });
   }
   if (ns.isNew('network')) loopbackUp(s);
-  const rootfsOpts = { setup, host, userns: ns.userns, cgroupns: ns.isNew('cgroup') };
+  const rootfsOpts = { setup, host, userns: ns.userns, cgroupns: ns.isNew('cgroup'), beforePivot: opts.hookGate ? () => void s.plan.gate('prestart') : undefined };
   const mounts = mountRootfs(s, rootfsOpts);
   setupKernelSettings(s, setup);
   finalizeRootfs(s, rootfsOpts, mounts);

@@ -21,8 +21,10 @@ export interface ContainerSpawnOptions {
   execFifoFd?: number;
   /** Parent fds for the container's 0, 1, 2 (default: this process's). */
   stdio?: readonly number[];
-  /** Runs at the setup gate after the id maps are written (cgroup placement, network, hooks). */
+  /** Runs at the setup gate after the id maps are written (cgroup placement, network). */
   onSetup?: (pid: number) => void | Promise<void>;
+  /** When set, the child stops after its mounts, before pivot_root, while this runs (prestart/createRuntime/createContainer hooks). */
+  onPrestart?: (pid: number) => void | Promise<void>;
   /** Fail if the container is not created within this time (default 30 s). */
   timeoutMs?: number;
   /** The OCI state sent to a seccomp notify listener with the listener fd (runtime-spec ContainerProcessState.state). */
@@ -92,7 +94,7 @@ export class ContainerInit {
 /** Spawn a container's init from a validated setup. Throws SetupError before anything is created. */
 export function spawnContainer(setup: ContainerSetup, opts: ContainerSpawnOptions): ContainerInit {
   const t0 = performance.now();
-  const plan = buildContainerPlan(setup, { startGate: opts.startGate, host: opts.host });
+  const plan = buildContainerPlan(setup, { startGate: opts.startGate, host: opts.host, hookGate: opts.onPrestart !== undefined });
   const t1 = performance.now();
   const compiled = plan.plan.compile();
   const t2 = performance.now();
@@ -144,6 +146,7 @@ export function spawnContainer(setup: ContainerSetup, opts: ContainerSpawnOption
           if (setup.process.oomScoreAdj !== undefined) writeOomScoreAdj(h.pid, setup.process.oomScoreAdj);
           await opts.onSetup?.(h.pid);
         },
+        ...(opts.onPrestart ? { prestart: (h: SpawnHandle) => opts.onPrestart?.(h.pid) } : {}),
         ...(opts.startGate === 'pipe' ? { start: () => startHeld } : {}),
       },
     });

@@ -84,6 +84,8 @@ export interface RootfsOptions {
   userns: boolean;
   /** The container has a new cgroup namespace (cgroup filesystems can be mounted fresh). */
   cgroupns: boolean;
+  /** Steps to add after the mounts, before pivot_root (the hooks gate). */
+  beforePivot?: () => void;
 }
 
 /** Steps up to and including pivot_root. Returns the planned mounts (for flag lookups after pivot). */
@@ -110,6 +112,7 @@ export function mountRootfs(s: ChildSteps, o: RootfsOptions): PlannedMount[] {
   }
   if (needsDevSetup(setup.mounts)) setupDev(s, root, setup, o.userns, mounts);
   if (setup.process.cwd !== '/') s.mkdirAll(root, setup.process.cwd);
+  o.beforePivot?.();
   if (setup.noPivotRoot) moveRoot(s, root, rootfs);
   else pivotRoot(s, root, rootfs);
   s.close(root);

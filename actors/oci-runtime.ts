@@ -16,10 +16,10 @@ import type { CgroupManager, CgroupResources } from '../kernel/cgroups/types.js'
 import { CgroupOperations, cgroupOf } from './cgroup-operations.js';
 import type { EventRecorder } from './event-recorder.js';
 import { type ExecProcess, type ExecRequest, execInContainer } from './exec.js';
-import { pumpPty, setWindowSize, windowSize } from '../kernel/pty.js';
-import { type HookPlace, runHook } from '../kernel/hooks.js';
+import { windowSize } from '../kernel/pty.js';
+import { attachTerminal, forwardSignals } from './foreground.js';
+import { hooksOf, runHooks } from './hook-runner.js';
 import type { NamespaceType } from '../kernel/types.js';
-import type { OciHook, OciHooks } from '../config/oci-spec.js';
 import { connectUnix, sendFds } from '../kernel/unix-socket.js';
 import { type ContainerRecord, type OciState, RuntimeError, StateRoot, rfc3339Nano } from './state-dir.js';
 
@@ -124,9 +124,9 @@ export class OciRuntime {
       const onPrestart = early.length === 0 ? undefined : async (pid: number) => {
         const state = JSON.stringify({ ...seccompState(pid), status: 'creating' });
         // Spec order: prestart (deprecated) and createRuntime in the runtime's namespaces, then createContainer in the container's.
-        await this.runHooks(id, 'prestart', hooks.prestart, state, { kind: 'runtime' });
-        await this.runHooks(id, 'createRuntime', hooks.createRuntime, state, { kind: 'runtime' });
-        await this.runHooks(id, 'createContainer', hooks.createContainer, state, { kind: 'container', pid, namespaces: setup.namespaces.map((n) => n.type) });
+        await runHooks(this.recorder, id, 'prestart', hooks.prestart, state, { kind: 'runtime' });
+        await runHooks(this.recorder, id, 'createRuntime', hooks.createRuntime, state, { kind: 'runtime' });
+        await runHooks(this.recorder, id, 'createContainer', hooks.createContainer, state, { kind: 'container', pid, namespaces: setup.namespaces.map((n) => n.type) });
       };
       init = spawnContainer(setup, { startGate: 'fifo', execFifoFd: fifoFd, stdio: opts.stdio, seccompState, onSetup: (pid) => cg.join(pid), onPrestart });
       fs.closeSync(fifoFd);
@@ -190,12 +190,12 @@ export class OciRuntime {
   /** Start a created container: one byte through its exec fifo releases it to execve. */
   async start(id: string, opts: { onWarning?: (m: string) => void } = {}): Promise<void> {
     const rec = this.state.read(id);
-    const hooks = this.state.status(rec) === 'created' ? await this.hooksOf(rec) : {};
+    const hooks = this.state.status(rec) === 'created' ? await hooksOf(rec) : {};
     const state = (status: string) => JSON.stringify({ ...this.state.ociState(rec), status });
     if (hooks.startContainer?.length) {
       try {
         // In the container's namespaces, before its process runs (the init is parked at its exec fifo).
-        await this.runHooks(id, 'startContainer', hooks.startContainer, state('created'), { kind: 'container', pid: rec.pid, namespaces: rec.namespaces.map((n) => n.type as NamespaceType) });
+        await runHooks(this.recorder, id, 'startContainer', hooks.startContainer, state('created'), { kind: 'container', pid: rec.pid, namespaces: rec.namespaces.map((n) => n.type as NamespaceType) });
       } catch (e) {
         await this.delete(id, { force: true }).catch(() => {});
         throw e;
@@ -204,32 +204,10 @@ export class OciRuntime {
     this.release(id);
     await this.recorder?.record(id, 'start', { pid: rec.pid });
     // poststart failures are warnings (the spec's rule): the container runs on.
-    await this.runHooks(id, 'poststart', hooks.poststart, state('running'), { kind: 'runtime' }).catch((e: Error) => opts.onWarning?.(e.message));
+    await runHooks(this.recorder, id, 'poststart', hooks.poststart, state('running'), { kind: 'runtime' }).catch((e: Error) => opts.onWarning?.(e.message));
   }
 
-  /** The hooks of a recorded container (from its bundle). */
-  private async hooksOf(rec: ContainerRecord): Promise<OciHooks> {
-    try {
-      return (await loadBundle(rec.bundle)).hooks;
-    } catch {
-      return {};
-    }
-  }
-
-  /** Run the hooks of one point in order; each run is an event; the first failure stops and throws. */
-  private async runHooks(id: string, point: string, list: OciHook[] | undefined, state: string, place: HookPlace): Promise<void> {
-    for (const [i, h] of (list ?? []).entries()) {
-      const field = `hooks.${point}[${i}]`;
-      try {
-        await runHook(h, state, field, place);
-        await this.recorder?.tryRecord(id, 'hook', { point, index: i, path: h.path, ok: true });
-      } catch (e) {
-        await this.recorder?.tryRecord(id, 'hook', { point, index: i, path: h.path, ok: false, message: (e as Error).message });
-        throw e;
-      }
-    }
-  }
-
+  /** Write the byte that lets a created container's init pass its exec fifo. */
   private release(id: string): void {
     const rec = this.state.read(id);
     const status = this.state.status(rec);
@@ -365,12 +343,12 @@ export class OciRuntime {
       // It ended where nobody was watching (a detached container): the exit is a fact too.
       await this.recorder.tryRecord(id, 'exit', { pid: rec.pid, exitCode: null, signal: null, unknown: true });
     }
-    const hooks = await this.hooksOf(rec);
+    const hooks = await hooksOf(rec);
     await cg?.destroy();
     this.state.remove(id);
     await this.recorder?.tryRecord(id, 'destroy', { force: opts.force === true });
     // poststop: after the container is gone, before delete returns; a failure is only a warning.
-    await this.runHooks(id, 'poststop', hooks.poststop, JSON.stringify({ ...this.state.ociState(rec), status: 'stopped', pid: 0 }), { kind: 'runtime' }).catch((e: Error) => opts.onWarning?.(e.message));
+    await runHooks(this.recorder, id, 'poststop', hooks.poststop, JSON.stringify({ ...this.state.ociState(rec), status: 'stopped', pid: 0 }), { kind: 'runtime' }).catch((e: Error) => opts.onWarning?.(e.message));
   }
 
   /**
@@ -418,40 +396,6 @@ async function killAndWait(rec: ContainerRecord): Promise<void> {
     // exited meanwhile
   }
   await waitPidfd(pidfd, 10_000);
-}
-
-/** Forward the signals a foreground `run` receives to the container's init (as runc does). */
-function forwardSignals(init: ContainerInit): () => void {
-  const names: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'];
-  const handlers = names.map((n) => {
-    const h = () => init.kill(SIGNALS[n.slice(3)]);
-    process.on(n, h);
-    return [n, h] as const;
-  });
-  return () => handlers.forEach(([n, h]) => process.off(n, h));
-}
-
-/**
- * A foreground run with a terminal: the caller's tty in raw mode wired to the pty master, window-size
- * changes forwarded (SIGWINCH). Returns the function that undoes it.
- */
-function attachTerminal(master: number): () => void {
-  const stdin = process.stdin;
-  const raw = stdin.isTTY === true;
-  if (raw) stdin.setRawMode(true);
-  stdin.resume();
-  const resize = () => {
-    const ws = windowSize(1);
-    if (ws) setWindowSize(master, ws.rows, ws.cols);
-  };
-  process.on('SIGWINCH', resize);
-  const pumped = pumpPty(master, stdin, process.stdout);
-  return () => {
-    process.off('SIGWINCH', resize);
-    if (raw) stdin.setRawMode(false);
-    stdin.pause();
-    void pumped.finally(() => fs.closeSync(master));
-  };
 }
 
 function writePidFile(file: string, pid: number): void {

@@ -51,6 +51,8 @@ describe('machineEventsOf', () => {
       [{ message: 'mount failed', step: 'rootfs', errno: 13 }, [{ type: 'error', message: 'mount failed', step: 'rootfs', errno: 13 }]],
       [{ step: 42 }, [{ type: 'error', message: 'error', step: undefined, errno: undefined }]],
     ],
+    // A hook run is a fact of the log that moves no machine.
+    hook: [[{ point: 'poststop', index: 0, path: '/bin/true', ok: true }, []]],
   };
 
   it('covers every action of the event schema', () => {

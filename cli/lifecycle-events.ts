@@ -10,16 +10,7 @@ import { JournalStore } from '../events/journal.js';
 import { type EventFilter, events$ } from '../events/observable.js';
 import { type CordonEvent, EVENT_ACTIONS, type EventAction } from '../events/schema.js';
 import { type ParsedArgs, UsageError, bool, str } from './args.js';
-
-/** Flags of the lifecycle `events` verb. */
-export const LIFECYCLE_EVENT_FLAGS = [
-  { name: 'filter', multi: true },
-  { name: 'format' },
-  { name: 'since' },
-  { name: 'until' },
-  { name: 'since-seq' },
-  { name: 'no-follow', bool: true },
-];
+export { LIFECYCLE_EVENT_FLAGS } from './event-flags.js';
 
 /** A time flag: RFC 3339, a date, unix seconds, or a Go duration ago ("10m"). */
 export function parseTime(flag: string, v: string): Date {
@@ -72,19 +63,26 @@ export async function streamEvents(root: string, p: ParsedArgs): Promise<number>
   fs.mkdirSync(root, { recursive: true, mode: 0o711 });
   const store = JournalStore.open(path.join(root, 'events.journal'));
   try {
-    await new Promise<void>((resolve, reject) => {
-      const sub = events$(store, filter).subscribe({
-        next: (e) => process.stdout.write((format === 'json' ? JSON.stringify(e) : humanLine(e)) + '\n'),
-        error: reject,
-        complete: resolve,
+    // The journal's file watch does not hold the event loop open: while following, this timer does (else the
+    // process would end at once with Node's unsettled top-level await code 13).
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const sub = events$(store, filter).subscribe({
+          next: (e) => process.stdout.write((format === 'json' ? JSON.stringify(e) : humanLine(e)) + '\n'),
+          error: reject,
+          complete: resolve,
+        });
+        const stop = () => {
+          sub.unsubscribe();
+          resolve();
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
       });
-      const stop = () => {
-        sub.unsubscribe();
-        resolve();
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+    } finally {
+      clearInterval(keepAlive);
+    }
   } finally {
     await store.close();
   }

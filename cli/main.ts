@@ -12,8 +12,7 @@ import { exitCodeOf } from '../kernel/process.js';
 import { type FlagSpec, type ParsedArgs, UsageError, bool, parseArgs, str } from './args.js';
 import { defaultSpecJson } from './spec.js';
 import { cgroupVerb } from './cgroup-verbs.js';
-import { LIFECYCLE_EVENT_FLAGS, streamEvents } from './lifecycle-events.js';
-import { runDaemon } from './daemon.js';
+import { LIFECYCLE_EVENT_FLAGS } from './event-flags.js';
 import { EventRecorder } from '../actors/event-recorder.js';
 import { JournalStore } from '../events/journal.js';
 
@@ -99,9 +98,10 @@ async function dispatch(argv: readonly string[]): Promise<number> {
   if (verb === 'events') {
     // runc's form names a container (stats/oom lines); without one it is the host's lifecycle event stream.
     const p = parseArgs(rest, [...LIFECYCLE_EVENT_FLAGS, { name: 'stats', bool: true }, { name: 'interval' }]);
-    if (p.args.length === 0) return streamEvents(root, p);
+    // Loaded on demand: rxjs and xstate cost a fresh CLI process ~200 ms that the other verbs need not pay.
+    if (p.args.length === 0) return (await import('./lifecycle-events.js')).streamEvents(root, p);
   }
-  if (verb === 'daemon') return runDaemon(root);
+  if (verb === 'daemon') return (await import('./daemon.js')).runDaemon(root);
   // Verbs that change a container record the fact in the host's event log (the same journal a daemon uses).
   const recording = ['create', 'start', 'run', 'kill', 'delete', 'pause', 'resume', 'update', 'exec'].includes(verb);
   let store: JournalStore | undefined;

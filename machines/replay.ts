@@ -3,8 +3,6 @@
  * folded through the lifecycle table's pure reducer (the machine's transition function without xstate's
  * per-event overhead; no actor runs, nothing touches the kernel), then turned into machine snapshots.
  */
-import type { SnapshotFrom } from 'xstate';
-import { containerMachine } from './container.js';
 import { type ContainerEvent, type ContainerStateName, type LifecycleState, initialLifecycle, reduce } from './lifecycle.js';
 
 /** The part of a logged event replay needs (structurally an events/ CordonEvent). */
@@ -13,9 +11,6 @@ export interface LoggedFact {
   containerId: string;
   attributes: Record<string, unknown>;
 }
-
-/** A container machine snapshot. */
-export type ContainerSnapshot = SnapshotFrom<typeof containerMachine>;
 
 const num = (x: unknown): number | null => (typeof x === 'number' ? x : null);
 
@@ -67,12 +62,3 @@ export function replayFacts(facts: Iterable<LoggedFact>): Map<string, LifecycleS
   return out;
 }
 
-/** A machine snapshot in a replayed state (for createActor(machine, { snapshot })). */
-export function snapshotOf(s: LifecycleState): ContainerSnapshot {
-  return containerMachine.resolveState({ value: s.value, context: s.context });
-}
-
-/** The state name of a snapshot. */
-export function stateOf(s: ContainerSnapshot): ContainerStateName {
-  return s.value as ContainerStateName;
-}

@@ -18,7 +18,7 @@ import {
   reduce,
   transitionFor,
 } from '../../machines/lifecycle.js';
-import { snapshotOf } from '../../machines/replay.js';
+import { snapshotOf } from '../../machines/snapshot.js';
 
 const STATES: ContainerStateName[] = ['creating', 'created', 'running', 'paused', 'checkpointing', 'checkpointed', 'restoring', 'stopped', 'destroyed'];
 

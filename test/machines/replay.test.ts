@@ -11,7 +11,8 @@ import { JournalStore } from '../../events/journal.js';
 import { EVENT_ACTIONS, type EventAction, newEvent } from '../../events/schema.js';
 import { type WatchInput, containerMachine } from '../../machines/container.js';
 import { type ContainerEvent, type ContainerStateName, type LifecycleState, initialLifecycle, transitionFor } from '../../machines/lifecycle.js';
-import { type LoggedFact, applyFact, machineEventsOf, replayFacts, snapshotOf, stateOf } from '../../machines/replay.js';
+import { type LoggedFact, applyFact, machineEventsOf, replayFacts } from '../../machines/replay.js';
+import { snapshotOf, stateOf } from '../../machines/snapshot.js';
 
 const fact = (containerId: string, action: string, attributes: Record<string, unknown> = {}): LoggedFact => ({ containerId, action, attributes });
 

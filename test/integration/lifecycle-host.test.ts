@@ -90,7 +90,7 @@ describe('library: create, state, start, kill, delete', () => {
     expect(io.read()).toBe('');
     expect(hostMountsUnder(b.dir)).toEqual([]);
 
-    h.rt.start(id);
+    await h.rt.start(id);
     expect(await waitFor(() => io.read() === 'started\n')).toBe(true);
     expect(existsSync(join(dir, 'exec.fifo'))).toBe(false);
     st = h.rt.stateOf(id);
@@ -99,10 +99,10 @@ describe('library: create, state, start, kill, delete', () => {
     await expect(h.rt.delete(id)).rejects.toThrow(/not stopped: running/);
 
     // SIGTERM is ignored by a pid 1 without a handler (sleep): the host must use SIGKILL, as with runc.
-    h.rt.kill(id, 15);
+    await h.rt.kill(id, 15);
     await new Promise((r) => setTimeout(r, 200));
     expect(h.rt.stateOf(id).status).toBe('running');
-    h.rt.kill(id, 9);
+    await h.rt.kill(id, 9);
     expect(await created.init.exited).toEqual({ code: null, signal: 9, core: false });
     expect(h.rt.stateOf(id).status).toBe('stopped');
     await h.rt.delete(id);
@@ -126,7 +126,7 @@ describe('library: create, state, start, kill, delete', () => {
     } finally {
       io.close();
     }
-    h.rt.start(idB);
+    await h.rt.start(idB);
     expect(h.rt.stateOf(idA).status).toBe('created');
     expect(h.rt.stateOf(idB).status).toBe('running');
     await h.rt.delete(idA);

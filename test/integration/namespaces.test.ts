@@ -158,7 +158,7 @@ describe('user namespace with id mappings', () => {
     expect(status.Gid).toBe('100000\t100000\t100000\t100000');
     expect(hostNs(pid, 'user')).not.toBe(hostNs('self', 'user'));
 
-    h.rt.start(id);
+    await h.rt.start(id);
     const exit = await created.init.exited;
     expect(exit).toEqual({ code: 0, signal: null });
     expect(h.rt.stateOf(id).status).toBe('stopped');

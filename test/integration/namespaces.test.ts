@@ -83,8 +83,9 @@ describe('namespaces created for the container', () => {
   });
 
   it('network: loopback carries traffic (TCP over 127.0.0.1 inside the container)', async () => {
-    // Retry the connect until the listener is up (no fixed sleep: CI machines are slow at times).
-    const out = await h.output(sh('nc -l -p 7777 > /dev/shm/got & for i in $(seq 1 50); do echo ping-lo | nc 127.0.0.1 7777 2>/dev/null; sleep 0.1; [ -s /dev/shm/got ] && break; done; wait; cat /dev/shm/got'));
+    // Retry the connect until the listener is up (no fixed sleep: CI machines are slow at times). The
+    // listener's stdin must stay open: busybox nc -l quits at stdin EOF, sometimes before it read the socket.
+    const out = await h.output(sh('sleep 3 | nc -l -p 7777 > /dev/shm/got & for i in $(seq 1 50); do echo ping-lo | nc 127.0.0.1 7777 2>/dev/null; sleep 0.1; [ -s /dev/shm/got ] && break; done; wait; cat /dev/shm/got'));
     expect(out).toBe('ping-lo\n');
   });
 

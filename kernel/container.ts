@@ -48,7 +48,8 @@ export class ContainerInit {
   /** Host pid. */
   readonly pid: number;
   readonly handle: SpawnHandle;
-  readonly plan: ContainerPlan;
+  /** The plan it was spawned from; released once the process has exec'd (a running container's handle must not pin it). */
+  plan: ContainerPlan | undefined;
   /** Resolves when the container is created (parked at its start gate); rejects with the failing step. */
   readonly created: Promise<void>;
   readonly breakdown: StartBreakdown;
@@ -68,6 +69,12 @@ export class ContainerInit {
       p.onCreated?.();
     });
     this.created.catch(() => {});
+    p.handle.started.then(
+      () => {
+        this.plan = undefined;
+      },
+      () => {},
+    );
   }
 
   /** For a pipe start gate: let the container exec; resolves once execve succeeded. */
@@ -229,11 +236,12 @@ export function spawnContainer(setup: ContainerSetup, opts: ContainerSpawnOption
           consoleEnd = -1;
         }
       }
+      // A handoff the poll already did may have failed (nobody listening): that fails the create too.
+      if (handoffError) throw handoffError;
       if (notifyEnd < 0 || !profile?.listenerPath) return;
       // The child sent its listener fd before arriving at the start gate: hand it to the listener with the
       // container process state (ContainerProcessState), unless that happened already.
       handoff();
-      if (handoffError) throw handoffError;
     },
   });
   if (consoleEnd >= 0) {

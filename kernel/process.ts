@@ -84,26 +84,36 @@ export function pidfdSignal(pidfd: number, signal: number): void {
 
 /**
  * Wait on the event loop until the process behind `pidfd` has exited (our child or not). Reaps it and
- * returns its status when it is our child; returns null for another's child. Closes the pidfd.
+ * returns its status when it is our child; returns null for another's child. Closes the pidfd. An abort
+ * signal ends the wait (rejects with ECANCELED), so a watcher that is no longer wanted does not hold the
+ * event loop open.
  */
-export function waitPidfd(pidfd: number, timeoutMs?: number): Promise<ExitStatus | null> {
+export function waitPidfd(pidfd: number, timeoutMs?: number, abort?: AbortSignal): Promise<ExitStatus | null> {
   return new Promise((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
-    const done = () => {
+    const finish = () => {
       if (timer) clearTimeout(timer);
+      abort?.removeEventListener('abort', onAbort);
       handle.close();
+    };
+    const done = () => {
+      finish();
       const st = decodeWaitid(pidfd);
       C.close(pidfd);
       resolve(st);
     };
+    const give = (e: Error) => {
+      finish();
+      C.close(pidfd);
+      reject(e);
+    };
+    const onAbort = () => give(new KernelError('poll', 125 /* ECANCELED */, undefined, '(pidfd: wait cancelled)'));
     const handle = koffi.node.poll(pidfd, { readable: true }, done);
     if (timeoutMs !== undefined) {
-      timer = setTimeout(() => {
-        handle.close();
-        C.close(pidfd);
-        reject(new KernelError('poll', 110 /* ETIMEDOUT */, undefined, `(pidfd: no exit within ${timeoutMs} ms)`));
-      }, timeoutMs);
+      timer = setTimeout(() => give(new KernelError('poll', 110 /* ETIMEDOUT */, undefined, `(pidfd: no exit within ${timeoutMs} ms)`)), timeoutMs);
     }
+    if (abort?.aborted) onAbort();
+    else abort?.addEventListener('abort', onAbort, { once: true });
   });
 }
 

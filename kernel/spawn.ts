@@ -167,8 +167,8 @@ export class SpawnHandle {
   private eof = false;
   private gateW: number;
   private buf: Buffer = Buffer.alloc(0);
-  private readonly records: readonly StepRecord[];
-  private readonly opts: SpawnOptions;
+  private records: readonly StepRecord[];
+  private opts: SpawnOptions;
   private readonly sock: net.Socket;
   private poll: { close(): void } | null;
   private timer?: NodeJS.Timeout;
@@ -198,8 +198,10 @@ export class SpawnHandle {
     this.sock.on('close', () => this.onEof());
     this.sock.on('error', () => {});
     this.poll = koffi.node.poll(this.pidfd, { readable: true }, () => this.reap());
-    if (p.opts.timeoutMs) {
-      this.timer = setTimeout(() => this.failWith({ step: this.next, label: this.records[this.next]?.label ?? '?', why: `timed out after ${p.opts.timeoutMs} ms` }), p.opts.timeoutMs);
+    // Closures here must not capture `p`: the pidfd poll's callback lives as long as the child, and would pin p.opts.
+    const timeoutMs = p.opts.timeoutMs;
+    if (timeoutMs) {
+      this.timer = setTimeout(() => this.failWith({ step: this.next, label: this.records[this.next]?.label ?? '?', why: `timed out after ${timeoutMs} ms` }), timeoutMs);
     }
   }
 
@@ -288,6 +290,9 @@ export class SpawnHandle {
     if (this.state !== 'setup' || !this.eof) return;
     if (this.next === this.records.length - 1) {
       this.state = 'started';
+      // Gate handlers and step records are done with after execve; let them (and the setup they close over) go.
+      this.opts = { ...this.opts, gates: undefined };
+      this.records = [];
       this.timings.exec = performance.now();
       this.closeGate();
       this.resolveStarted();

@@ -2,7 +2,8 @@
 # Bring a Debian 12 machine (run as root) and this checkout to the state `npm run demo` and `npm test` need.
 # Idempotent and quick when nothing is missing: every step checks first and only acts when needed.
 #
-#   1. apt packages: busybox-static, plus CORDON_EXTRA_PACKAGES (space- or comma-separated);
+#   1. apt packages: busybox-static (test rootfs), runc (tests compare cordon with it), libseccomp2, util-linux
+#      (ipcmk, dmesg), plus CORDON_EXTRA_PACKAGES (space- or comma-separated);
 #      `apt-get update` runs only when something must be installed
 #   2. `npm ci` when node_modules is missing or older than package-lock.json
 #   3. `npm run build` when dist/ is missing or a .ts source is newer than dist/.build-stamp
@@ -15,7 +16,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 # --- 1. system packages ---------------------------------------------------------------------------------------
-packages=(busybox-static)
+packages=(busybox-static runc libseccomp2 util-linux)
 if [[ -n ${CORDON_EXTRA_PACKAGES:-} ]]; then
   read -r -a extra <<<"${CORDON_EXTRA_PACKAGES//,/ }"
   packages+=("${extra[@]}")

@@ -1,20 +1,9 @@
 /**
- * Sections that later stages consume as given — `linux.resources`, `linux.seccomp`, `linux.cgroupsPath`,
- * `annotations` — and Linux extras cordon does not apply yet (`intelRdt`, `personality`, `mountLabel`):
+ * `annotations`, and Linux extras cordon does not apply yet (`intelRdt`, `personality`, `mountLabel`):
  * checked for shape here so a malformed config fails before anything is created.
  */
-import { UINT32, UINT64_MAX, describeValue, readArray, readBigInteger, readInteger, readObject, readString, readStringArray } from './field-checks.js';
-import { childPath, indexPath, type Issues } from './issues.js';
-
-/** Check `linux.resources` is an object (its contents are the cgroup layer's to check). */
-export function checkResources(issues: Issues, raw: unknown): void {
-  readObject(issues, 'linux.resources', raw);
-}
-
-/** Check `linux.cgroupsPath` is a string. */
-export function checkCgroupsPath(issues: Issues, raw: unknown): void {
-  readString(issues, 'linux.cgroupsPath', raw);
-}
+import { describeValue, readObject, readString, readStringArray } from './field-checks.js';
+import { childPath, type Issues } from './issues.js';
 
 /** Check `annotations`: non-empty keys, string values. Returns a copy (empty when absent). */
 export function readAnnotations(issues: Issues, raw: unknown): Record<string, string> {

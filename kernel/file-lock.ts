@@ -2,9 +2,8 @@
  * Advisory whole-file locks (flock), so several cordon processes (the daemon and CLI verbs) can append to
  * one journal without interleaving.
  */
-import { fail, koffi } from './libc.js';
+import { fail, libc } from './libc.js';
 
-const libc = koffi.load('libc.so.6');
 const flock = libc.func('int flock(int fd, int operation)');
 const LOCK_EX = 2;
 const LOCK_UN = 8;

@@ -3,9 +3,8 @@
  * the container's stdio and controlling terminal), window sizes, and raw mode for a caller's own tty.
  */
 import fs from 'node:fs';
-import { fail, koffi } from './libc.js';
+import { fail, koffi, libc } from './libc.js';
 
-const libc = koffi.load('libc.so.6');
 const F = {
   posix_openpt: libc.func('int posix_openpt(int flags)'),
   grantpt: libc.func('int grantpt(int fd)'),

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import type { Blob, FdRef } from './chain.js';
 import type { ChildSteps } from './child-steps.js';
-import { koffi } from './libc.js';
+import { koffi, libc } from './libc.js';
 
 /** A seccomp action, as libseccomp encodes it (SCMP_ACT_*), with its errno or trace value folded in. */
 export type SeccompActionName = 'SCMP_ACT_KILL' | 'SCMP_ACT_KILL_PROCESS' | 'SCMP_ACT_KILL_THREAD' | 'SCMP_ACT_TRAP' | 'SCMP_ACT_ERRNO' | 'SCMP_ACT_TRACE' | 'SCMP_ACT_ALLOW' | 'SCMP_ACT_LOG' | 'SCMP_ACT_NOTIFY';
@@ -125,7 +125,7 @@ function libseccomp(): Libseccomp {
   } catch (e) {
     throw new Error(`linux.seccomp: libseccomp.so.2 cannot be loaded (${(e as Error).message}); install the libseccomp2 package`);
   }
-  const c = koffi.load('libc.so.6');
+  const c = libc;
   lib = {
     init: l.func('void *seccomp_init(uint32_t def_action)'),
     release: l.func('void seccomp_release(void *ctx)'),

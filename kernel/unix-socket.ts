@@ -2,7 +2,7 @@
  * Unix sockets with fd passing (SCM_RIGHTS) from the parent side: socketpairs for the child, receiving an
  * fd the child sent, and handing fds plus a JSON message to a listener (seccomp notify, console socket).
  */
-import { C, allocNative, fail, freeNative, koffi } from './libc.js';
+import { C, allocNative, fail, freeNative, koffi, libc } from './libc.js';
 
 const AF_UNIX = 1;
 const SOCK_STREAM = 1;
@@ -11,7 +11,6 @@ const SOL_SOCKET = 1;
 const SCM_RIGHTS = 1;
 const MSG_CMSG_CLOEXEC = 0x40000000;
 
-const libc = koffi.load('libc.so.6');
 const F = {
   socketpair: libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)'),
   socket: libc.func('int socket(int domain, int type, int protocol)'),

@@ -3,7 +3,7 @@
  * folded through the lifecycle table's pure reducer (the machine's transition function without xstate's
  * per-event overhead; no actor runs, nothing touches the kernel), then turned into machine snapshots.
  */
-import { type ContainerEvent, type ContainerStateName, type LifecycleState, initialLifecycle, reduce } from './lifecycle.js';
+import { type ContainerEvent, type LifecycleState, initialLifecycle, reduce } from './lifecycle.js';
 
 /** The part of a logged event replay needs (structurally an events/ CordonEvent). */
 export interface LoggedFact {

@@ -17,6 +17,18 @@ import type { ContainerStats } from './cgroup-operations.js';
 import type { CreateOptions } from './oci-runtime.js';
 import { type OciState, RuntimeError } from './state-dir.js';
 import { Supervisor } from './supervisor.js';
+import { randomUUID } from 'node:crypto';
+import { type Actor, createActor, fromCallback, fromPromise, waitFor } from 'xstate';
+import { type ExecEvent, execMachine } from '../machines/exec.js';
+import type { ExecProcess, ExecRequest } from './exec.js';
+
+/** A running exec: its host pid, exec id (as in the events), machine, and its exit. */
+export interface ExecHandle {
+  pid: number;
+  execId: string;
+  actor: Actor<typeof execMachine>;
+  exited: Promise<{ exitCode: number | null; signal: number | null }>;
+}
 
 export { LifecycleError };
 export type { LifecycleErrorCode };
@@ -115,6 +127,34 @@ export class Container {
   /** Remove it (force: kill it first if it runs). */
   destroy(opts: { force?: boolean } = {}): Promise<void> {
     return typed(() => this.sup.destroy(this.id, opts));
+  }
+
+  /**
+   * Run an additional process in the running container (runc exec): its own machine (machines/exec.ts)
+   * goes starting → running → exited, with exec-start and exec-exit events. Resolves once it runs.
+   */
+  exec(req: ExecRequest, opts: { stdio?: readonly number[] } = {}): Promise<ExecHandle> {
+    return typed(async () => {
+      let started: ExecProcess | undefined;
+      const machine = execMachine.provide({
+        actors: {
+          start: fromPromise<{ pid: number }, { containerId: string; execId: string }>(async () => {
+            this.sup.stateOf(this.id);
+            started = await this.sup.runtime.exec(this.id, req, opts);
+            return { pid: started.pid };
+          }),
+          watchExit: fromCallback<ExecEvent, { containerId: string; execId: string; pid?: number }>(({ sendBack }) => {
+            void started?.exited.then((st) => sendBack({ type: 'exited', exitCode: st.code, signal: st.signal }));
+            return () => {};
+          }),
+        },
+      });
+      const actor = createActor(machine, { input: { containerId: this.id, execId: randomUUID() } }).start();
+      const snap = await waitFor(actor, (x) => x.value !== 'starting');
+      if (snap.value === 'failed') throw new Error(snap.context.error ?? 'exec failed');
+      const done = waitFor(actor, (x) => x.status === 'done').then((x) => ({ exitCode: x.context.exitCode ?? null, signal: x.context.signal ?? null }));
+      return { pid: snap.context.pid as number, execId: started?.execId ?? snap.context.execId, actor, exited: done };
+    });
   }
 
   /** Resolves when it has stopped, with how it ended. */

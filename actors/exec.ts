@@ -37,6 +37,8 @@ export interface ExecProcess {
   pid: number;
   /** Resolves with the exit status (the exec-exit event is recorded first). */
   exited: Promise<ExitStatus>;
+  /** Stop following it (a detached exec: this process may exit while it runs on). */
+  detach(): void;
 }
 
 function mergeEnv(base: string[], add: string[]): string[] {
@@ -95,5 +97,5 @@ export async function execInContainer(state: StateRoot, id: string, req: ExecReq
     await opts.recorder?.tryRecord(id, 'exec-exit', { execId, pid: handle.pid, exitCode: st.code, signal: st.signal });
     return st;
   });
-  return { execId, pid: handle.pid, exited };
+  return { execId, pid: handle.pid, exited, detach: () => handle.detach() };
 }

@@ -165,7 +165,10 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
         process: file === undefined ? undefined : JSON.parse(fs.readFileSync(file === '-' ? 0 : file, 'utf8')),
       });
       if (str(p, 'pid-file')) fs.writeFileSync(str(p, 'pid-file') as string, String(proc.pid));
-      if (bool(p, 'detach')) return 0;
+      if (bool(p, 'detach')) {
+        proc.detach();
+        return 0;
+      }
       return exitCodeOf(await proc.exited);
     }
     case 'state':

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { SpawnPlan } from './chain.js';
 import { ChildSteps } from './child-steps.js';
 import { SetupError, sessionSteps, terminalSteps, withHome } from './container-plan.js';
-import { O } from './constants.js';
+import { O, PR } from './constants.js';
 import { NAMESPACE_FLAGS, NAMESPACE_PROC_NAMES } from './namespaces.js';
 import { isSameProcess } from './process.js';
 import { setupRlimits, setupUser } from './process-setup.js';
@@ -63,6 +63,8 @@ export async function spawnExec(target: ExecTarget, proc: ProcessSetup, opts: Ex
     s.call('setns', [s.plan.keep(`ns:${f.type}`), NAMESPACE_FLAGS[f.type]], { field: 'exec', label: `setns(${JSON.stringify(f.path)}, ${f.type})` });
   }
   s.plan.gate('setup');
+  // A detached exec outlives the process that started it (runc exec -d).
+  s.call('prctl', [PR.SET_PDEATHSIG, 0, 0, 0, 0], { label: 'prctl(PR_SET_PDEATHSIG, 0)' });
   sessionSteps(s);
   if (proc.terminal) terminalSteps(s, s.plan.keep('consoleSocket'), proc.consoleSize);
   setupRlimits(s, setup);

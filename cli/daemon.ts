@@ -1,13 +1,17 @@
 /**
  * `cordon daemon`: the host's long-running supervisor on the embedded store. It replays the journal,
  * re-adopts live containers, records exits that happened while nothing watched, then follows every
- * container (exits, OOM kills) until SIGTERM/SIGINT. Containers keep running when it stops.
+ * container (exits, OOM kills) until SIGTERM/SIGINT. Containers keep running when it stops. CLI creates
+ * next to it go through its control socket (ROOT/cordon.sock), so it is their parent and sees their exit codes.
  */
 import { Supervisor } from '../actors/supervisor.js';
+import { serveControlSocket } from '../actors/control-socket.js';
 
 /** Run the daemon until a termination signal; resolves to the exit code. */
 export async function runDaemon(root: string): Promise<number> {
   const sup = await Supervisor.start({ root, onError: (e) => process.stderr.write(`cordon daemon: ${e.message}\n`) });
+  // CLI `create` / `run -d` next to the daemon go through this socket, so the daemon is their parent.
+  const stopServing = serveControlSocket(sup, root);
   const r = sup.recovery;
   process.stderr.write(`cordon daemon: supervising ${sup.ids().length} container(s) under ${root}; re-adopted ${r.adopted.length}, exited while down ${r.exitedWhileDown.length}\n`);
   await new Promise<void>((resolve) => {
@@ -19,6 +23,7 @@ export async function runDaemon(root: string): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  stopServing();
   await sup.stop();
   return 0;
 }

@@ -14,6 +14,7 @@ import { defaultSpecJson } from './spec.js';
 import { cgroupVerb } from './cgroup-verbs.js';
 import { LIFECYCLE_EVENT_FLAGS } from './event-flags.js';
 import { EventRecorder } from '../actors/event-recorder.js';
+import { createThroughDaemon } from '../actors/daemon-client.js';
 import { JournalStore } from '../events/journal.js';
 
 const GLOBAL_FLAGS: FlagSpec[] = [
@@ -125,7 +126,10 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
     case 'create': {
       const p = parseArgs(rest, CREATE_FLAGS);
       const id = oneId(p, 'create');
-      const c = await rt.create(id, { bundle: str(p, 'bundle'), pidFile: str(p, 'pid-file'), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket'), onWarning: warn });
+      const req = { id, bundle: str(p, 'bundle') ?? process.cwd(), pidFile: str(p, 'pid-file') === undefined ? undefined : path.resolve(str(p, 'pid-file') as string), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket') };
+      // Next to a running daemon, the daemon creates it (with our stdio) and stays its parent.
+      if (createThroughDaemon(rt.state.root, req)) return 0;
+      const c = await rt.create(id, { ...req, onWarning: warn });
       c.init.handle.detach();
       return 0;
     }
@@ -135,6 +139,10 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
     case 'run': {
       const p = parseArgs(rest, [...CREATE_FLAGS, { name: 'detach', short: ['d'], bool: true }, { name: 'keep', bool: true }]);
       const id = oneId(p, 'run');
+      if (bool(p, 'detach') && createThroughDaemon(rt.state.root, { id, bundle: str(p, 'bundle') ?? process.cwd(), pidFile: str(p, 'pid-file') === undefined ? undefined : path.resolve(str(p, 'pid-file') as string), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket') })) {
+        await rt.start(id, { onWarning: warn });
+        return 0;
+      }
       const status = await rt.run(id, { bundle: str(p, 'bundle'), pidFile: str(p, 'pid-file'), noPivot: bool(p, 'no-pivot'), detach: bool(p, 'detach'), consoleSocket: str(p, 'console-socket'), forwardSignals: true, onWarning: warn });
       return status ? exitCodeOf(status) : 0;
     }

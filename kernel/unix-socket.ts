@@ -63,13 +63,23 @@ export function sendFds(sock: number, data: Buffer, fds: readonly number[]): voi
 
 /** Receive one message with up to one fd (close-on-exec); blocks. Returns the fd (or -1) and the data. */
 export function recvFd(sock: number, maxData = 4096): { fd: number; data: Buffer } {
-  const { m, fdOffset, bufOff } = buildMsg(Buffer.alloc(maxData), 1);
+  const { fds, data } = recvFds(sock, 1, maxData);
+  return { fd: fds[0] ?? -1, data };
+}
+
+/** Receive one message with up to `maxFds` fds (close-on-exec); blocks. */
+export function recvFds(sock: number, maxFds: number, maxData = 4096): { fds: number[]; data: Buffer } {
+  const { m, fdOffset, bufOff } = buildMsg(Buffer.alloc(maxData), maxFds);
   try {
     const n = F.recvmsg(sock, m.ptr, MSG_CMSG_CLOEXEC) as number;
     if (n < 0) fail('recvmsg');
     const ctlLen = Number(m.view.readBigUInt64LE(40));
-    const fd = ctlLen >= 20 && m.view.readInt32LE(80) === SOL_SOCKET && m.view.readInt32LE(84) === SCM_RIGHTS ? m.view.readInt32LE(fdOffset) : -1;
-    return { fd, data: Buffer.from(m.view.subarray(bufOff, bufOff + n)) };
+    const fds: number[] = [];
+    if (ctlLen >= 20 && m.view.readInt32LE(80) === SOL_SOCKET && m.view.readInt32LE(84) === SCM_RIGHTS) {
+      const count = Math.floor((Number(m.view.readBigUInt64LE(72)) - 16) / 4);
+      for (let i = 0; i < count; i++) fds.push(m.view.readInt32LE(fdOffset + 4 * i));
+    }
+    return { fds, data: Buffer.from(m.view.subarray(bufOff, bufOff + n)) };
   } finally {
     freeNative(m.ptr);
   }

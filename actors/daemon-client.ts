@@ -1,0 +1,56 @@
+/**
+ * The CLI side of the daemon's control socket (see control-socket.ts): light on purpose, so a `create` next
+ * to a daemon costs no more module loading than one without.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { connectUnix, sendFds } from '../kernel/unix-socket.js';
+
+/** Name of the socket in the state root. */
+export const CONTROL_SOCKET = 'cordon.sock';
+
+/** A request over the control socket. */
+export interface ControlRequest {
+  verb: 'create';
+  id: string;
+  bundle: string;
+  pidFile?: string;
+  noPivot?: boolean;
+  consoleSocket?: string;
+}
+
+/**
+ * Ask the daemon of `root` to create a container with this process's stdio. Returns undefined when no
+ * daemon listens (the caller creates it itself); throws the daemon's error otherwise.
+ */
+export function createThroughDaemon(root: string, req: Omit<ControlRequest, 'verb'>): { pid: number } | undefined {
+  const file = path.join(root, CONTROL_SOCKET);
+  if (!fs.existsSync(file)) return undefined;
+  let conn: number;
+  try {
+    conn = connectUnix(file);
+  } catch {
+    return undefined; // a stale socket: no daemon
+  }
+  try {
+    sendFds(conn, Buffer.from(JSON.stringify({ verb: 'create', ...req, bundle: path.resolve(req.bundle) })), [0, 1, 2]);
+    const chunks: Buffer[] = [];
+    const buf = Buffer.alloc(65536);
+    for (;;) {
+      let n: number;
+      try {
+        n = fs.readSync(conn, buf, 0, buf.length, null);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+        throw e;
+      }
+      if (n <= 0) break;
+      chunks.push(Buffer.from(buf.subarray(0, n)));
+    }
+    const reply = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { ok?: boolean; pid?: number; error?: { code: string; message: string } };
+    if (reply.error) throw Object.assign(new Error(reply.error.message), { code: reply.error.code });
+    return { pid: reply.pid ?? 0 };
+  } finally {
+    fs.closeSync(conn);
+  }
+}

@@ -2,9 +2,9 @@
 # Bring a Debian 12 machine (run as root) and this checkout to the state `npm run demo` and `npm test` need.
 # Idempotent and quick when nothing is missing: every step checks first and only acts when needed.
 #
-#   1. apt packages: busybox-static (test rootfs), runc (tests compare cordon with it), libseccomp2, util-linux, mount,
-#      bsdutils (script), procps (ps, used by `cordon ps`)
-#      (ipcmk, dmesg), plus CORDON_EXTRA_PACKAGES (space- or comma-separated);
+#   1. apt packages: busybox-static (test rootfs), runc (tests compare cordon with it), libseccomp2, util-linux
+#      (ipcmk, dmesg), mount, bsdutils (script), procps (ps, used by `cordon ps`), plus CORDON_EXTRA_PACKAGES
+#      (space- or comma-separated);
 #      `apt-get update` runs only when something must be installed
 #   2. `npm ci` when node_modules is missing or older than package-lock.json
 #   3. `npm run build` when dist/ is missing or a .ts source is newer than dist/.build-stamp

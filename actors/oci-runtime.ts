@@ -93,7 +93,8 @@ export class OciRuntime {
     if (this.state.exists(id)) throw new RuntimeError('exists', `container with id exists: ${id}`);
     const bundle = await loadBundle(opts.bundle ?? process.cwd(), { noPivotRoot: opts.noPivot });
     for (const w of bundle.warnings) opts.onWarning?.(w);
-    if (this.recorder && (await this.recorder.stateOf(id)).value !== 'creating' && (await this.recorder.stateOf(id)).value !== 'destroyed') {
+    const logged = this.recorder ? (await this.recorder.stateOf(id)).value : 'creating';
+    if (logged !== 'creating' && logged !== 'destroyed') {
       throw new RuntimeError('exists', `container with id exists: ${id} (in the event log)`);
     }
     if (bundle.setup.process.terminal && !opts.consoleSocket && !opts.keepTerminal) {

@@ -2,7 +2,8 @@
 # Bring a Debian 12 machine (run as root) and this checkout to the state `npm run demo` and `npm test` need.
 # Idempotent and quick when nothing is missing: every step checks first and only acts when needed.
 #
-#   1. apt packages: busybox-static (test rootfs), runc (tests compare cordon with it), libseccomp2, util-linux
+#   1. apt packages: busybox-static (test rootfs), runc and crun (tests and benchmarks compare cordon with them),
+#      nats-server (NATS tests start their own), containernetworking-plugins (CNI tests), libseccomp2, util-linux
 #      (ipcmk, dmesg), mount, bsdutils (script), procps (ps, used by `cordon ps`), plus CORDON_EXTRA_PACKAGES
 #      (space- or comma-separated);
 #      `apt-get update` runs only when something must be installed
@@ -17,7 +18,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 # --- 1. system packages ---------------------------------------------------------------------------------------
-packages=(busybox-static runc libseccomp2 util-linux mount bsdutils procps)
+packages=(busybox-static runc crun libseccomp2 util-linux mount bsdutils procps nats-server containernetworking-plugins)
 if [[ -n ${CORDON_EXTRA_PACKAGES:-} ]]; then
   read -r -a extra <<<"${CORDON_EXTRA_PACKAGES//,/ }"
   packages+=("${extra[@]}")

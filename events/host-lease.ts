@@ -70,6 +70,8 @@ export class HostLeaseLostError extends Error {
 export interface HostLeaseOptions {
   /** How long a lease lives without a heartbeat (the bucket's TTL; default 15 s). */
   ttlMs?: number;
+  /** Replicas of the bucket when it is created (default 1; 3 on a cluster). */
+  replicas?: number;
   /** Called when renewal finds the lease taken by someone else (after which isHeld is false). */
   onLost?: (e: HostLeaseLostError) => void;
 }
@@ -92,8 +94,8 @@ const pidAlive = (pid: number) => {
 };
 
 /** Open (creating when missing) the hosts bucket with a TTL. */
-export async function hostsBucket(nc: NatsConnection, ttlMs = 15_000): Promise<KV> {
-  return new Kvm(nc).create(HOSTS_BUCKET, { ttl: ttlMs, history: 1 });
+export async function hostsBucket(nc: NatsConnection, ttlMs = 15_000, replicas = 1): Promise<KV> {
+  return new Kvm(nc).create(HOSTS_BUCKET, { ttl: ttlMs, history: 1, replicas });
 }
 
 /** A held lease on one host's event log; heartbeats until released. */
@@ -123,7 +125,7 @@ export class HostLease {
   static async acquire(nc: NatsConnection, host: string, opts: HostLeaseOptions = {}): Promise<HostLease> {
     checkHostId(host);
     const ttlMs = opts.ttlMs ?? 15_000;
-    const kv = await hostsBucket(nc, ttlMs);
+    const kv = await hostsBucket(nc, ttlMs, opts.replicas);
     const now = new Date().toISOString();
     const me: LeaseHolder = { holder: randomUUID(), pid: process.pid, machine: os.hostname(), bootId, since: now, heartbeat: now };
     const revision = await HostLease.take(kv, host, me, ttlMs);

@@ -30,7 +30,7 @@ export interface OutboxOptions {
   journal: JournalStore;
   host: string;
   nats: NatsOptions;
-  /** Stream replicas when the outbox creates the stream (default 1). */
+  /** Replicas of the stream and the lease bucket when the outbox creates them (default 1). */
   replicas?: number;
   leaseTtlMs?: number;
   /** How long a publish waits for its ack before it is retried (default 2000 ms). */
@@ -126,9 +126,8 @@ export class JetStreamOutbox {
   }
 
   private async connect(): Promise<void> {
-    if (this.nc && !this.nc.isClosed()) return;
-    this.nc = await connectNats({ name: `cordon-outbox-${this.host}`, ...this.o.nats, reconnectForever: true });
-    this.j = await eventsJetStream(this.nc);
+    if (!this.nc || this.nc.isClosed()) this.nc = await connectNats({ name: `cordon-outbox-${this.host}`, ...this.o.nats, reconnectForever: true });
+    this.j ??= await eventsJetStream(this.nc); // fails while a cluster has no JetStream leader yet: retried
   }
 
   /**
@@ -139,7 +138,7 @@ export class JetStreamOutbox {
     const j = this.j as EventsJetStream;
     await ensureEventsStream(j.jsm, { replicas: this.o.replicas });
     if (!this.lease) {
-      this.lease = await HostLease.acquire(j.nc, this.host, { ttlMs: this.o.leaseTtlMs, onLost: (e) => this.o.onError?.(e) });
+      this.lease = await HostLease.acquire(j.nc, this.host, { ttlMs: this.o.leaseTtlMs, replicas: this.o.replicas, onLost: (e) => this.o.onError?.(e) });
     } else await this.lease.renew();
     const last = await lastHostEvent(j.jsm, this.host);
     const journal = this.o.journal;
@@ -182,7 +181,7 @@ export class JetStreamOutbox {
     let reported = false;
     while (!this.stopped) {
       try {
-        if (!this.nc) await this.connect();
+        if (!this.j) await this.connect();
         if (!this.synced) await this.sync(false);
         const pending = await this.o.journal.read(this.cursor + 1);
         if (pending.length === 0) {

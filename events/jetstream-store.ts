@@ -19,7 +19,7 @@ export interface JetStreamStoreOptions {
   nats?: NatsOptions;
   /** ... or a connection to use (left open on close). */
   connection?: NatsConnection;
-  /** Replicas of the stream when this store creates it (default 1). */
+  /** Replicas of the stream and the lease bucket when this store creates them (default 1). */
   replicas?: number;
   /** Lease TTL (default 15 s). */
   leaseTtlMs?: number;
@@ -59,7 +59,7 @@ export class JetStreamStore implements EventStore {
     try {
       const j = await eventsJetStream(nc);
       await ensureEventsStream(j.jsm, { replicas: o.replicas });
-      const lease = await HostLease.acquire(nc, o.host, { ttlMs: o.leaseTtlMs });
+      const lease = await HostLease.acquire(nc, o.host, { ttlMs: o.leaseTtlMs, replicas: o.replicas });
       const s = new JetStreamStore(o.host, j, lease, !o.connection, o.publishAttempts ?? 5);
       await s.catchUp();
       return s;

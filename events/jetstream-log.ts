@@ -86,7 +86,7 @@ export async function lastHostEvent(jsm: JetStreamManager, host: string): Promis
 
 /**
  * Read the host's events from stream sequence `fromStreamSeq` (default the start) until one with host
- * seq >= `untilSeq`, in order, through an ordered consumer.
+ * seq >= `untilSeq` or the last one stored, in order, through an ordered consumer.
  */
 export async function readHostEvents(js: JetStreamClient, host: string, untilSeq: number, onEvent: (s: StreamedEvent) => void, fromStreamSeq?: number): Promise<void> {
   if (untilSeq <= 0) return;
@@ -99,7 +99,7 @@ export async function readHostEvents(js: JetStreamClient, host: string, untilSeq
     for await (const m of it) {
       const event = decode(m.data);
       onEvent({ event, streamSeq: m.seq });
-      if (event.seq >= untilSeq) break;
+      if (event.seq >= untilSeq || m.info.pending === 0) break; // the end asked for, or of what is stored
     }
   } finally {
     await it.close().catch(() => {});

@@ -69,6 +69,9 @@ export class JetStreamOutbox {
   private readonly waiters = new Set<() => void>();
   private unsubscribe: () => void = () => {};
   private loop?: Promise<void>;
+  /** False between a disconnect and the next reconnect: no point in trying until then. */
+  private connected = false;
+  private reconnected: () => void = () => {};
 
   private constructor(o: OutboxOptions) {
     this.o = o;
@@ -126,8 +129,22 @@ export class JetStreamOutbox {
   }
 
   private async connect(): Promise<void> {
-    if (!this.nc || this.nc.isClosed()) this.nc = await connectNats({ name: `cordon-outbox-${this.host}`, ...this.o.nats, reconnectForever: true });
-    this.j ??= await eventsJetStream(this.nc); // fails while a cluster has no JetStream leader yet: retried
+    if (!this.nc || this.nc.isClosed()) {
+      const nc = await connectNats({ name: `cordon-outbox-${this.host}`, ...this.o.nats, reconnectForever: true });
+      this.nc = nc;
+      this.connected = true;
+      void (async () => {
+        for await (const st of nc.status()) {
+          if (st.type === 'disconnect') this.connected = false;
+          else if (st.type === 'reconnect') {
+            this.connected = true;
+            this.reconnected();
+          }
+        }
+      })().catch(() => {});
+    }
+    // API requests time out like publishes: one sent into a dying connection must not hold the loop for long.
+    this.j ??= await eventsJetStream(this.nc, this.o.publishTimeoutMs ?? 2000); // fails while a cluster has no JetStream leader yet: retried
   }
 
   /**
@@ -214,10 +231,22 @@ export class JetStreamOutbox {
         this.synced = false;
         if (!reported) this.o.onError?.(new Error(`publishing events to JetStream: ${(e as Error).message}; retrying`));
         reported = true;
-        await sleep(backoff);
+        await this.pause(backoff);
         backoff = Math.min(backoff * 2, this.o.maxBackoffMs ?? 2000);
       }
     }
+  }
+
+  /** Wait `ms`, or while disconnected until the client reconnects (whichever is first after `ms` when connected). */
+  private pause(ms: number): Promise<void> {
+    if (this.connected || !this.nc) return sleep(ms);
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, Math.max(ms, 10_000)); // a long stop as a safety net: reconnects are announced
+      this.reconnected = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
   }
 
   private async closeConnection(): Promise<void> {
@@ -230,6 +259,7 @@ export class JetStreamOutbox {
     this.stopped = true;
     this.unsubscribe();
     this.wakeUp();
+    this.reconnected();
     await this.loop;
     await this.closeConnection();
   }

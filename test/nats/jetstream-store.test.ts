@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { HostIdError, HostLease, HostLeaseHeldError, HostLeaseLostError } from '../../events/host-lease.js';
+import { HostIdError, HostLease, HostLeaseHeldError, HostLeaseLostError, hostsBucket } from '../../events/host-lease.js';
 import { EVENTS_STREAM, eventsJetStream, publishEvent } from '../../events/jetstream-log.js';
 import { JetStreamStore } from '../../events/jetstream-store.js';
 import { connectNats } from '../../events/nats-connection.js';
@@ -114,5 +114,31 @@ describe('JetStreamStore on the wire', () => {
   it('refuses a host id that is not one subject token', async () => {
     await expect(JetStreamStore.open({ host: 'node.example.com', connection: nc })).rejects.toBeInstanceOf(HostIdError);
     await expect(JetStreamStore.open({ host: 'a*', connection: nc })).rejects.toThrow(/host id "a\*": must be letters/);
+  });
+});
+
+describe('lease takeover', () => {
+  it('a lease left by a dead process on this machine is taken at once (no TTL wait)', async () => {
+    const nc = await connectNats({ servers: srv.url });
+    try {
+      const host = hostId();
+      const { spawnSync } = await import('node:child_process');
+      const dead = spawnSync('sh', ['-c', 'echo $$']).stdout.toString().trim();
+      const first = await HostLease.acquire(nc, host);
+      const holder = JSON.parse(JSON.stringify((first as unknown as { me: object }).me)) as Record<string, unknown>;
+      clearInterval((first as unknown as { timer: NodeJS.Timeout }).timer);
+      // Rewrite the key as if a crashed daemon (that pid, now gone) had held it a moment ago.
+      const kv = await hostsBucket(nc);
+      const rev = (await kv.get(host))!.revision;
+      await kv.update(host, JSON.stringify({ ...holder, pid: Number(dead) }), rev);
+      const t0 = Date.now();
+      const next = await HostLease.acquire(nc, host);
+      expect(Date.now() - t0).toBeLessThan(2000);
+      expect((await kv.get(host))!.json<{ pid: number }>().pid).toBe(process.pid);
+      await next.release();
+      expect(await kv.get(host).then((e) => e?.operation)).not.toBe('PUT');
+    } finally {
+      await nc.close();
+    }
   });
 });

@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { HostLeaseHeldError } from '../../events/host-lease.js';
+import { HostLease, HostLeaseHeldError } from '../../events/host-lease.js';
 import { HostLogDivergedError, JetStreamOutbox } from '../../events/jetstream-outbox.js';
 import { eventsJetStream, readHostEvents, lastHostEvent } from '../../events/jetstream-log.js';
 import { JournalStore } from '../../events/journal.js';
@@ -122,6 +122,36 @@ describe('outbox', () => {
       expect(got).toHaveLength(300);
       same(got, written);
       expect(got.every((e, i) => e.seq === i + 1)).toBe(true);
+    } finally {
+      await own.stop();
+    }
+  });
+
+  it('an outage longer than the lease TTL: the expired lease is taken again and publishing resumes', async () => {
+    const own = await NatsServer.start();
+    try {
+      const host = hostId();
+      const j = journal();
+      const errors: Error[] = [];
+      const o = await JetStreamOutbox.start({ journal: j, host, nats: { servers: own.url, timeoutMs: 500 }, leaseTtlMs: 1000, maxBackoffMs: 250, publishTimeoutMs: 1000, onError: (e) => errors.push(e) });
+      outboxes.push(o);
+      const first = await append(j, host, 10);
+      await o.waitPublished(10);
+      await own.kill();
+      const second = await append(j, host, 10);
+      await new Promise((r) => setTimeout(r, 3000));
+      await own.restart();
+      await o.waitPublished(20, 30_000);
+      same(await allStreamed(own.url, host), [...first, ...second]);
+      expect(o.failed).toBeUndefined();
+      expect(errors.filter((e) => e.name === 'HostLeaseLostError')).toEqual([]);
+      // The key names this process again, and a rival is still refused.
+      const nc = await connectNats({ servers: own.url });
+      try {
+        await expect(HostLease.acquire(nc, host)).rejects.toBeInstanceOf(HostLeaseHeldError);
+      } finally {
+        await nc.close();
+      }
     } finally {
       await own.stop();
     }

@@ -2,6 +2,8 @@
  * The EventStore on JetStream: a host's events in the stream CORDON_EVENTS, numbered by this store (the
  * host's single writer, enforced by the HostLease in CORDON_HOSTS), published in order one at a time with
  * the event id as msgID, so a retry after a lost ack is never stored twice and no event overtakes another.
+ * JetStream 2.9 has no atomic multi-message publish: a batch whose publish fails part-way keeps the events
+ * stored before the failure (announced to subscribers) and append rejects.
  */
 import { EventEmitter } from 'eventemitter3';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -25,6 +27,8 @@ export interface JetStreamStoreOptions {
   leaseTtlMs?: number;
   /** Attempts per publish before append fails (default 5; the same msgID each time). */
   publishAttempts?: number;
+  /** How long each attempt waits for its ack (default 5000 ms). */
+  publishTimeoutMs?: number;
 }
 
 /** The JetStream event store of one host. */
@@ -39,16 +43,18 @@ export class JetStreamStore implements EventStore {
   private readonly streamSeqs: number[] = [];
   private readonly bus = new EventEmitter<{ event: [CordonEvent] }>();
   private queue: Promise<unknown> = Promise.resolve();
-  /** An append failed after publishing may have reached the server: look before the next one. */
+  /** A failed append may still reach the stream (a publish buffered across a reconnect): look before the next one. */
   private uncertain = false;
   private readonly attempts: number;
+  private readonly timeoutMs: number;
 
-  private constructor(host: string, j: EventsJetStream, lease: HostLease, ownsConnection: boolean, attempts: number) {
+  private constructor(host: string, j: EventsJetStream, lease: HostLease, ownsConnection: boolean, attempts: number, timeoutMs: number) {
     this.host = host;
     this.j = j;
     this.lease = lease;
     this.ownsConnection = ownsConnection;
     this.attempts = attempts;
+    this.timeoutMs = timeoutMs;
   }
 
   /** Connect, make sure the stream exists, take the host's lease (HostLeaseHeldError if held) and load its events. */
@@ -60,8 +66,13 @@ export class JetStreamStore implements EventStore {
       const j = await eventsJetStream(nc);
       await ensureEventsStream(j.jsm, { replicas: o.replicas });
       const lease = await HostLease.acquire(nc, o.host, { ttlMs: o.leaseTtlMs, replicas: o.replicas });
-      const s = new JetStreamStore(o.host, j, lease, !o.connection, o.publishAttempts ?? 5);
-      await s.catchUp();
+      const s = new JetStreamStore(o.host, j, lease, !o.connection, o.publishAttempts ?? 5, o.publishTimeoutMs ?? 5000);
+      try {
+        await s.catchUp();
+      } catch (e) {
+        await lease.release();
+        throw e;
+      }
       return s;
     } catch (e) {
       if (!o.connection) await nc.close().catch(() => {});
@@ -79,6 +90,7 @@ export class JetStreamStore implements EventStore {
       this.seq = event.seq;
       this.streamSeqs.push(streamSeq);
       this.perContainer.set(event.containerId, event.containerSeq);
+      this.bus.emit('event', event); // a publish whose append was reported failed but reached the stream after all
     }, from);
   }
 
@@ -107,8 +119,8 @@ export class JetStreamStore implements EventStore {
       this.seq = e.seq;
       this.streamSeqs.push(streamSeq);
       this.perContainer.set(containerId, e.containerSeq);
+      this.bus.emit('event', e); // as each is stored: a batch cut short by a failure still announces its stored prefix
     }
-    for (const e of out) this.bus.emit('event', e);
     return out;
   }
 
@@ -117,7 +129,7 @@ export class JetStreamStore implements EventStore {
     let lastErr: unknown;
     for (let i = 0; i < this.attempts; i++) {
       try {
-        return (await publishEvent(this.j.js, this.host, e)).streamSeq;
+        return (await publishEvent(this.j.js, this.host, e, this.timeoutMs)).streamSeq;
       } catch (err) {
         lastErr = err;
         await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** i)));

@@ -8,6 +8,7 @@ import { ConfigError } from '../config/config-error.js';
 import type { EventFilter } from '../events/observable.js';
 import type { CordonEvent } from '../events/schema.js';
 import type { EventStore } from '../events/store.js';
+import type { NatsOptions } from '../events/nats-connection.js';
 import type { CgroupResources } from '../kernel/cgroups/types.js';
 import { SetupError } from '../kernel/container-plan.js';
 import type { ExitStatus } from '../kernel/process.js';
@@ -41,6 +42,8 @@ export interface CordonOptions {
   store?: EventStore;
   /** Host id on events. */
   host?: string;
+  /** Also forward events to JetStream (SupervisorOptions.nats: outbox, host lease, restore). */
+  nats?: NatsOptions;
 }
 
 const RUNTIME_CODES: Record<RuntimeError['code'], LifecycleErrorCode> = {

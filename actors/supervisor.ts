@@ -13,6 +13,8 @@ import { JournalStore } from '../events/journal.js';
 import { type EventFilter, events$ } from '../events/observable.js';
 import type { CordonEvent } from '../events/schema.js';
 import type { EventStore } from '../events/store.js';
+import { JetStreamOutbox, type OutboxOptions } from '../events/jetstream-outbox.js';
+import type { NatsOptions } from '../events/nats-connection.js';
 import { isNoSuchProcess, openPidfd, waitPidfd, isSameProcess } from '../kernel/process.js';
 import { type ContainerContext, type ContainerEvent, type ContainerStateName, containerMachine } from '../machines/container.js';
 import { LifecycleError, refusal } from '../machines/commands.js';
@@ -33,6 +35,10 @@ export interface SupervisorOptions {
   host?: string;
   /** Called with errors the supervisor caught and recorded (for logging). */
   onError?: (e: Error) => void;
+  /** Forward the journal's events to JetStream (outbox; restores an empty journal from it at start). */
+  nats?: NatsOptions;
+  /** Tuning of that forwarding (stream replicas, lease TTL, publish timeout, backoff). */
+  natsOutbox?: Pick<OutboxOptions, 'replicas' | 'leaseTtlMs' | 'publishTimeoutMs' | 'maxBackoffMs'>;
 }
 
 /** What recovery found, per container. */
@@ -51,6 +57,8 @@ export class Supervisor {
   readonly store: EventStore;
   readonly cgroups: CgroupOperations;
   readonly recovery: RecoveryReport = { adopted: [], exitedWhileDown: [], unchanged: [] };
+  /** The JetStream publisher, when started with `nats`. */
+  outbox?: JetStreamOutbox;
   private readonly actors = new Map<string, ContainerActor>();
   private readonly ownsStore: boolean;
   private unsubscribe: () => void = () => {};
@@ -70,9 +78,22 @@ export class Supervisor {
     const root = opts.root ?? '/run/cordon';
     fs.mkdirSync(root, { recursive: true, mode: 0o711 });
     const store = opts.store ?? JournalStore.open(path.join(root, 'events.journal'));
-    const recorder = new EventRecorder(store, opts.host ?? defaultHostId());
+    const host = opts.host ?? defaultHostId();
+    let outbox: JetStreamOutbox | undefined;
+    if (opts.nats) {
+      // The journal stays the write path; the outbox forwards it (and fills an empty one from JetStream first).
+      try {
+        if (!(store instanceof JournalStore)) throw new Error('Supervisor: `nats` forwards the embedded journal; do not pass another store');
+        outbox = await JetStreamOutbox.start({ ...opts.natsOutbox, journal: store, host, nats: opts.nats, onError: opts.onError });
+      } catch (e) {
+        if (!opts.store) await store.close();
+        throw e;
+      }
+    }
+    const recorder = new EventRecorder(store, host);
     const runtime = new OciRuntime(root, { recorder });
     const s = new Supervisor(runtime, recorder, store, !opts.store, opts.onError);
+    s.outbox = outbox;
     await s.recover();
     // Every appended fact (ours or another process's) moves the container's actor.
     s.unsubscribe = store.subscribe((e) => s.deliver(e));
@@ -289,6 +310,7 @@ export class Supervisor {
       this.runtime.followedInit(id)?.handle.detach();
     }
     this.recorder.close();
+    await this.outbox?.stop();
     if (this.ownsStore) await this.store.close();
   }
 }

@@ -6,14 +6,25 @@
  */
 import { Supervisor } from '../actors/supervisor.js';
 import { serveControlSocket } from '../actors/control-socket.js';
+import type { NatsOptions } from '../events/nats-connection.js';
+
+/** Where the daemon forwards its events: NATS options (--nats / CORDON_NATS_*) and the host id (--host). */
+export interface DaemonNats {
+  nats?: NatsOptions;
+  host?: string;
+}
 
 /** Run the daemon until a termination signal; resolves to the exit code. */
-export async function runDaemon(root: string): Promise<number> {
-  const sup = await Supervisor.start({ root, onError: (e) => process.stderr.write(`cordon daemon: ${e.message}\n`) });
+export async function runDaemon(root: string, o: DaemonNats = {}): Promise<number> {
+  const sup = await Supervisor.start({ root, nats: o.nats, host: o.host, onError: (e) => process.stderr.write(`cordon daemon: ${e.message}\n`) });
   // CLI `create` / `run -d` next to the daemon go through this socket, so the daemon is their parent.
   const stopServing = serveControlSocket(sup, root);
   const r = sup.recovery;
   process.stderr.write(`cordon daemon: supervising ${sup.ids().length} container(s) under ${root}; re-adopted ${r.adopted.length}, exited while down ${r.exitedWhileDown.length}\n`);
+  if (sup.outbox) {
+    const ob = sup.outbox;
+    process.stderr.write(`cordon daemon: host ${ob.host}: events to JetStream at ${String(o.nats?.servers)}${ob.report.connected ? '' : ' (not reachable yet: kept in the journal)'}${ob.report.imported ? `; restored ${ob.report.imported} event(s) from it` : ''}\n`);
+  }
   await new Promise<void>((resolve) => {
     const keepAlive = setInterval(() => {}, 1 << 30);
     const stop = () => {

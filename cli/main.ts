@@ -58,7 +58,8 @@ commands:
   list [-q] [--format table|json]                    list containers
   events [--filter container=ID|action=A]... [--format json] [--since T] [--until T] [--since-seq N] [--no-follow]
                                                      the host's lifecycle events (follows live ones until interrupted)
-  daemon                                             supervise the host's containers: re-adopt, watch exits and OOM, record events
+  daemon [--nats URL] [--host ID]                    supervise the host's containers: re-adopt, watch exits and OOM, record events
+                                                     (--nats or CORDON_NATS_URL: also to JetStream, restoring an empty root from it)
   spec [-b DIR] [--seccomp]                          write a default config.json (--seccomp: with the default profile)
 
 global flags:
@@ -102,7 +103,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     // Loaded on demand: rxjs and xstate cost a fresh CLI process ~200 ms that the other verbs need not pay.
     if (p.args.length === 0) return (await import('./lifecycle-events.js')).streamEvents(root, p);
   }
-  if (verb === 'daemon') return (await import('./daemon.js')).runDaemon(root);
+  if (verb === 'daemon') return (await import('./daemon.js')).runDaemon(root, await daemonNats(rest));
   // Verbs that change a container record the fact in the host's event log (the same journal a daemon uses).
   const recording = ['create', 'start', 'run', 'kill', 'delete', 'pause', 'resume', 'update', 'exec'].includes(verb);
   let store: JournalStore | undefined;
@@ -117,6 +118,15 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     rt.recorder?.close();
     await store?.close();
   }
+}
+
+/** `daemon [--nats URL] [--host ID]`: NATS from the flag or CORDON_NATS_URL (credentials from CORDON_NATS_*). */
+async function daemonNats(rest: string[]): Promise<import('./daemon.js').DaemonNats> {
+  const p = parseArgs(rest, [{ name: 'nats' }, { name: 'host' }]);
+  const { natsOptionsFromEnv } = await import('../events/nats-connection.js');
+  const url = str(p, 'nats');
+  const env = natsOptionsFromEnv(url ? { ...process.env, CORDON_NATS_URL: url } : process.env);
+  return { nats: env, host: str(p, 'host') };
 }
 
 async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<number> {

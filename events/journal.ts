@@ -142,6 +142,30 @@ export class JournalStore implements EventStore {
     return stored;
   }
 
+  /** Append events numbered elsewhere (a restore from JetStream) as they are: they must continue this journal's seq. */
+  async importEvents(events: CordonEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const stored = withFileLock(this.fd, () => {
+      this.load(false, true);
+      events.forEach((e, i) => {
+        validateEvent(e);
+        if (e.seq !== this.seq + 1 + i) throw new JournalCorruptError(this.path, this.size, `imported event ${e.seq} does not follow ${this.seq + i}`);
+      });
+      const bufs = events.map(encodeRecord);
+      const all = Buffer.concat(bufs);
+      fs.writeSync(this.fd, all, 0, all.length);
+      fs.fsyncSync(this.fd);
+      for (const [i, b] of bufs.entries()) {
+        this.offsets.push(this.size);
+        this.size += b.length;
+        this.perContainer.set(events[i].containerId, events[i].containerSeq);
+      }
+      this.seq += events.length;
+      return events;
+    });
+    for (const e of stored) this.bus.emit('event', e);
+  }
+
   async read(fromSeq = 1): Promise<CordonEvent[]> {
     this.load(false, true);
     const first = Math.max(1, fromSeq);

@@ -1,0 +1,27 @@
+/** The shared EventStore contract on the embedded journal (JournalStore). */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll } from 'vitest';
+import { JournalStore } from '../../events/journal.js';
+import { storeContract } from './store-contract.js';
+
+const tmp = mkdtempSync(path.join(tmpdir(), 'cordon-contract-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+let n = 0;
+
+storeContract('embedded journal', {
+  async fresh() {
+    const dir = path.join(tmp, `j${++n}`);
+    mkdirSync(dir);
+    const file = path.join(dir, 'events.journal');
+    const store = JournalStore.open(file);
+    return {
+      store,
+      reopen: async () => {
+        await store.close();
+        return JournalStore.open(file);
+      },
+    };
+  },
+});

@@ -102,26 +102,16 @@ export class CordonClient {
   readonly nc: NatsConnection;
   private readonly timeoutMs: number;
   private readonly owns: boolean;
-  /** Requests waiting, by subject, to fail fast on a publish permission violation. */
-  private readonly pending = new Map<string, Set<(e: Error) => void>>();
 
   constructor(nc: NatsConnection, opts: CordonClientOptions & { ownsConnection?: boolean } = {}) {
     this.nc = nc;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.owns = opts.ownsConnection ?? false;
-    void this.watchPermissions();
   }
 
   /** Connect with cordon's NATS options (user/pass, token, nkey, creds, TLS); close() closes the connection. */
   static async connect(opts: NatsOptions & CordonClientOptions): Promise<CordonClient> {
     return new CordonClient(await connectNats({ name: 'cordon-client', ...opts }), { timeoutMs: opts.timeoutMs, ownsConnection: true });
-  }
-
-  private async watchPermissions(): Promise<void> {
-    for await (const s of this.nc.status()) {
-      if (s.type !== 'error' || !(s.error instanceof PermissionViolationError) || s.error.operation !== 'publish') continue;
-      for (const reject of this.pending.get(s.error.subject) ?? []) reject(s.error);
-    }
   }
 
   /** Send one command to `host`'s supervisor; resolves with the reply or throws CordonCommandError. */
@@ -130,25 +120,19 @@ export class CordonClient {
     if (!(COMMAND_VERBS as readonly string[]).includes(verb)) throw new CordonCommandError(host, verb, 'unknown-verb', `unknown verb ${JSON.stringify(verb)}`);
     const subject = commandSubject(host, verb);
     const timeout = opts.timeoutMs ?? this.timeoutMs;
-    let reject: (e: Error) => void = () => {};
-    const denied = new Promise<never>((_, r) => (reject = r));
-    const set = this.pending.get(subject) ?? new Set();
-    this.pending.set(subject, set.add(reject));
     try {
-      const m = await Promise.race([this.nc.request(subject, JSON.stringify(req), { timeout }), denied]);
+      // A publish the server's permissions refuse fails the request at once (the client matches the -ERR to it).
+      const m = await this.nc.request(subject, JSON.stringify(req), { timeout });
       const body: unknown = m.json();
       if (isErrorReply(body)) throw new CordonCommandError(host, verb, body.error.code, body.error.message, body.error.field);
       return body as CommandReplies[V];
     } catch (e) {
       if (e instanceof CordonCommandError) throw e;
-      if (e instanceof PermissionViolationError) throw new CordonCommandError(host, verb, 'permission-denied', `not allowed to publish to ${subject}: ${e.message}`);
+      if (isPermissionViolation(e)) throw new CordonCommandError(host, verb, 'permission-denied', `not allowed to publish to ${subject} (${(e as Error).message})`);
       const cause = (e as Error).cause;
       if (e instanceof NoRespondersError || cause instanceof NoRespondersError) throw new CordonCommandError(host, verb, 'no-responders', `no supervisor answers ${subject}`);
       if (e instanceof TimeoutError || cause instanceof TimeoutError) throw new CordonCommandError(host, verb, 'timeout', `no reply within ${timeout} ms`);
       throw new CordonCommandError(host, verb, 'transport', (e as Error).message);
-    } finally {
-      set.delete(reject);
-      if (set.size === 0) this.pending.delete(subject);
     }
   }
 
@@ -241,6 +225,12 @@ export class CordonClient {
   async close(): Promise<void> {
     if (this.owns) await this.nc.close();
   }
+}
+
+/** A publish permission violation, as the error itself or as the cause of a request's error. */
+function isPermissionViolation(e: unknown): boolean {
+  const is = (x: unknown) => x instanceof PermissionViolationError || (x as Error | undefined)?.name === 'PermissionViolationError';
+  return is(e) || is((e as Error | undefined)?.cause);
 }
 
 function parse(m: JsMsg): CordonEvent | Error {

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Observable } from 'rxjs';
-import { type Actor, createActor, fromCallback, fromPromise } from 'xstate';
+import { type Actor, type InspectionEvent, type Observer, createActor, fromCallback, fromPromise } from 'xstate';
 import { JournalStore } from '../events/journal.js';
 import { type EventFilter, events$ } from '../events/observable.js';
 import type { CordonEvent } from '../events/schema.js';
@@ -33,6 +33,8 @@ export interface SupervisorOptions {
   host?: string;
   /** Called with errors the supervisor caught and recorded (for logging). */
   onError?: (e: Error) => void;
+  /** xstate's `inspect` for every container actor (see actors/inspection.ts: Stately inspector, NATS). */
+  inspect?: Observer<InspectionEvent>;
 }
 
 /** What recovery found, per container. */
@@ -55,6 +57,7 @@ export class Supervisor {
   private readonly ownsStore: boolean;
   private unsubscribe: () => void = () => {};
   private readonly onError: (e: Error) => void;
+  private inspect?: Observer<InspectionEvent>;
 
   private constructor(runtime: OciRuntime, recorder: EventRecorder, store: EventStore, ownsStore: boolean, onError?: (e: Error) => void) {
     this.runtime = runtime;
@@ -73,6 +76,7 @@ export class Supervisor {
     const recorder = new EventRecorder(store, opts.host ?? defaultHostId());
     const runtime = new OciRuntime(root, { recorder });
     const s = new Supervisor(runtime, recorder, store, !opts.store, opts.onError);
+    s.inspect = opts.inspect;
     await s.recover();
     // Every appended fact (ours or another process's) moves the container's actor.
     s.unsubscribe = store.subscribe((e) => s.deliver(e));
@@ -115,7 +119,7 @@ export class Supervisor {
 
   /** An actor for a container the log knows, entering its current state (watchers start on entry). */
   private adopt(id: string, st: LifecycleState): ContainerActor {
-    const actor = createActor(this.machine(), { input: { id, state: st.value, context: st.context } });
+    const actor = createActor(this.machine(), { input: { id, state: st.value, context: st.context }, ...(this.inspect ? { inspect: this.inspect } : {}) });
     this.actors.set(id, actor);
     actor.start();
     return actor;

@@ -4,6 +4,7 @@
  * (LifecycleError, RuntimeError, ConfigError, RequestError); the service turns them into wire errors.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Issues, convertResources, specToSetup } from '../config/index.js';
 import { type CommandReplies, type CommandRequests, type CommandVerb, RequestError } from '../events/command-api.js';
@@ -89,6 +90,40 @@ function bundleFromConfig(sup: Supervisor, req: CommandRequests['create'], ctx: 
   return dir;
 }
 
+/** An exec's stdout and stderr captured in two unlinked temp files (read back after the exit, up to 256 KiB each: a reply must fit NATS's max_payload, 1 MiB by default). */
+class OutputCapture {
+  static readonly LIMIT = 256 << 10;
+  readonly out: number;
+  readonly err: number;
+
+  constructor() {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-exec-'));
+    try {
+      this.out = fs.openSync(path.join(dir, 'out'), 'w+', 0o600);
+      this.err = fs.openSync(path.join(dir, 'err'), 'w+', 0o600);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  read(): { stdout: string; stderr: string; truncated: boolean } {
+    const take = (fd: number) => {
+      const size = fs.fstatSync(fd).size;
+      const buf = Buffer.alloc(Math.min(size, OutputCapture.LIMIT));
+      fs.readSync(fd, buf, 0, buf.length, 0);
+      return { text: buf.toString('utf8'), cut: size > OutputCapture.LIMIT };
+    };
+    const o = take(this.out);
+    const e = take(this.err);
+    return { stdout: o.text, stderr: e.text, truncated: o.cut || e.cut };
+  }
+
+  close(): void {
+    fs.closeSync(this.out);
+    fs.closeSync(this.err);
+  }
+}
+
 const HANDLERS: { [V in CommandVerb]: Handler<V> } = {
   async create(sup, req, ctx) {
     const made = req.config ? bundleFromConfig(sup, req, ctx) : undefined;
@@ -123,18 +158,23 @@ const HANDLERS: { [V in CommandVerb]: Handler<V> } = {
   },
   async exec(sup, req, ctx) {
     existing(sup, req.id);
-    const proc = await sup.runtime.exec(
-      req.id,
-      { args: req.args ?? [], env: req.env, cwd: req.cwd, user: req.user, additionalGids: req.additionalGids, caps: req.caps, noNewPrivileges: req.noNewPrivileges, process: req.process },
-      { stdio: ctx.stdio },
-    );
-    if (req.detach) {
-      // The supervisor stays its parent (it reaps it and records exec-exit); the reply does not wait.
-      void proc.exited.catch(() => {});
-      return { id: req.id, execId: proc.execId, pid: proc.pid };
+    const capture = req.output ? new OutputCapture() : undefined;
+    try {
+      const proc = await sup.runtime.exec(
+        req.id,
+        { args: req.args ?? [], env: req.env, cwd: req.cwd, user: req.user, additionalGids: req.additionalGids, caps: req.caps, noNewPrivileges: req.noNewPrivileges, process: req.process },
+        { stdio: capture ? [ctx.stdio[0], capture.out, capture.err] : ctx.stdio },
+      );
+      if (req.detach) {
+        // The supervisor stays its parent (it reaps it and records exec-exit); the reply does not wait.
+        void proc.exited.catch(() => {});
+        return { id: req.id, execId: proc.execId, pid: proc.pid };
+      }
+      const st = await proc.exited;
+      return { id: req.id, execId: proc.execId, pid: proc.pid, exitCode: st.code, signal: st.signal, ...capture?.read() };
+    } finally {
+      capture?.close();
     }
-    const st = await proc.exited;
-    return { id: req.id, execId: proc.execId, pid: proc.pid, exitCode: st.code, signal: st.signal };
   },
   async checkpoint(sup, req) {
     existing(sup, req.id);

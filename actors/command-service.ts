@@ -70,7 +70,7 @@ function statusOf(code: string): number {
   if (code === 'bad-request' || code === 'unknown-verb' || code === 'ConfigInvalid' || code === 'InvalidIdFormat') return 400;
   if (code === 'ContainerNotExists') return 404;
   if (code === 'unsupported') return 501;
-  if (code === 'SystemError') return 500;
+  if (code === 'SystemError' || code === 'reply-too-large') return 500;
   return 409;
 }
 
@@ -101,6 +101,11 @@ export function serveCommands(sup: Supervisor, nc: NatsConnection, opts: Command
       body = JSON.stringify(await handleCommand(verb, sup, req, ctx));
     } catch (e) {
       failure = wireError(e);
+      body = JSON.stringify({ error: failure });
+    }
+    const max = nc.info?.max_payload ?? 1 << 20;
+    if (Buffer.byteLength(body) > max - 4096) {
+      failure = { code: 'reply-too-large', message: `${verb} reply of ${Buffer.byteLength(body)} bytes exceeds the server's max_payload (${max})` };
       body = JSON.stringify({ error: failure });
     }
     if (verb) discovery.record(verb, Number(process.hrtime.bigint() - t0), failure?.message);

@@ -119,8 +119,11 @@ async function remoteVerb(h: HostCommands, verb: string, rest: string[]): Promis
         ...(multi(p, 'cap').length ? { caps: multi(p, 'cap') } : {}),
         ...(bool(p, 'no-new-privs') ? { noNewPrivileges: true } : {}),
         ...(file !== undefined ? { process: JSON.parse(fs.readFileSync(file === '-' ? 0 : file, 'utf8')) as Record<string, unknown> } : {}),
-        ...(bool(p, 'detach') ? { detach: true } : {}),
+        ...(bool(p, 'detach') ? { detach: true } : { output: true }),
       });
+      if (r.stdout) process.stdout.write(r.stdout);
+      if (r.stderr) process.stderr.write(r.stderr);
+      if (r.truncated) process.stderr.write('cordon: warning: output truncated at 256 KiB per stream\n');
       if (r.exitCode === undefined) return 0;
       return r.exitCode ?? 128 + (r.signal ?? 0);
     }

@@ -23,7 +23,7 @@ export function commandSubject(host: string, verb: CommandVerb | '>'): string {
 }
 
 /** Error codes of the service besides libcontainer's lifecycle codes (machines/commands.ts). */
-export type ServiceErrorCode = 'bad-request' | 'unknown-verb' | 'unsupported';
+export type ServiceErrorCode = 'bad-request' | 'unknown-verb' | 'unsupported' | 'reply-too-large';
 
 /** The `error` member of a failed reply. */
 export interface WireError {
@@ -74,6 +74,8 @@ export interface CommandRequests {
     noNewPrivileges?: boolean;
     process?: Record<string, unknown>;
     detach?: boolean;
+    /** Capture stdout and stderr (up to 256 KiB each) into the reply; not with detach. */
+    output?: boolean;
   };
   checkpoint: { id: string; imagePath?: string; workPath?: string; leaveRunning?: boolean; tcpEstablished?: boolean; fileLocks?: boolean };
   restore: { id: string; imagePath: string; workPath?: string; bundle?: string; tcpEstablished?: boolean; fileLocks?: boolean };
@@ -128,7 +130,7 @@ export interface CommandReplies {
   pause: { id: string; state: string };
   resume: { id: string; state: string };
   kill: { id: string; signal: number; state: string };
-  exec: { id: string; execId: string; pid: number; exitCode?: number | null; signal?: number | null };
+  exec: { id: string; execId: string; pid: number; exitCode?: number | null; signal?: number | null; stdout?: string; stderr?: string; truncated?: boolean };
   checkpoint: never;
   restore: never;
   destroy: { id: string; destroyed: true };
@@ -173,6 +175,7 @@ const SCHEMAS: Record<CommandVerb, Record<string, Field>> = {
     noNewPrivileges: bool,
     process: { kind: 'object' },
     detach: bool,
+    output: bool,
   },
   checkpoint: { id, imagePath: { kind: 'absPath' }, workPath: { kind: 'absPath' }, leaveRunning: bool, tcpEstablished: bool, fileLocks: bool },
   restore: { id, imagePath: { kind: 'absPath', required: true }, workPath: { kind: 'absPath' }, bundle: { kind: 'absPath' }, tcpEstablished: bool, fileLocks: bool },
@@ -281,6 +284,7 @@ export function checkRequest<V extends CommandVerb>(verb: V, raw: unknown): Comm
   if (verb === 'exec' && raw.process === undefined && !(Array.isArray(raw.args) && raw.args.length > 0)) {
     throw new RequestError('bad-request', 'exec: args: a command is required (or a whole "process" object)', 'args');
   }
+  if (verb === 'exec' && raw.output === true && raw.detach === true) throw new RequestError('bad-request', 'exec: output: cannot capture the output of a detached exec', 'output');
   return raw as CommandRequests[V];
 }
 

@@ -76,6 +76,7 @@ describe('request validation', () => {
     ['exec', '{"id":"x","args":["sh"],"user":{"uid":-1}}', 'bad-request', 'user'],
     ['exec', '{"id":"x","args":["sh"],"user":{"uid":0,"name":"root"}}', 'bad-request', 'user'],
     ['exec', '{"id":"x","args":["sh"],"cwd":"tmp"}', 'bad-request', 'cwd'],
+    ['exec', '{"id":"x","args":["sh"],"output":true,"detach":true}', 'bad-request', 'output'],
     ['destroy', '{"id":"x","force":1}', 'bad-request', 'force'],
     ['list', '{"all":true}', 'bad-request', 'all'],
     ['update', '{"id":"x"}', 'bad-request', 'resources'],
@@ -130,6 +131,15 @@ describe('lifecycle through CordonClient', () => {
     const ex = await a.exec({ id: 'web-1', args: ['sh', '-c', 'exit 3'] });
     expect(ex).toMatchObject({ id: 'web-1', exitCode: 3, signal: null });
     expect(ex.execId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(ex.stdout).toBeUndefined();
+    const out = await a.exec({ id: 'web-1', args: ['sh', '-c', 'echo out; echo err >&2; head -c 300000 /dev/zero | tr "\\0" x; exit 2'], output: true });
+    expect(out).toMatchObject({ exitCode: 2, truncated: true });
+    expect(out.stdout?.startsWith('out\nxxx')).toBe(true);
+    expect(out.stdout?.length).toBe(256 << 10);
+    expect(out.stderr).toBe('err\n');
+    const det = await a.exec({ id: 'web-1', args: ['sleep', '1'], detach: true });
+    expect(det.exitCode).toBeUndefined();
+    expect(det.pid).toBeGreaterThan(1);
     const list = await a.list({});
     expect(list.host).toBe('cmd-a');
     expect(list.containers).toMatchObject([{ id: 'web-1', state: 'running', pid: c.pid }]);
@@ -220,5 +230,28 @@ describe('NATS service discovery', () => {
   it('hosts() finds the supervisor', async () => {
     const hosts = await client.hosts({ waitMs: 300 });
     expect(hosts).toEqual([{ host: 'cmd-a', id: h.svc.id, version: '0.1.0', metadata: expect.objectContaining({ host: 'cmd-a' }) }]);
+  });
+});
+
+describe('a reply larger than the server allows', () => {
+  it('is answered with reply-too-large, not a timeout', async () => {
+    const small = await NatsServer.start({ jetstream: false, config: 'max_payload: 16384' });
+    const snc = await connectNats({ servers: small.url });
+    const sh = await startHost(snc, 'cmd-small');
+    try {
+      const b = bundle(['sleep', '600']);
+      const c = new CordonClient(snc, { timeoutMs: 20_000 }).host('cmd-small');
+      await c.create({ id: 'big', bundle: b.dir });
+      await c.start({ id: 'big' });
+      expect((await c.exec({ id: 'big', args: ['sh', '-c', 'echo small'], output: true })).stdout).toBe('small\n');
+      const e = await failure(c.exec({ id: 'big', args: ['sh', '-c', 'head -c 40000 /dev/zero'], output: true }));
+      expect(e.code).toBe('reply-too-large');
+      expect(e.message).toContain('16384');
+      await c.destroy({ id: 'big', force: true });
+    } finally {
+      await sh.cleanup();
+      await snc.close();
+      await small.stop();
+    }
   });
 });

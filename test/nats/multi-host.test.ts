@@ -101,7 +101,10 @@ describe('cordon --host H --nats URL <verb>', () => {
     expect((await cordonRemote('mh-a', ['list', '-q'])).stdout).toBe('');
     const st = await cordonRemote('mh-b', ['state', 'cli-1']);
     expect(JSON.parse(st.stdout)).toMatchObject({ id: 'cli-1', status: 'running' });
-    expect((await cordonRemote('mh-b', ['exec', 'cli-1', 'sh', '-c', 'exit 4'])).code).toBe(4);
+    const ex = await cordonRemote('mh-b', ['exec', 'cli-1', 'sh', '-c', 'echo hi from $(hostname); echo oops >&2; exit 4']);
+    expect(ex.code).toBe(4);
+    expect(ex.stdout).toMatch(/^hi from \S+\n$/);
+    expect(ex.stderr).toBe('oops\n');
     expect((await cordonRemote('mh-b', ['kill', 'cli-1', 'KILL'])).code).toBe(0);
     await b.sup.waitFor('cli-1', ['stopped'], 10_000);
     expect((await cordonRemote('mh-b', ['delete', 'cli-1'])).code).toBe(0);

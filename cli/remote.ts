@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { CordonClient, CordonCommandError, type HostCommands } from '../client/cordon-client.js';
+import { CommandClient, CordonCommandError, type HostCommands } from '../client/command-client.js';
 import type { CommandRequests } from '../events/command-api.js';
 import { type NatsOptions, natsOptionsFromEnv } from '../events/nats-connection.js';
 import { type FlagSpec, type ParsedArgs, UsageError, bool, parseArgs, str } from './args.js';
@@ -46,7 +46,7 @@ export function remoteNatsOptions(natsUrl: string | undefined, env: NodeJS.Proce
 
 /** Run `verb` on `host` through NATS; resolves to the exit code. */
 export async function runRemote(host: string, natsUrl: string | undefined, verb: string, rest: string[]): Promise<number> {
-  const client = await CordonClient.connect({ ...remoteNatsOptions(natsUrl), timeoutMs: Number(process.env.CORDON_NATS_TIMEOUT_MS) || 30_000 });
+  const client = await CommandClient.connect({ ...remoteNatsOptions(natsUrl), timeoutMs: Number(process.env.CORDON_NATS_TIMEOUT_MS) || 30_000 });
   try {
     return await remoteVerb(client.host(host), verb, rest);
   } catch (e) {

@@ -12,6 +12,7 @@ import type { CgroupResources } from '../kernel/cgroups/types.js';
 import { parseSignal } from '../kernel/constants.js';
 import { LifecycleError } from '../machines/commands.js';
 import { jsonWithBigints, runcStats } from './runc-events.js';
+import { RuntimeError } from './state-dir.js';
 import type { Supervisor } from './supervisor.js';
 
 /** What the handlers need besides the supervisor. */
@@ -131,6 +132,9 @@ const HANDLERS: { [V in CommandVerb]: Handler<V> } = {
       await sup.create(req.id, { bundle: made ?? req.bundle, noPivot: req.noPivot, stdio: ctx.stdio });
     } catch (e) {
       if (made) fs.rmSync(made, { recursive: true, force: true });
+      if (e instanceof RuntimeError && /allocate a tty/.test(e.message)) {
+        throw new RequestError('unsupported', 'create: process.terminal: a terminal needs a console socket, which a command over NATS cannot pass', 'process.terminal');
+      }
       throw e;
     }
     return { id: req.id, pid: sup.runtime.stateOf(req.id).pid, state: sup.stateOf(req.id) };

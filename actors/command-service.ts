@@ -32,6 +32,8 @@ export interface CommandServiceOptions {
   metadata?: Record<string, string>;
   /** Called with unexpected errors (a reply that could not be sent, a handler that threw a non-Error). */
   onError?: (e: Error) => void;
+  /** How long stop() waits for requests in progress (an exec waiting for its exit) before it returns (default 2000 ms). */
+  drainMs?: number;
 }
 
 /** A running command service. */
@@ -41,7 +43,7 @@ export interface CommandService {
   readonly id: string;
   /** Per-verb statistics, as $SRV.STATS reports them. */
   stats(): EndpointStats[];
-  /** Stop answering (requests in progress still get their replies). */
+  /** Stop answering; requests in progress get their replies if they finish within drainMs. */
   stop(): Promise<void>;
 }
 
@@ -143,7 +145,11 @@ export function serveCommands(sup: Supervisor, nc: NatsConnection, opts: Command
       stopped = true;
       sub.unsubscribe();
       discovery.stop();
-      await Promise.allSettled([...inFlight]);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((r) => (timer = setTimeout(r, opts.drainMs ?? 2000)));
+      await Promise.race([Promise.allSettled([...inFlight]), late]);
+      clearTimeout(timer);
+      // Handlers still running keep their stdio fds (dup'd into their processes already): closing ours is safe.
       fs.closeSync(nul);
     },
   };

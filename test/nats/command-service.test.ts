@@ -191,6 +191,35 @@ describe('lifecycle through CordonClient', () => {
     expect(h.sup.ids()).not.toContain('cfg-bad');
   });
 
+  it('a terminal config is unsupported over NATS (no console socket), naming process.terminal, and leaves nothing', async () => {
+    const b = bundle(['sh']);
+    const config = { ...b.spec, process: { ...b.spec.process, terminal: true } } as unknown as Record<string, unknown>;
+    const e = await failure(client.host('cmd-a').create({ id: 'tty-1', config, rootfs: b.rootfs }));
+    expect(e).toMatchObject({ code: 'unsupported', field: 'process.terminal' });
+    expect(existsSync(join(h.bundleRoot, 'tty-1'))).toBe(false);
+    expect(existsSync(join(h.root, 'tty-1'))).toBe(false);
+  });
+
+  it('stop() does not wait for an exec that runs on: it returns within drainMs', async () => {
+    const b = bundle(['sleep', '600']);
+    const c2 = await startHost(nc, 'cmd-drain');
+    try {
+      const d = client.host('cmd-drain');
+      await d.create({ id: 'dr-1', bundle: b.dir });
+      await d.start({ id: 'dr-1' });
+      const pending = d.exec({ id: 'dr-1', args: ['sleep', '30'] }, { timeoutMs: 60_000 }).catch((e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 300));
+      const t0 = Date.now();
+      await c2.svc.stop();
+      const took = Date.now() - t0;
+      expect(took).toBeGreaterThanOrEqual(1900);
+      expect(took).toBeLessThan(3000);
+      void pending;
+    } finally {
+      await c2.cleanup();
+    }
+  });
+
   it('a host nobody serves is no-responders at once, not a timeout', async () => {
     const t0 = Date.now();
     expect((await failure(client.host('nobody').list({}))).code).toBe('no-responders');

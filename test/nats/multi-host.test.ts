@@ -1,6 +1,6 @@
 /**
- * Several hosts on one NATS system: two supervisors in this process with different host ids and state roots,
- * each on its own connection, each answering only its own subjects (the same container id on both is two
+ * Several hosts on one NATS system: a three-node nats-server cluster, two supervisors in this process with
+ * different host ids and state roots, each connected to its own node, each answering only its own subjects (the same container id on both is two
  * containers); hosts() finds both; and `cordon --host H --nats URL <verb>` drives either from the CLI.
  * The CLI runs from dist/: run `npx tsc -p tsconfig.json` first.
  */
@@ -12,10 +12,10 @@ import { CordonClient, CordonCommandError } from '../../client/cordon-client.js'
 import { connectNats } from '../../events/nats-connection.js';
 import { CLI, exec, removeIoDir } from '../cli/helpers.js';
 import { type Bundle, makeBundle } from '../fixtures/bundle.js';
-import { NatsServer } from '../fixtures/nats-server.js';
+import { NatsCluster } from '../fixtures/nats-server.js';
 import { type TestHost, startHost } from './hosts.js';
 
-let srv: NatsServer;
+let cluster: NatsCluster;
 const conns: NatsConnection[] = [];
 let a: TestHost;
 let b: TestHost;
@@ -23,18 +23,22 @@ let client: CordonClient;
 const bundles: Bundle[] = [];
 
 beforeAll(async () => {
-  srv = await NatsServer.start({ jetstream: false });
-  for (let i = 0; i < 3; i++) conns.push(await connectNats({ servers: srv.url }));
+  cluster = await NatsCluster.start(3);
+  // Each party on its own node: requests and $SRV pings cross the cluster's routes.
+  for (let i = 0; i < 3; i++) conns.push(await connectNats({ servers: cluster.urls[i] }));
   a = await startHost(conns[0], 'mh-a');
   b = await startHost(conns[1], 'mh-b');
   client = new CordonClient(conns[2], { timeoutMs: 20_000 });
+  // Subscription interest reaches the other nodes over the routes shortly after the subscribe.
+  for (const c of conns) await c.flush();
+  for (let i = 0; i < 50 && (await client.hosts({ waitMs: 100 })).length < 2; i++);
 });
 
 afterAll(async () => {
   await a?.cleanup();
   await b?.cleanup();
   for (const c of conns) await c.close();
-  await srv?.stop();
+  await cluster?.stop();
   for (const x of bundles) x.cleanup();
   removeIoDir();
 });
@@ -52,10 +56,10 @@ function bundle(args: string[], cgroup?: string): Bundle {
 }
 
 function cordonRemote(host: string | undefined, args: string[]) {
-  return exec('node', [CLI, ...(host ? ['--host', host] : []), '--nats', srv.url, ...args], { timeoutMs: 30_000 });
+  return exec('node', [CLI, ...(host ? ['--host', host] : []), '--nats', cluster.urls[2], ...args], { timeoutMs: 30_000 });
 }
 
-describe('two supervisors, one NATS', () => {
+describe('two supervisors, one NATS cluster', () => {
   it('hosts() finds both supervisors', async () => {
     expect((await client.hosts({ waitMs: 300 })).map((h) => h.host)).toEqual(['mh-a', 'mh-b']);
   });

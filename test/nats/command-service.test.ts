@@ -220,6 +220,26 @@ describe('lifecycle through CordonClient', () => {
     }
   });
 
+  it('16 containers driven concurrently: every create, start and destroy answered, the log gap-free per container', async () => {
+    const b = bundle(['sleep', '600']);
+    const a = client.host('cmd-a');
+    const ids = Array.from({ length: 16 }, (_, i) => `par-${i}`);
+    const t0 = Date.now();
+    const created = await Promise.all(ids.map((id) => a.create({ id, bundle: b.dir })));
+    expect(new Set(created.map((c) => c.pid)).size).toBe(16);
+    await Promise.all(ids.map((id) => a.start({ id })));
+    expect((await a.list({})).containers.filter((c) => c.id.startsWith('par-')).map((c) => c.state)).toEqual(ids.map(() => 'running'));
+    await Promise.all(ids.map((id) => a.destroy({ id, force: true })));
+    console.log(`16 concurrent create+start+destroy over NATS: ${Date.now() - t0} ms`);
+    expect(h.sup.ids().filter((id) => id.startsWith('par-'))).toEqual([]);
+    const events = await h.sup.store.read(1);
+    for (const id of ids) {
+      const mine = events.filter((e) => e.containerId === id);
+      expect(mine.map((e) => e.action)).toEqual(['create', 'start', 'exit', 'destroy']);
+      expect(mine.map((e) => e.containerSeq)).toEqual([1, 2, 3, 4]);
+    }
+  });
+
   it('a host nobody serves is no-responders at once, not a timeout', async () => {
     const t0 = Date.now();
     expect((await failure(client.host('nobody').list({}))).code).toBe('no-responders');

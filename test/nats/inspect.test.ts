@@ -103,7 +103,12 @@ describe('inspection', () => {
     }
   });
 
-  it('a supervisor process with inspection on (inspector unreachable) exits within a second of SIGTERM', async () => {
+  it('startNatsSupervisor refuses a host id that is not one subject token before connecting', async () => {
+    const { startNatsSupervisor } = await import('../../actors/nats-supervisor.js');
+    await expect(startNatsSupervisor({ root: '/tmp/never-made', host: 'node.example.com' }, { nats: { servers: srv.url } })).rejects.toMatchObject({ name: 'CommandServiceError', field: 'host' });
+  });
+
+  it('a supervisor process with its NATS services and inspection on (inspector unreachable) answers commands and exits within a second of SIGTERM', async () => {
     const root = mkdtempSync('/tmp/cordon-nats-inspect-child-');
     roots.push(root);
     const b = bundle(['sleep', '600']);
@@ -117,6 +122,8 @@ describe('inspection', () => {
     try {
       await until(() => (out.includes('ready') ? true : undefined), 20_000, `the child to be ready (${out})`);
       await until(() => (seen.got.some((s) => s.containerId === 'inspected' && s.state === 'running') ? true : undefined), 5000, 'the running snapshot');
+      const state = (await nc.request('cordon.insp-b.cmd.state', JSON.stringify({ id: 'inspected' }), { timeout: 5000 })).json<{ state: string }>();
+      expect(state.state).toBe('running');
       // Let the inspector's socket fail and schedule its reconnect at least once.
       await new Promise((r) => setTimeout(r, 300));
       const t0 = Date.now();

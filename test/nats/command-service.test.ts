@@ -240,6 +240,20 @@ describe('lifecycle through CordonClient', () => {
     }
   });
 
+  it('a supervisor that does not answer in time: timeout after the per-call timeoutMs', async () => {
+    const mute = nc.subscribe('cordon.mute.cmd.>', { callback: () => {} });
+    await nc.flush();
+    try {
+      const t0 = Date.now();
+      const e = await failure(client.host('mute').list({}, { timeoutMs: 300 }));
+      expect(e.code).toBe('timeout');
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+      expect(Date.now() - t0).toBeLessThan(2000);
+    } finally {
+      mute.unsubscribe();
+    }
+  });
+
   it('a host nobody serves is no-responders at once, not a timeout', async () => {
     const t0 = Date.now();
     expect((await failure(client.host('nobody').list({}))).code).toBe('no-responders');

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Observable } from 'rxjs';
-import { type Actor, createActor, fromCallback, fromPromise } from 'xstate';
+import { type Actor, type InspectionEvent, type Observer, createActor, fromCallback, fromPromise } from 'xstate';
 import { JournalStore } from '../events/journal.js';
 import { type EventFilter, events$ } from '../events/observable.js';
 import type { CordonEvent } from '../events/schema.js';
@@ -39,6 +39,8 @@ export interface SupervisorOptions {
   nats?: NatsOptions;
   /** Tuning of that forwarding (stream replicas, lease TTL, publish timeout, backoff). */
   natsOutbox?: Pick<OutboxOptions, 'replicas' | 'leaseTtlMs' | 'publishTimeoutMs' | 'maxBackoffMs'>;
+  /** xstate's `inspect` for every container actor (see actors/inspection.ts: Stately inspector, NATS). */
+  inspect?: Observer<InspectionEvent>;
 }
 
 /** What recovery found, per container. */
@@ -63,6 +65,7 @@ export class Supervisor {
   private readonly ownsStore: boolean;
   private unsubscribe: () => void = () => {};
   private readonly onError: (e: Error) => void;
+  private inspect?: Observer<InspectionEvent>;
 
   private constructor(runtime: OciRuntime, recorder: EventRecorder, store: EventStore, ownsStore: boolean, onError?: (e: Error) => void) {
     this.runtime = runtime;
@@ -94,6 +97,7 @@ export class Supervisor {
     const runtime = new OciRuntime(root, { recorder });
     const s = new Supervisor(runtime, recorder, store, !opts.store, opts.onError);
     s.outbox = outbox;
+    s.inspect = opts.inspect;
     await s.recover();
     // Every appended fact (ours or another process's) moves the container's actor.
     s.unsubscribe = store.subscribe((e) => s.deliver(e));
@@ -136,7 +140,7 @@ export class Supervisor {
 
   /** An actor for a container the log knows, entering its current state (watchers start on entry). */
   private adopt(id: string, st: LifecycleState): ContainerActor {
-    const actor = createActor(this.machine(), { input: { id, state: st.value, context: st.context } });
+    const actor = createActor(this.machine(), { input: { id, state: st.value, context: st.context }, ...(this.inspect ? { inspect: this.inspect } : {}) });
     this.actors.set(id, actor);
     actor.start();
     return actor;

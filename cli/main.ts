@@ -25,6 +25,8 @@ const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'systemd-cgroup', bool: true },
   { name: 'rootless' },
   { name: 'criu' },
+  { name: 'host' },
+  { name: 'nats' },
   { name: 'help', short: ['h'], bool: true },
   { name: 'version', short: ['v'], bool: true },
 ];
@@ -64,6 +66,7 @@ commands:
 
 global flags:
   --root DIR   state directory (default /run/cordon)
+  --host H [--nats URL]   run the verb on host H's supervisor over NATS (URL or CORDON_NATS_URL; auth from CORDON_NATS_*)
 `;
 
 /** Run the CLI with argv (without node and script); resolves to the exit code. */
@@ -97,6 +100,11 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     return verb || bool(g, 'help') ? 0 : 1;
   }
   const root = str(g, 'root') ?? '/run/cordon';
+  if ((str(g, 'host') !== undefined || str(g, 'nats') !== undefined) && verb !== 'daemon') {
+    const host = str(g, 'host');
+    if (host === undefined) throw new UsageError('--nats needs --host H: the host whose supervisor runs the verb');
+    return (await import('./remote.js')).runRemote(host, str(g, 'nats'), verb, rest);
+  }
   if (verb === 'events') {
     // runc's form names a container (stats/oom lines); without one it is the host's lifecycle event stream.
     const p = parseArgs(rest, [...LIFECYCLE_EVENT_FLAGS, { name: 'stats', bool: true }, { name: 'interval' }]);

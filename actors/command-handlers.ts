@@ -1,0 +1,229 @@
+/**
+ * What each command verb does on the host: a checked request (events/command-api.ts) mapped onto the
+ * Supervisor and the OCI runtime under it, answered with the verb's reply. Errors are thrown as they come
+ * (LifecycleError, RuntimeError, ConfigError, RequestError); the service turns them into wire errors.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Issues, convertResources, specToSetup } from '../config/index.js';
+import { type CommandReplies, type CommandRequests, type CommandVerb, RequestError } from '../events/command-api.js';
+import type { CgroupResources } from '../kernel/cgroups/types.js';
+import { parseSignal } from '../kernel/constants.js';
+import { LifecycleError } from '../machines/commands.js';
+import { jsonWithBigints, runcStats } from './runc-events.js';
+import { RuntimeError } from './state-dir.js';
+import type { Supervisor } from './supervisor.js';
+
+/** What the handlers need besides the supervisor. */
+export interface HandlerContext {
+  host: string;
+  /** Fds for the stdio of containers and execs created by commands. */
+  stdio: readonly number[];
+  /** Where bundles made from `create { config }` requests live (one directory per container). */
+  bundleRoot: string;
+}
+
+type Handler<V extends CommandVerb> = (sup: Supervisor, req: CommandRequests[V], ctx: HandlerContext) => Promise<CommandReplies[V]>;
+
+const CRIU_MISSING =
+  'needs CRIU, which cordon does not drive yet (and the criu of Debian 12, 3.17, fails `criu check` on this kernel); the request was valid';
+
+/** The container must exist (ContainerNotExists otherwise); returns its machine state. */
+function existing(sup: Supervisor, id: string): string {
+  return sup.stateOf(id);
+}
+
+/** Bytes from an integer or "512m" (binary multiples, as runc's flags). */
+function bytes(field: string, v: number | string): bigint {
+  if (typeof v === 'number') return BigInt(v);
+  const m = /^(-?\d+)([kmgtp]?)b?$/i.exec(v.trim());
+  if (!m) throw new RequestError('bad-request', `update: ${field}: invalid size ${JSON.stringify(v)}`, field);
+  const shift = { '': 0n, k: 10n, m: 20n, g: 30n, t: 40n, p: 50n }[m[2].toLowerCase() as ''];
+  return BigInt(m[1]) << shift;
+}
+
+/** The CgroupResources of an update request (OCI object first, runc's flat flags on top). */
+export function updateResources(req: CommandRequests['update']): CgroupResources {
+  let r: CgroupResources = {};
+  if (req.resources) {
+    const issues = new Issues();
+    r = convertResources(issues, req.resources, 'resources') ?? {};
+    issues.throwIfAny();
+  }
+  const memory: NonNullable<CgroupResources['memory']> = { ...r.memory };
+  if (req.memory !== undefined) memory.limit = bytes('memory', req.memory);
+  if (req.memoryReservation !== undefined) memory.reservation = bytes('memoryReservation', req.memoryReservation);
+  if (req.memorySwap !== undefined) memory.swap = bytes('memorySwap', req.memorySwap);
+  if (Object.keys(memory).length) r.memory = memory;
+  const cpu: NonNullable<CgroupResources['cpu']> = { ...r.cpu };
+  if (req.cpuShares !== undefined) cpu.shares = BigInt(req.cpuShares);
+  if (req.cpuQuota !== undefined) cpu.quota = BigInt(req.cpuQuota);
+  if (req.cpuPeriod !== undefined) cpu.period = BigInt(req.cpuPeriod);
+  if (req.cpusetCpus !== undefined) cpu.cpus = req.cpusetCpus;
+  if (req.cpusetMems !== undefined) cpu.mems = req.cpusetMems;
+  if (Object.keys(cpu).length) r.cpu = cpu;
+  if (req.pidsLimit !== undefined) r.pids = { limit: BigInt(req.pidsLimit) };
+  if (req.blkioWeight !== undefined) r.blockIO = { ...r.blockIO, weight: req.blkioWeight };
+  if (Object.keys(r).length === 0) throw new RequestError('bad-request', 'update: resources: nothing to change (give "resources" or a flag such as "memory")', 'resources');
+  return r;
+}
+
+/**
+ * Write a bundle for a `create { config, rootfs }` request: the config checked in full first (nothing is
+ * written for a bad one), root.path set to the absolute rootfs. Returns the bundle directory.
+ */
+function bundleFromConfig(sup: Supervisor, req: CommandRequests['create'], ctx: HandlerContext): string {
+  sup.runtime.state.dir(req.id); // InvalidIdFormat before any path is built from the id
+  if (sup.ids().includes(req.id) || sup.runtime.state.exists(req.id)) throw new LifecycleError('IdInUse', `container with id exists: ${req.id}`);
+  const config = req.config as Record<string, unknown>;
+  const root = (typeof config.root === 'object' && config.root !== null ? config.root : {}) as Record<string, unknown>;
+  const rootfs = req.rootfs ?? root.path;
+  if (typeof rootfs !== 'string' || !path.isAbsolute(rootfs)) {
+    throw new RequestError('bad-request', 'create: rootfs: an absolute rootfs path on the host is required (as "rootfs", or config.root.path)', 'rootfs');
+  }
+  const spec = { ...config, root: { ...root, path: rootfs } };
+  const dir = path.join(ctx.bundleRoot, req.id);
+  specToSetup(spec, dir); // ConfigError naming every bad field, before anything is written
+  if (fs.existsSync(dir)) throw new LifecycleError('IdInUse', `a bundle for ${req.id} exists at ${dir}`);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2));
+  return dir;
+}
+
+/** An exec's stdout and stderr captured in two unlinked temp files (read back after the exit, up to 256 KiB each: a reply must fit NATS's max_payload, 1 MiB by default). */
+class OutputCapture {
+  static readonly LIMIT = 256 << 10;
+  readonly out: number;
+  readonly err: number;
+
+  constructor() {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-exec-'));
+    try {
+      this.out = fs.openSync(path.join(dir, 'out'), 'w+', 0o600);
+      this.err = fs.openSync(path.join(dir, 'err'), 'w+', 0o600);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  read(): { stdout: string; stderr: string; truncated: boolean } {
+    const take = (fd: number) => {
+      const size = fs.fstatSync(fd).size;
+      const buf = Buffer.alloc(Math.min(size, OutputCapture.LIMIT));
+      fs.readSync(fd, buf, 0, buf.length, 0);
+      return { text: buf.toString('utf8'), cut: size > OutputCapture.LIMIT };
+    };
+    const o = take(this.out);
+    const e = take(this.err);
+    return { stdout: o.text, stderr: e.text, truncated: o.cut || e.cut };
+  }
+
+  close(): void {
+    fs.closeSync(this.out);
+    fs.closeSync(this.err);
+  }
+}
+
+const HANDLERS: { [V in CommandVerb]: Handler<V> } = {
+  async create(sup, req, ctx) {
+    const made = req.config ? bundleFromConfig(sup, req, ctx) : undefined;
+    try {
+      await sup.create(req.id, { bundle: made ?? req.bundle, noPivot: req.noPivot, stdio: ctx.stdio });
+    } catch (e) {
+      if (made) fs.rmSync(made, { recursive: true, force: true });
+      if (e instanceof RuntimeError && /allocate a tty/.test(e.message)) {
+        throw new RequestError('unsupported', 'create: process.terminal: a terminal needs a console socket, which a command over NATS cannot pass', 'process.terminal');
+      }
+      throw e;
+    }
+    return { id: req.id, pid: sup.runtime.stateOf(req.id).pid, state: sup.stateOf(req.id) };
+  },
+  async start(sup, req) {
+    await sup.start(req.id);
+    return { id: req.id, state: sup.stateOf(req.id) };
+  },
+  async pause(sup, req) {
+    await sup.pause(req.id);
+    return { id: req.id, state: sup.stateOf(req.id) };
+  },
+  async resume(sup, req) {
+    await sup.resume(req.id);
+    return { id: req.id, state: sup.stateOf(req.id) };
+  },
+  async kill(sup, req) {
+    const signal = req.signal === undefined ? 15 : typeof req.signal === 'number' ? req.signal : parseSignal(req.signal);
+    if (signal === undefined) throw new RequestError('bad-request', `kill: signal: unknown signal ${JSON.stringify(req.signal)}`, 'signal');
+    if (req.all) {
+      existing(sup, req.id);
+      await sup.runtime.killAll(req.id, signal);
+    } else await sup.kill(req.id, signal);
+    return { id: req.id, signal, state: sup.stateOf(req.id) };
+  },
+  async exec(sup, req, ctx) {
+    existing(sup, req.id);
+    const capture = req.output ? new OutputCapture() : undefined;
+    try {
+      const proc = await sup.runtime.exec(
+        req.id,
+        { args: req.args ?? [], env: req.env, cwd: req.cwd, user: req.user, additionalGids: req.additionalGids, caps: req.caps, noNewPrivileges: req.noNewPrivileges, process: req.process },
+        { stdio: capture ? [ctx.stdio[0], capture.out, capture.err] : ctx.stdio },
+      );
+      if (req.detach) {
+        // The supervisor stays its parent (it reaps it and records exec-exit); the reply does not wait.
+        void proc.exited.catch(() => {});
+        return { id: req.id, execId: proc.execId, pid: proc.pid };
+      }
+      const st = await proc.exited;
+      return { id: req.id, execId: proc.execId, pid: proc.pid, exitCode: st.code, signal: st.signal, ...capture?.read() };
+    } finally {
+      capture?.close();
+    }
+  },
+  async checkpoint(sup, req) {
+    existing(sup, req.id);
+    throw new RequestError('unsupported', `checkpoint ${req.id}: ${CRIU_MISSING}`);
+  },
+  async restore(sup, req) {
+    existing(sup, req.id);
+    throw new RequestError('unsupported', `restore ${req.id}: ${CRIU_MISSING}`);
+  },
+  async destroy(sup, req, ctx) {
+    await sup.destroy(req.id, { force: req.force });
+    fs.rmSync(path.join(ctx.bundleRoot, req.id), { recursive: true, force: true });
+    return { id: req.id, destroyed: true };
+  },
+  async list(sup, _req, ctx) {
+    const containers = sup.ids().map((id) => {
+      let oci: { pid: number; bundle: string; created: string } = { pid: 0, bundle: '', created: '' };
+      try {
+        oci = sup.runtime.stateOf(id);
+      } catch {
+        // no state dir (stopped and cleaned by another process): the machine state is still known
+      }
+      return { id, state: sup.stateOf(id), pid: oci.pid, bundle: oci.bundle, created: oci.created };
+    });
+    return { host: ctx.host, containers };
+  },
+  async state(sup, req, ctx) {
+    const state = existing(sup, req.id);
+    return { id: req.id, host: ctx.host, state, oci: sup.runtime.stateOf(req.id) };
+  },
+  async stats(sup, req) {
+    existing(sup, req.id);
+    const s = sup.cgroups.stats(req.id);
+    return { id: req.id, data: JSON.parse(jsonWithBigints(runcStats(s.cgroup, s.interfaces))) as Record<string, unknown> };
+  },
+  async update(sup, req) {
+    const resources = updateResources(req);
+    existing(sup, req.id);
+    await sup.runtime.update(req.id, resources);
+    return { id: req.id, state: sup.stateOf(req.id) };
+  },
+};
+
+/** Run one checked request. */
+export function handleCommand<V extends CommandVerb>(verb: V, sup: Supervisor, req: CommandRequests[V], ctx: HandlerContext): Promise<CommandReplies[V]> {
+  return (HANDLERS[verb] as Handler<V>)(sup, req, ctx);
+}
+

@@ -1,0 +1,156 @@
+/**
+ * The command service: a host's supervisor answering `cordon.<host>.cmd.<verb>` requests on NATS (JSON in,
+ * JSON out) and the NATS service discovery protocol under the name `cordon`. Every request is checked
+ * against its verb's schema first; every failure is answered as `{ "error": { "code", "message", "field"? } }`
+ * with the micro protocol's Nats-Service-Error headers, never a crash or a silent timeout.
+ *
+ *   const sup = await Supervisor.start({ root, host: 'node-a' });
+ *   const svc = serveCommands(sup, nc, { host: 'node-a' });
+ *   ...
+ *   await svc.stop();
+ */
+import fs from 'node:fs';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { headers } from '@nats-io/transport-node';
+import { ConfigError } from '../config/index.js';
+import { COMMAND_VERBS, type CommandVerb, HOST_TOKEN, RequestError, SERVICE_NAME, type WireError, commandSubject, parseRequest, verbOf } from '../events/command-api.js';
+import { asLifecycleError } from './cordon.js';
+import { handleCommand } from './command-handlers.js';
+import { type EndpointStats, serveDiscovery } from './service-discovery.js';
+import type { Supervisor } from './supervisor.js';
+
+/** Version reported in service discovery. */
+export const COMMAND_SERVICE_VERSION = '0.1.0';
+
+/** Options of serveCommands. */
+export interface CommandServiceOptions {
+  /** Host id in the subjects (default: the supervisor's host id); one subject token. */
+  host?: string;
+  /** Where bundles of `create { config }` requests are written (default /var/lib/cordon/bundles/<host>). */
+  bundleRoot?: string;
+  /** Extra discovery metadata (the host id is always included). */
+  metadata?: Record<string, string>;
+  /** Called with unexpected errors (a reply that could not be sent, a handler that threw a non-Error). */
+  onError?: (e: Error) => void;
+  /** How long stop() waits for requests in progress (an exec waiting for its exit) before it returns (default 2000 ms). */
+  drainMs?: number;
+}
+
+/** A running command service. */
+export interface CommandService {
+  readonly host: string;
+  /** The discovery instance id ($SRV.PING.cordon.<id>). */
+  readonly id: string;
+  /** Per-verb statistics, as $SRV.STATS reports them. */
+  stats(): EndpointStats[];
+  /** Stop answering; requests in progress get their replies if they finish within drainMs. */
+  stop(): Promise<void>;
+}
+
+/** An invalid service option. */
+export class CommandServiceError extends Error {
+  readonly field: string;
+  constructor(field: string, reason: string) {
+    super(`command service ${field}: ${reason}`);
+    this.name = 'CommandServiceError';
+    this.field = field;
+  }
+}
+
+/** The wire error of anything thrown by a handler. */
+export function wireError(e: unknown): WireError {
+  if (e instanceof RequestError) return { code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) };
+  const cause = e instanceof ConfigError ? e : (e as { cause?: unknown })?.cause;
+  const le = asLifecycleError(e);
+  const out: WireError = { code: le.code, message: le.message };
+  if (cause instanceof ConfigError && cause.issues.length) out.field = cause.issues[0].path;
+  return out;
+}
+
+/** HTTP-like status for the Nats-Service-Error-Code header. */
+function statusOf(code: string): number {
+  if (code === 'bad-request' || code === 'unknown-verb' || code === 'ConfigInvalid' || code === 'InvalidIdFormat') return 400;
+  if (code === 'ContainerNotExists') return 404;
+  if (code === 'unsupported') return 501;
+  if (code === 'SystemError' || code === 'reply-too-large') return 500;
+  return 409;
+}
+
+/** Serve the command verbs of `sup` on `nc` until stop(). */
+export function serveCommands(sup: Supervisor, nc: NatsConnection, opts: CommandServiceOptions = {}): CommandService {
+  const host = opts.host ?? sup.recorder.host;
+  if (!HOST_TOKEN.test(host)) throw new CommandServiceError('host', `${JSON.stringify(host)} is not one subject token (letters, digits, - and _)`);
+  const bundleRoot = opts.bundleRoot ?? `/var/lib/cordon/bundles/${host}`;
+  const nul = fs.openSync('/dev/null', 'r+');
+  const ctx = { host, stdio: [nul, nul, nul], bundleRoot };
+  const prefix = commandSubject(host, '>').slice(0, -1);
+  const discovery = serveDiscovery(
+    nc,
+    { name: SERVICE_NAME, version: COMMAND_SERVICE_VERSION, description: `cordon supervisor of host ${host}`, metadata: { host, root: sup.runtime.state.root, ...opts.metadata } },
+    COMMAND_VERBS.map((v) => ({ name: v, subject: commandSubject(host, v) })),
+  );
+  const inFlight = new Set<Promise<void>>();
+  const onError = opts.onError ?? (() => {});
+
+  const handle = async (m: Msg): Promise<void> => {
+    const t0 = process.hrtime.bigint();
+    let verb: CommandVerb | undefined;
+    let body: string;
+    let failure: WireError | undefined;
+    try {
+      verb = verbOf(m.subject.slice(prefix.length));
+      const req = parseRequest(verb, m.data);
+      body = JSON.stringify(await handleCommand(verb, sup, req, ctx));
+    } catch (e) {
+      failure = wireError(e);
+      body = JSON.stringify({ error: failure });
+    }
+    const max = nc.info?.max_payload ?? 1 << 20;
+    if (Buffer.byteLength(body) > max - 4096) {
+      failure = { code: 'reply-too-large', message: `${verb} reply of ${Buffer.byteLength(body)} bytes exceeds the server's max_payload (${max})` };
+      body = JSON.stringify({ error: failure });
+    }
+    if (verb) discovery.record(verb, Number(process.hrtime.bigint() - t0), failure?.message);
+    if (!m.reply) return;
+    try {
+      if (failure) {
+        const h = headers();
+        h.set('Nats-Service-Error', failure.message.split('\n')[0].slice(0, 512));
+        h.set('Nats-Service-Error-Code', String(statusOf(failure.code)));
+        m.respond(body, { headers: h });
+      } else m.respond(body);
+    } catch (e) {
+      onError(e as Error);
+    }
+  };
+
+  // Queue group "q" as micro services use: several instances of one host id share the work instead of all doing it.
+  const sub: Subscription = nc.subscribe(`${prefix}>`, {
+    queue: 'q',
+    callback: (err, m) => {
+      if (err) return onError(err);
+      const p = handle(m).catch((e: unknown) => onError(e as Error));
+      inFlight.add(p);
+      void p.finally(() => inFlight.delete(p));
+    },
+  });
+
+  let stopped = false;
+  return {
+    host,
+    id: discovery.id,
+    stats: () => discovery.stats(),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      sub.unsubscribe();
+      discovery.stop();
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((r) => (timer = setTimeout(r, opts.drainMs ?? 2000)));
+      await Promise.race([Promise.allSettled([...inFlight]), late]);
+      clearTimeout(timer);
+      // Handlers still running keep their stdio fds (dup'd into their processes already): closing ours is safe.
+      fs.closeSync(nul);
+    },
+  };
+}

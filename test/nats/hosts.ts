@@ -1,0 +1,43 @@
+/**
+ * Test hosts for the NATS command tests: a Supervisor on a private state root (embedded journal) with its
+ * command service on a given connection, and cleanup that force-deletes whatever containers a test left.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { type CommandService, serveCommands } from '../../actors/command-service.js';
+import { OciRuntime } from '../../actors/oci-runtime.js';
+import { Supervisor } from '../../actors/supervisor.js';
+
+/** A supervisor serving commands. */
+export interface TestHost {
+  host: string;
+  root: string;
+  bundleRoot: string;
+  sup: Supervisor;
+  svc: CommandService;
+  /** Stop serving and supervising, force-delete every container, remove the roots. */
+  cleanup(): Promise<void>;
+}
+
+/** Start a supervisor for `host` on a fresh root and serve its commands on `nc`. */
+export async function startHost(nc: NatsConnection, host: string, extra: Partial<Parameters<typeof Supervisor.start>[0]> = {}): Promise<TestHost> {
+  const root = mkdtempSync(`/tmp/cordon-nats-${host}-`);
+  const bundleRoot = mkdtempSync(`/tmp/cordon-nats-bundles-${host}-`);
+  const sup = await Supervisor.start({ root, host, ...extra });
+  const svc = serveCommands(sup, nc, { host, bundleRoot });
+  return {
+    host,
+    root,
+    bundleRoot,
+    sup,
+    svc,
+    async cleanup() {
+      await svc.stop();
+      await sup.stop();
+      const rt = new OciRuntime(root);
+      for (const id of rt.state.list()) await rt.delete(id, { force: true }).catch(() => {});
+      rmSync(root, { recursive: true, force: true });
+      rmSync(bundleRoot, { recursive: true, force: true });
+    },
+  };
+}

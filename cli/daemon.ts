@@ -6,17 +6,44 @@
  */
 import { Supervisor } from '../actors/supervisor.js';
 import { serveControlSocket } from '../actors/control-socket.js';
+import { defaultHostId } from '../actors/event-recorder.js';
 import type { NatsOptions } from '../events/nats-connection.js';
 
-/** Where the daemon forwards its events: NATS options (--nats / CORDON_NATS_*) and the host id (--host). */
+/**
+ * Where the daemon forwards its events and serves commands: NATS options (--nats / CORDON_NATS_*), the host
+ * id (--host), and inspection of the machines (--inspect [--inspect-url WS]).
+ */
 export interface DaemonNats {
   nats?: NatsOptions;
   host?: string;
+  /** Send inspection events: to the Stately inspector at inspectUrl and, with NATS, on cordon.<host>.inspect.<id>. */
+  inspect?: boolean;
+  inspectUrl?: string;
+}
+
+/** The supervisor with what runs around it (NATS services, inspection), and how to stop them together. */
+async function startSupervision(root: string, o: DaemonNats): Promise<{ sup: Supervisor; stop: () => Promise<void> }> {
+  const onError = (e: Error) => process.stderr.write(`cordon daemon: ${e.message}\n`);
+  const host = o.host ?? defaultHostId();
+  if (o.nats) {
+    const { startNatsSupervisor } = await import('../actors/nats-supervisor.js');
+    const d = await startNatsSupervisor({ root, nats: o.nats, host, onError }, { nats: o.nats, inspect: o.inspect ? { url: o.inspectUrl } : false });
+    return { sup: d.sup, stop: () => d.stop() };
+  }
+  const inspection = o.inspect ? (await import('../actors/inspection.js')).startInspection({ host, url: o.inspectUrl, onError }) : undefined;
+  const sup = await Supervisor.start({ root, host: o.host, onError, ...(inspection ? { inspect: inspection.inspect } : {}) });
+  return {
+    sup,
+    stop: async () => {
+      await sup.stop();
+      inspection?.stop();
+    },
+  };
 }
 
 /** Run the daemon until a termination signal; resolves to the exit code. */
 export async function runDaemon(root: string, o: DaemonNats = {}): Promise<number> {
-  const sup = await Supervisor.start({ root, nats: o.nats, host: o.host, onError: (e) => process.stderr.write(`cordon daemon: ${e.message}\n`) });
+  const { sup, stop: stopSupervision } = await startSupervision(root, o);
   // CLI `create` / `run -d` next to the daemon go through this socket, so the daemon is their parent.
   const stopServing = serveControlSocket(sup, root);
   const r = sup.recovery;
@@ -35,6 +62,6 @@ export async function runDaemon(root: string, o: DaemonNats = {}): Promise<numbe
     process.once('SIGTERM', stop);
   });
   stopServing();
-  await sup.stop();
+  await stopSupervision();
   return 0;
 }

@@ -60,7 +60,8 @@ commands:
   list [-q] [--format table|json]                    list containers
   events [--filter container=ID|action=A]... [--format json] [--since T] [--until T] [--since-seq N] [--no-follow]
                                                      the host's lifecycle events (follows live ones until interrupted)
-  daemon [--nats URL] [--host ID]                    supervise the host's containers: re-adopt, watch exits and OOM, record events
+  daemon [--nats URL] [--host ID] [--inspect [--inspect-url WS]]
+                                                     supervise the host's containers: re-adopt, watch exits and OOM, record events
                                                      (--nats or CORDON_NATS_URL: also to JetStream, restoring an empty root from it)
   spec [-b DIR] [--seccomp]                          write a default config.json (--seccomp: with the default profile)
 
@@ -130,11 +131,11 @@ async function dispatch(argv: readonly string[]): Promise<number> {
 
 /** `daemon [--nats URL] [--host ID]`: NATS from the flag or CORDON_NATS_URL (credentials from CORDON_NATS_*). */
 async function daemonNats(rest: string[]): Promise<import('./daemon.js').DaemonNats> {
-  const p = parseArgs(rest, [{ name: 'nats' }, { name: 'host' }]);
+  const p = parseArgs(rest, [{ name: 'nats' }, { name: 'host' }, { name: 'inspect', bool: true }, { name: 'inspect-url' }]);
   const { natsOptionsFromEnv } = await import('../events/nats-connection.js');
   const url = str(p, 'nats');
   const env = natsOptionsFromEnv(url ? { ...process.env, CORDON_NATS_URL: url } : process.env);
-  return { nats: env, host: str(p, 'host') };
+  return { nats: env, host: str(p, 'host'), inspect: bool(p, 'inspect') || str(p, 'inspect-url') !== undefined, inspectUrl: str(p, 'inspect-url') };
 }
 
 async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<number> {

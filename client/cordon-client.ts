@@ -15,6 +15,7 @@ import { DeliverPolicy, type JsMsg, jetstream, jetstreamManager } from '@nats-io
 import { Observable, map } from 'rxjs';
 import { type NatsOptions, connectNats } from '../events/nats-connection.js';
 import { type CordonEvent, type EventAction, validateEvent } from '../events/schema.js';
+import { EVENTS_STREAM } from '../events/jetstream-log.js';
 import { CommandClient, type CordonClientOptions } from './command-client.js';
 
 export { CommandClient, CordonCommandError, type CommandOptions, type CordonClientOptions, type DiscoveredHost, type HostCommands } from './command-client.js';
@@ -22,7 +23,7 @@ export type { CommandReplies, CommandRequests, CommandVerb } from './command-cli
 export type { CordonEvent };
 
 /** The JetStream stream every host's events go to. */
-export const EVENTS_STREAM = 'CORDON_EVENTS';
+export { EVENTS_STREAM };
 
 /** Which events: host, container and action (each one value or any); one filter subject, so NATS 2.9 serves it. */
 export interface StreamFilter {

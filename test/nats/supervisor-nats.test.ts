@@ -233,16 +233,25 @@ describe('supervisor → JetStream with real containers', () => {
     await stopSup(again);
   });
 
-  it('`cordon daemon --nats URL --host ID` forwards CLI verbs\' events under its host id; a second daemon (CORDON_NATS_URL) with that host id exits 1 naming the holder', async () => {
+  it('`cordon daemon --nats URL --host ID --inspect` forwards CLI verbs\' events under its host id, serves remote commands and publishes snapshots; a second daemon (CORDON_NATS_URL) with that host id exits 1 naming the holder', async () => {
     expect(existsSync(join(REPO_ROOT, 'dist/events/jetstream-outbox.js')), 'dist/ (run npx tsc -p tsconfig.json)').toBe(true);
     const host = hostId();
     const root = freshRoot('daemon');
     const b = bundle(['sh', '-c', 'exit 5']);
-    const d1 = startCordon(root, ['daemon', '--nats', srv.url, '--host', host], { timeoutMs: 60_000 });
+    const d1 = startCordon(root, ['daemon', '--nats', srv.url, '--host', host, '--inspect'], { timeoutMs: 60_000 });
+    const watcher = await connectNats({ servers: srv.url });
+    const snapshots: string[] = [];
+    const inspected = watcher.subscribe(`cordon.${host}.inspect.>`, { callback: (_e, m) => snapshots.push(m.subject) });
     try {
       await waitFor('daemon up', () => /events to JetStream/.test(readFileSync(d1.stderrFile, 'utf8')), 15_000);
       const run = await startCordon(root, ['run', '--bundle', b.dir, 'cli-1'], { timeoutMs: 20_000 }).done;
       expect(run.code).toBe(5);
+      // The daemon serves its host's commands: the remote CLI lists through it, and service discovery finds it.
+      const listed = await startCordon(root, ['--host', host, '--nats', srv.url, 'list', '--format', 'json'], { timeoutMs: 20_000 }).done;
+      expect(listed.code, listed.stderr).toBe(0);
+      const info = await watcher.request('$SRV.INFO.cordon', '', { timeout: 2000 });
+      expect(info.json<{ name: string; metadata?: Record<string, string> }>().name).toBe('cordon');
+      await waitFor('snapshots of cli-1 on the inspect subject', () => snapshots.includes(`cordon.${host}.inspect.cli-1`), 10_000);
       const got = await waitFor('events in the stream', async () => {
         const es = (await streamed(host)).map((s) => s.event);
         return es.some((e) => e.action === 'destroy') ? es : undefined;
@@ -263,6 +272,8 @@ describe('supervisor → JetStream with real containers', () => {
       expect(d2.code).toBe(1);
       expect(d2.stderr).toMatch(`cordon: host ${host}: its event log is held by another supervisor (pid ${d1.child.pid}`);
     } finally {
+      inspected.unsubscribe();
+      await watcher.close();
       d1.child.kill('SIGTERM');
       const r = await d1.done;
       expect(r.code).toBe(0);

@@ -202,33 +202,43 @@ export class OciRuntime {
         throw e;
       }
     }
-    this.release(id);
-    await this.recorder?.record(id, 'start', { pid: rec.pid });
+    // The fact is recorded between opening the fifo (which proves the init is waiting) and releasing it, so
+    // a watcher (the daemon) can never record the init's exit before its start.
+    const fifo = this.openFifo(id);
+    try {
+      await this.recorder?.record(id, 'start', { pid: rec.pid });
+    } catch (e) {
+      fs.closeSync(fifo);
+      throw e;
+    }
+    this.release(id, fifo);
     // poststart failures are warnings (the spec's rule): the container runs on.
     await runHooks(this.recorder, id, 'poststart', hooks.poststart, state('running'), { kind: 'runtime' }).catch((e: Error) => opts.onWarning?.(e.message));
   }
 
-  /** Write the byte that lets a created container's init pass its exec fifo. */
-  private release(id: string): void {
+  /** Open a created container's exec fifo for writing; fails when the container is not waiting there. */
+  private openFifo(id: string): number {
     const rec = this.state.read(id);
     const status = this.state.status(rec);
     if (status === 'stopped') throw new RuntimeError('bad-state', 'cannot start a container that has stopped');
     if (status !== 'created') throw new RuntimeError('bad-state', `cannot start an already ${status} container`);
-    const fifo = this.state.fifo(id);
-    let fd: number;
     try {
-      fd = fs.openSync(fifo, O.WRONLY | O.NONBLOCK | O.CLOEXEC);
+      return fs.openSync(this.state.fifo(id), O.WRONLY | O.NONBLOCK | O.CLOEXEC);
     } catch (e) {
       // ENXIO: nobody holds the fifo for reading, i.e. the container's init is gone.
       if ((e as NodeJS.ErrnoException).code === 'ENXIO') throw new RuntimeError('bad-state', 'cannot start a container that has stopped');
       throw e;
     }
+  }
+
+  /** Write the byte that lets the init pass its exec fifo (opened by openFifo), and remove the fifo. */
+  private release(id: string, fd: number): void {
     try {
       fs.writeSync(fd, Buffer.from([0]));
     } finally {
       fs.closeSync(fd);
     }
-    fs.rmSync(fifo, { force: true });
+    fs.rmSync(this.state.fifo(id), { force: true });
   }
 
   /** OCI state of a container. */

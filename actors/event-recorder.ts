@@ -20,6 +20,8 @@ export class EventRecorder {
   readonly store: EventStore;
   readonly host: string;
   private readonly states = new Map<string, { state: LifecycleState; seq: number }>();
+  /** The state record each container's latest `create` fact carried (for rebuilding a lost state dir). */
+  private readonly created = new Map<string, Record<string, unknown>>();
   private loaded = false;
   private unsubscribe?: () => void;
 
@@ -40,6 +42,11 @@ export class EventRecorder {
   private fold(e: CordonEvent): void {
     const cur = this.states.get(e.containerId);
     if (cur && e.containerSeq <= cur.seq) return;
+    const rec = e.attributes.record;
+    if (e.action === 'create') {
+      if (rec && typeof rec === 'object' && !Array.isArray(rec)) this.created.set(e.containerId, rec as Record<string, unknown>);
+      else this.created.delete(e.containerId);
+    }
     this.states.set(e.containerId, { state: applyFact(cur?.state ?? initialLifecycle(e.containerId), e), seq: e.containerSeq });
   }
 
@@ -47,6 +54,12 @@ export class EventRecorder {
   async stateOf(id: string): Promise<LifecycleState> {
     await this.load();
     return this.states.get(id)?.state ?? initialLifecycle(id);
+  }
+
+  /** The state record the container's latest `create` fact carried, if it carried one. */
+  async createdRecordOf(id: string): Promise<Record<string, unknown> | undefined> {
+    await this.load();
+    return this.created.get(id);
   }
 
   /** Ids of containers the log knows, with their states. */

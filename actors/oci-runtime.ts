@@ -169,7 +169,8 @@ export class OciRuntime {
           fs.closeSync(master);
         }
       }
-      await this.recorder?.record(id, 'create', { pid: init.pid, bundle: bundle.bundle });
+      // The record rides along, so a supervisor whose state dir was lost can rebuild it from the log (restore).
+      await this.recorder?.record(id, 'create', { pid: init.pid, bundle: bundle.bundle, record });
       return { record, init, bundle, ptyMaster };
     } catch (e) {
       if (fifoFd >= 0) fs.closeSync(fifoFd);

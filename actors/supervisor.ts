@@ -23,7 +23,7 @@ import { machineEventsOf } from '../machines/replay.js';
 import { CgroupOperations } from './cgroup-operations.js';
 import { EventRecorder, defaultHostId } from './event-recorder.js';
 import { type CreateOptions, OciRuntime } from './oci-runtime.js';
-import { RuntimeError } from './state-dir.js';
+import { type ContainerRecord, RuntimeError } from './state-dir.js';
 
 /** Options of Supervisor.start. */
 export interface SupervisorOptions {
@@ -48,6 +48,8 @@ export interface RecoveryReport {
   adopted: string[];
   exitedWhileDown: string[];
   unchanged: string[];
+  /** Containers whose state.json was rebuilt from their `create` event (the state dir was lost, the process lives). */
+  restoredRecords: string[];
 }
 
 type ContainerActor = Actor<typeof containerMachine>;
@@ -58,7 +60,7 @@ export class Supervisor {
   readonly recorder: EventRecorder;
   readonly store: EventStore;
   readonly cgroups: CgroupOperations;
-  readonly recovery: RecoveryReport = { adopted: [], exitedWhileDown: [], unchanged: [] };
+  readonly recovery: RecoveryReport = { adopted: [], exitedWhileDown: [], unchanged: [], restoredRecords: [] };
   /** The JetStream publisher, when started with `nats`. */
   outbox?: JetStreamOutbox;
   private readonly actors = new Map<string, ContainerActor>();
@@ -119,6 +121,7 @@ export class Supervisor {
   private async recover(): Promise<void> {
     for (const [id, st] of await this.recorder.all()) {
       if (st.value === 'destroyed' || st.value === 'creating') continue;
+      if (st.value !== 'stopped') await this.restoreRecord(id);
       const alive = this.isAlive(id);
       if ((st.value === 'created' || st.value === 'running' || st.value === 'paused') && !alive) {
         await this.recorder.tryRecord(id, 'exit', { exitCode: null, signal: null, unknown: true, reason: 'gone while the supervisor was down' });
@@ -127,6 +130,25 @@ export class Supervisor {
       else this.recovery.unchanged.push(id);
       this.adopt(id, await this.recorder.stateOf(id));
     }
+  }
+
+  /**
+   * A state dir lost (or a fresh one restored from JetStream) while the container's process lives on: write
+   * its state.json back from the record its `create` fact carried, when that pid still is the same process.
+   */
+  private async restoreRecord(id: string): Promise<void> {
+    try {
+      this.runtime.state.read(id);
+      return;
+    } catch (e) {
+      if (!(e instanceof RuntimeError) || e.code !== 'not-found') return;
+    }
+    const rec = await this.recorder.createdRecordOf(id);
+    if (!rec || rec.id !== id || typeof rec.pid !== 'number' || typeof rec.pidStartTime !== 'string') return;
+    if (!isSameProcess(rec.pid, BigInt(rec.pidStartTime))) return;
+    fs.mkdirSync(this.runtime.state.dir(id), { recursive: true, mode: 0o711 });
+    this.runtime.state.write(rec as unknown as ContainerRecord);
+    this.recovery.restoredRecords.push(id);
   }
 
   private isAlive(id: string): boolean {

@@ -218,6 +218,37 @@ describe('supervisor → JetStream with real containers', () => {
     await stopSup(c);
   }, 60_000);
 
+  it('an empty state dir while a container lives on: its state.json is rebuilt from the create event in JetStream, it is re-adopted, and kill and destroy work (cgroups removed)', async () => {
+    const root = freshRoot('live');
+    const host = hostId();
+    const a = await supervisor(root, host);
+    const sleeper = bundle(['sleep', '1000']);
+    await a.create('alive', { bundle: sleeper.dir, stdio: STDIO });
+    await a.start('alive');
+    const original = JSON.parse(readFileSync(join(root, 'alive', 'state.json'), 'utf8')) as { pid: number; cgroupPaths: Record<string, string> };
+    const before = await a.store.read();
+    await a.outbox!.waitPublished(before.length);
+    await stopSup(a);
+    rmSync(root, { recursive: true, force: true });
+
+    const empty = freshRoot('live-empty');
+    const c = await supervisor(empty, host);
+    try {
+      expect(c.recovery.restoredRecords).toEqual(['alive']);
+      expect(c.recovery.adopted).toEqual(['alive']);
+      expect(c.stateOf('alive')).toBe('running');
+      expect(JSON.parse(readFileSync(join(empty, 'alive', 'state.json'), 'utf8'))).toEqual(original);
+      await c.kill('alive', 9);
+      await c.waitFor('alive', ['stopped'], 20_000);
+      await c.destroy('alive');
+      expect(existsSync(`/proc/${original.pid}`)).toBe(false);
+      for (const dir of Object.values(original.cgroupPaths)) expect(existsSync(dir), dir).toBe(false);
+      expect(existsSync(join(empty, 'alive'))).toBe(false);
+    } finally {
+      await stopSup(c);
+    }
+  }, 60_000);
+
   it('a second supervisor with the same host id refuses to start (HostLeaseHeldError) and leaves nothing open', async () => {
     const host = hostId();
     const first = await supervisor(freshRoot('lease1'), host);

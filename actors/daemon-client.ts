@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { connectUnix, sendFds } from '../kernel/unix-socket.js';
+import type { NetworkConfig } from '../config/network.js';
 
 /** Name of the socket in the state root. */
 export const CONTROL_SOCKET = 'cordon.sock';
@@ -17,6 +18,8 @@ export interface ControlRequest {
   pidFile?: string;
   noPivot?: boolean;
   consoleSocket?: string;
+  /** The network config (`--network FILE`, parsed). */
+  network?: NetworkConfig;
 }
 
 /**

@@ -21,6 +21,8 @@ import { attachTerminal, forwardSignals } from './foreground.js';
 import { hooksOf, runHooks } from './hook-runner.js';
 import type { NamespaceType } from '../kernel/types.js';
 import { connectUnix, sendFds } from '../kernel/unix-socket.js';
+import { type NetworkConfig, networkPlanOf } from '../config/network.js';
+import { openNetns, setupNetwork, teardownNetwork } from './network.js';
 import { type ContainerRecord, type OciState, RuntimeError, StateRoot, rfc3339Nano } from './state-dir.js';
 
 /** Options of create and run. */
@@ -39,6 +41,8 @@ export interface CreateOptions {
   consoleSocket?: string;
   /** For process.terminal without a console socket: keep the master here (a foreground run drives it). */
   keepTerminal?: boolean;
+  /** The container's network (veth interfaces, CNI); default: the `org.cordon.network` annotation, if any. */
+  network?: NetworkConfig;
 }
 
 /** A created container still followed by the process that created it. */
@@ -97,6 +101,7 @@ export class OciRuntime {
     if (logged !== 'creating' && logged !== 'destroyed') {
       throw new RuntimeError('exists', `container with id exists: ${id} (in the event log)`);
     }
+    const network = networkPlanOf(opts.network, bundle.annotations, bundle.setup.namespaces);
     if (bundle.setup.process.terminal && !opts.consoleSocket && !opts.keepTerminal) {
       throw new RuntimeError('bad-state', 'cannot allocate a tty for a container that will be detached without --console-socket');
     }
@@ -129,7 +134,12 @@ export class OciRuntime {
         await runHooks(this.recorder, id, 'createRuntime', hooks.createRuntime, state, { kind: 'runtime' });
         await runHooks(this.recorder, id, 'createContainer', hooks.createContainer, state, { kind: 'container', pid, namespaces: setup.namespaces.map((n) => n.type) });
       };
-      init = spawnContainer(setup, { startGate: 'fifo', execFifoFd: fifoFd, stdio: opts.stdio, seccompState, onSetup: (pid) => cg.join(pid), onPrestart });
+      // At the setup gate the init is in its cgroups and its new network namespace: the network goes in there.
+      const onSetup = async (pid: number) => {
+        cg.join(pid);
+        if (network) await setupNetwork(dir, id, pid, network);
+      };
+      init = spawnContainer(setup, { startGate: 'fifo', execFifoFd: fifoFd, stdio: opts.stdio, seccompState, onSetup, onPrestart });
       fs.closeSync(fifoFd);
       fifoFd = -1;
       await init.created;
@@ -174,6 +184,8 @@ export class OciRuntime {
     } catch (e) {
       if (fifoFd >= 0) fs.closeSync(fifoFd);
       if (init?.ptyMaster !== undefined) fs.closeSync(init.ptyMaster);
+      // Network first, while the namespace lives (CNI DEL wants it); network.json says what was made.
+      if (network) for (const w of await teardownNetwork(dir, id, init && !init.handle.status ? `/proc/${init.pid}/ns/net` : '')) opts.onWarning?.(w);
       if (init) {
         init.kill(9);
         await init.exited;
@@ -304,6 +316,7 @@ export class OciRuntime {
       rec = this.state.read(id);
     } catch (e) {
       if (e instanceof RuntimeError && e.code === 'not-found' && this.state.exists(id)) {
+        for (const w of await teardownNetwork(this.state.dir(id), id, '')) opts.onWarning?.(w);
         this.state.remove(id); // a state dir left by a crashed create
         return;
       }
@@ -313,6 +326,13 @@ export class OciRuntime {
     const status = this.state.status(rec);
     if ((status === 'running' || status === 'paused') && !opts.force) {
       throw new RuntimeError('bad-state', `cannot delete container ${id} that is not stopped: ${status}`);
+    }
+    // Network before the kill, while the namespace exists; after an exit it went with the namespace.
+    const netns = status === 'stopped' ? undefined : openNetns(rec.pid, BigInt(rec.pidStartTime));
+    try {
+      for (const w of await teardownNetwork(this.state.dir(id), id, netns?.path ?? '')) opts.onWarning?.(w);
+    } finally {
+      netns?.close();
     }
     const init = this.followed.get(id);
     this.followed.delete(id);

@@ -16,6 +16,7 @@ import { LIFECYCLE_EVENT_FLAGS } from './event-flags.js';
 import { EventRecorder } from '../actors/event-recorder.js';
 import { createThroughDaemon } from '../actors/daemon-client.js';
 import { JournalStore } from '../events/journal.js';
+import type { NetworkConfig } from '../config/network.js';
 
 const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'root' },
@@ -36,6 +37,7 @@ const CREATE_FLAGS: FlagSpec[] = [
   { name: 'no-pivot', bool: true },
   { name: 'no-new-keyring', bool: true },
   { name: 'preserve-fds' },
+  { name: 'network' },
 ];
 
 const USAGE = `cordon — an OCI container runtime
@@ -43,7 +45,7 @@ const USAGE = `cordon — an OCI container runtime
 usage: cordon [--root DIR] COMMAND [flags] ARGS
 
 commands:
-  create [-b DIR] [--pid-file F] [--no-pivot] ID   create a container, parked before its process runs
+  create [-b DIR] [--pid-file F] [--no-pivot] [--network FILE] ID   create a container, parked before its process runs
   start ID                                           run the process of a created container
   run [-b DIR] [-d] [--pid-file F] [--no-pivot] ID  create and start; foreground: wait, delete, exit with its code
   state ID                                           print the OCI state JSON
@@ -126,7 +128,7 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
     case 'create': {
       const p = parseArgs(rest, CREATE_FLAGS);
       const id = oneId(p, 'create');
-      const req = { id, bundle: str(p, 'bundle') ?? process.cwd(), pidFile: str(p, 'pid-file') === undefined ? undefined : path.resolve(str(p, 'pid-file') as string), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket') };
+      const req = { id, bundle: str(p, 'bundle') ?? process.cwd(), pidFile: str(p, 'pid-file') === undefined ? undefined : path.resolve(str(p, 'pid-file') as string), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket'), network: networkFlag(p) };
       // Next to a running daemon, the daemon creates it (with our stdio) and stays its parent.
       if (createThroughDaemon(rt.state.root, req)) return 0;
       const c = await rt.create(id, { ...req, onWarning: warn });
@@ -139,11 +141,12 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
     case 'run': {
       const p = parseArgs(rest, [...CREATE_FLAGS, { name: 'detach', short: ['d'], bool: true }, { name: 'keep', bool: true }]);
       const id = oneId(p, 'run');
-      if (bool(p, 'detach') && createThroughDaemon(rt.state.root, { id, bundle: str(p, 'bundle') ?? process.cwd(), pidFile: str(p, 'pid-file') === undefined ? undefined : path.resolve(str(p, 'pid-file') as string), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket') })) {
+      const network = networkFlag(p);
+      if (bool(p, 'detach') && createThroughDaemon(rt.state.root, { id, bundle: str(p, 'bundle') ?? process.cwd(), pidFile: str(p, 'pid-file') === undefined ? undefined : path.resolve(str(p, 'pid-file') as string), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket'), network })) {
         await rt.start(id, { onWarning: warn });
         return 0;
       }
-      const status = await rt.run(id, { bundle: str(p, 'bundle'), pidFile: str(p, 'pid-file'), noPivot: bool(p, 'no-pivot'), detach: bool(p, 'detach'), consoleSocket: str(p, 'console-socket'), forwardSignals: true, onWarning: warn });
+      const status = await rt.run(id, { bundle: str(p, 'bundle'), pidFile: str(p, 'pid-file'), noPivot: bool(p, 'no-pivot'), detach: bool(p, 'detach'), consoleSocket: str(p, 'console-socket'), network, forwardSignals: true, onWarning: warn });
       return status ? exitCodeOf(status) : 0;
     }
     case 'exec': {
@@ -210,6 +213,23 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
     }
     default:
       throw new UsageError(`unknown command ${JSON.stringify(verb)}; see cordon --help`);
+  }
+}
+
+/** --network FILE: the network config as JSON (see config/network.ts), "-" for stdin. */
+function networkFlag(p: ParsedArgs): NetworkConfig | undefined {
+  const file = str(p, 'network');
+  if (file === undefined) return undefined;
+  let text: string;
+  try {
+    text = fs.readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`--network: cannot read ${file}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as NetworkConfig;
+  } catch (e) {
+    throw new UsageError(`--network: ${file} is not JSON: ${(e as Error).message}`);
   }
 }
 

@@ -20,6 +20,8 @@ export interface ControlRequest {
   consoleSocket?: string;
   /** The network config (`--network FILE`, parsed). */
   network?: NetworkConfig;
+  /** Fds of the caller passed to the container as 3, 4, ... (sent after stdio; not in the JSON). */
+  extraFiles?: number[];
 }
 
 /**
@@ -36,7 +38,8 @@ export function createThroughDaemon(root: string, req: Omit<ControlRequest, 'ver
     return undefined; // a stale socket: no daemon
   }
   try {
-    sendFds(conn, Buffer.from(JSON.stringify({ verb: 'create', ...req, bundle: path.resolve(req.bundle) })), [0, 1, 2]);
+    const { extraFiles, ...rest } = req;
+    sendFds(conn, Buffer.from(JSON.stringify({ verb: 'create', ...rest, bundle: path.resolve(req.bundle) })), [0, 1, 2, ...(extraFiles ?? [])]);
     const chunks: Buffer[] = [];
     const buf = Buffer.alloc(65536);
     for (;;) {

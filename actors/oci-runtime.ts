@@ -15,12 +15,11 @@ import { createCgroupManager } from '../kernel/cgroups/manager.js';
 import type { CgroupManager, CgroupResources } from '../kernel/cgroups/types.js';
 import { CgroupOperations, cgroupOf } from './cgroup-operations.js';
 import type { EventRecorder } from './event-recorder.js';
-import { type ExecProcess, type ExecRequest, execInContainer } from './exec.js';
+import { type ExecIo, type ExecProcess, type ExecRequest, execInContainer } from './exec.js';
 import { windowSize } from '../kernel/pty.js';
-import { attachTerminal, forwardSignals } from './foreground.js';
+import { attachTerminal, forwardSignals, sendToConsoleSocket } from './foreground.js';
 import { hooksOf, runHooks } from './hook-runner.js';
 import type { NamespaceType } from '../kernel/types.js';
-import { connectUnix, sendFds } from '../kernel/unix-socket.js';
 import { type NetworkConfig, networkPlanOf } from '../config/network.js';
 import { openNetns, setupNetwork, teardownNetwork } from './network.js';
 import { type ContainerRecord, type OciState, RuntimeError, StateRoot, rfc3339Nano } from './state-dir.js';
@@ -35,6 +34,8 @@ export interface CreateOptions {
   noPivot?: boolean;
   /** Fds for the container's stdio (default: this process's 0-2). */
   stdio?: readonly number[];
+  /** Fds the container's process gets as 3, 4, ... (runc --preserve-fds N passes the caller's 3..3+N-1). */
+  extraFiles?: readonly number[];
   /** Receives config warnings (accepted with a note, as runc logs them). Default: ignored. */
   onWarning?: (message: string) => void;
   /** For process.terminal: a unix socket that receives the pty master (SCM_RIGHTS), as runc --console-socket. */
@@ -139,7 +140,7 @@ export class OciRuntime {
         cg.join(pid);
         if (network) await setupNetwork(dir, id, pid, network);
       };
-      init = spawnContainer(setup, { startGate: 'fifo', execFifoFd: fifoFd, stdio: opts.stdio, seccompState, onSetup, onPrestart });
+      init = spawnContainer(setup, { startGate: 'fifo', execFifoFd: fifoFd, stdio: opts.stdio, extraFiles: opts.extraFiles, seccompState, onSetup, onPrestart });
       fs.closeSync(fifoFd);
       fifoFd = -1;
       await init.created;
@@ -165,19 +166,10 @@ export class OciRuntime {
       this.followed.set(id, init);
       let ptyMaster = init.ptyMaster;
       if (ptyMaster !== undefined && opts.consoleSocket) {
-        // As runc: the master goes to the console socket (named like runc's, "/dev/ptmx"); no copy stays here.
+        // As runc: the master goes to the console socket; no copy stays here.
         const master = ptyMaster;
         ptyMaster = undefined;
-        try {
-          const conn = connectUnix(opts.consoleSocket);
-          try {
-            sendFds(conn, Buffer.from('/dev/ptmx'), [master]);
-          } finally {
-            fs.closeSync(conn);
-          }
-        } finally {
-          fs.closeSync(master);
-        }
+        sendToConsoleSocket(opts.consoleSocket, master);
       }
       await this.recorder?.record(id, 'create', { pid: init.pid, bundle: bundle.bundle });
       return { record, init, bundle, ptyMaster };
@@ -284,7 +276,7 @@ export class OciRuntime {
   }
 
   /** Start an additional process in a running container (runc exec); see actors/exec.ts. */
-  exec(id: string, req: ExecRequest, opts: { stdio?: readonly number[] } = {}): Promise<ExecProcess> {
+  exec(id: string, req: ExecRequest, opts: ExecIo = {}): Promise<ExecProcess> {
     return execInContainer(this.state, id, req, { ...opts, recorder: this.recorder });
   }
 

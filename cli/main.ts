@@ -17,6 +17,8 @@ import { EventRecorder } from '../actors/event-recorder.js';
 import { createThroughDaemon } from '../actors/daemon-client.js';
 import { JournalStore } from '../events/journal.js';
 import type { NetworkConfig } from '../config/network.js';
+import { attachTerminal, forwardSignals } from '../actors/foreground.js';
+import { windowSize } from '../kernel/pty.js';
 
 const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'root' },
@@ -128,7 +130,7 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
     case 'create': {
       const p = parseArgs(rest, CREATE_FLAGS);
       const id = oneId(p, 'create');
-      const req = { id, bundle: str(p, 'bundle') ?? process.cwd(), pidFile: str(p, 'pid-file') === undefined ? undefined : path.resolve(str(p, 'pid-file') as string), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket'), network: networkFlag(p) };
+      const req = { id, bundle: str(p, 'bundle') ?? process.cwd(), pidFile: str(p, 'pid-file') === undefined ? undefined : path.resolve(str(p, 'pid-file') as string), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket'), network: networkFlag(p), extraFiles: preservedFds(p) };
       // Next to a running daemon, the daemon creates it (with our stdio) and stays its parent.
       if (createThroughDaemon(rt.state.root, req)) return 0;
       const c = await rt.create(id, { ...req, onWarning: warn });
@@ -142,11 +144,12 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
       const p = parseArgs(rest, [...CREATE_FLAGS, { name: 'detach', short: ['d'], bool: true }, { name: 'keep', bool: true }]);
       const id = oneId(p, 'run');
       const network = networkFlag(p);
-      if (bool(p, 'detach') && createThroughDaemon(rt.state.root, { id, bundle: str(p, 'bundle') ?? process.cwd(), pidFile: str(p, 'pid-file') === undefined ? undefined : path.resolve(str(p, 'pid-file') as string), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket'), network })) {
+      const extraFiles = preservedFds(p);
+      if (bool(p, 'detach') && createThroughDaemon(rt.state.root, { id, bundle: str(p, 'bundle') ?? process.cwd(), pidFile: str(p, 'pid-file') === undefined ? undefined : path.resolve(str(p, 'pid-file') as string), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket'), network, extraFiles })) {
         await rt.start(id, { onWarning: warn });
         return 0;
       }
-      const status = await rt.run(id, { bundle: str(p, 'bundle'), pidFile: str(p, 'pid-file'), noPivot: bool(p, 'no-pivot'), detach: bool(p, 'detach'), consoleSocket: str(p, 'console-socket'), network, forwardSignals: true, onWarning: warn });
+      const status = await rt.run(id, { bundle: str(p, 'bundle'), pidFile: str(p, 'pid-file'), noPivot: bool(p, 'no-pivot'), detach: bool(p, 'detach'), consoleSocket: str(p, 'console-socket'), network, extraFiles, forwardSignals: true, onWarning: warn });
       return status ? exitCodeOf(status) : 0;
     }
     case 'exec': {
@@ -158,8 +161,10 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
       ]);
       const [id, ...cmd] = p.args;
       if (!id) throw new UsageError('exec: expected a container ID and a command');
-      if (bool(p, 'tty') || str(p, 'console-socket')) throw new UsageError('exec: terminals (-t, --console-socket) are not supported yet');
-      if (Number(str(p, 'preserve-fds') ?? 0) > 0) throw new UsageError('exec: --preserve-fds is not supported yet');
+      const tty = bool(p, 'tty');
+      const consoleSocket = str(p, 'console-socket');
+      if (tty && bool(p, 'detach') && !consoleSocket) throw new UsageError('exec: cannot allocate tty if cordon will detach without setting console socket');
+      if (!tty && consoleSocket) throw new UsageError('exec: cannot use console socket if cordon will not allocate tty');
       const multi = (n: string) => (Array.isArray(p.flags[n]) ? (p.flags[n] as string[]) : []);
       const u = str(p, 'user');
       const um = u === undefined ? undefined : /^(\d+)(?::(\d+))?$/.exec(u);
@@ -174,13 +179,23 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
         caps: multi('cap'),
         noNewPrivileges: bool(p, 'no-new-privs'),
         process: file === undefined ? undefined : JSON.parse(fs.readFileSync(file === '-' ? 0 : file, 'utf8')),
-      });
+        tty,
+        consoleSize: tty && !consoleSocket ? ttySize() : undefined,
+      }, { extraFiles: preservedFds(p), consoleSocket });
       if (str(p, 'pid-file')) fs.writeFileSync(str(p, 'pid-file') as string, String(proc.pid));
       if (bool(p, 'detach')) {
         proc.detach();
         return 0;
       }
-      return exitCodeOf(await proc.exited);
+      // A terminal in the foreground: the caller's tty wired to the pty, signals forwarded, as `run` does.
+      const untty = proc.ptyMaster === undefined ? () => {} : attachTerminal(proc.ptyMaster);
+      const unforward = forwardSignals(proc);
+      try {
+        return exitCodeOf(await proc.exited);
+      } finally {
+        untty();
+        unforward();
+      }
     }
     case 'state':
       process.stdout.write(JSON.stringify(rt.stateOf(oneId(parseArgs(rest, []), 'state')), null, 2) + '\n');
@@ -214,6 +229,27 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
     default:
       throw new UsageError(`unknown command ${JSON.stringify(verb)}; see cordon --help`);
   }
+}
+
+/** --preserve-fds N: this process's fds 3..3+N-1, each checked open. */
+function preservedFds(p: ParsedArgs): number[] | undefined {
+  const v = str(p, 'preserve-fds');
+  if (v === undefined || v === '0') return undefined;
+  if (!/^\d+$/.test(v)) throw new UsageError(`--preserve-fds: expected a number, got ${JSON.stringify(v)}`);
+  const fds = Array.from({ length: Number(v) }, (_, i) => 3 + i);
+  for (const fd of fds) {
+    try {
+      fs.fstatSync(fd);
+    } catch {
+      throw new UsageError(`--preserve-fds ${v}: fd ${fd} is not open`);
+    }
+  }
+  return fds;
+}
+
+function ttySize(): { height: number; width: number } | undefined {
+  const ws = windowSize(1);
+  return ws ? { height: ws.rows, width: ws.cols } : undefined;
 }
 
 /** --network FILE: the network config as JSON (see config/network.ts), "-" for stdin. */

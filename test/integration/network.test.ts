@@ -9,6 +9,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CniResult, cniCheck } from '../../actors/cni.js';
 import { readNetworkRecord } from '../../actors/network.js';
 import { runcStats } from '../../actors/runc-events.js';
 import { ConfigError } from '../../config/config-error.js';
@@ -124,6 +125,12 @@ describe('veth strategy', () => {
     expect(cordon('start', 'cli-net').status).toBe(0);
     const pid = JSON.parse(execFileSync(process.execPath, [path.join(REPO_ROOT, 'bin/cordon.js'), '--root', root, 'state', 'cli-net'], { env, encoding: 'utf8' })) as { pid: number };
     expect(execFileSync('nsenter', ['-t', String(pid.pid), '-n', 'ip', '-o', '-4', 'addr', 'show', 'eth0'], { encoding: 'utf8' })).toContain('10.213.1.19/24');
+    // runc's events --stats line carries the interface counters of the container's namespace.
+    const ev = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin/cordon.js'), '--root', root, 'events', '--stats', 'cli-net'], { env, encoding: 'utf8', timeout: 30_000 });
+    const stats = JSON.parse(ev.stdout.trim().split('\n')[0]) as { type: string; data: { network_interfaces: Array<{ name: string; rx_packets: number; tx_bytes: number }> } };
+    expect(stats.type).toBe('stats');
+    expect(stats.data.network_interfaces.map((i) => i.name)).toEqual(['eth0']);
+    expect(typeof stats.data.network_interfaces[0].tx_bytes).toBe('number');
     const d = cordon('delete', '--force', 'cli-net');
     expect(d.status, d.stderr).toBe(0);
     expect(hostLinks()).not.toContain(host);
@@ -182,6 +189,10 @@ describe('CNI (bridge + host-local + loopback from /usr/lib/cni)', () => {
     expect(leases()).toEqual([ipA.split('/')[0]]);
     expect(readFileSync(path.join(ipamDir, `cordon-test-${tag}`, ipA.split('/')[0]), 'utf8')).toContain(a);
     expect(bridgePorts(cniBridge)).toHaveLength(1);
+    // CHECK agrees with what ADD made (and fails once the interface is gone).
+    const inv = { confList: rec?.cni?.confList as never, binDirs: ['/usr/lib/cni'], containerId: a, netns: `/proc/${h.rt.stateOf(a).pid}/ns/net`, ifName: 'eth0' };
+    await cniCheck(inv, rec?.cni?.result as CniResult);
+    await expect(cniCheck({ ...inv, ifName: 'eth9' }, rec?.cni?.result as CniResult)).rejects.toThrow(/CHECK of network "cordon-test-\d+", plugin 0 \(bridge\)/);
 
     const r = await h.run(specs(netRaw, sh(`echo "== addr =="; ip -o -4 addr show eth0; echo "== ping =="; ping -c 2 -W 3 ${ipA.split('/')[0]} >/dev/null && echo ok; ping -c 1 -W 3 10.213.2.1 >/dev/null && echo gw-ok`)), { network: { cni: { confList: confList(), binDir: '/usr/lib/cni', ifName: 'eth0' } } });
     expect(r.status?.code, r.out).toBe(0);

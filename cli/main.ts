@@ -49,10 +49,12 @@ usage: cordon [--root DIR] COMMAND [flags] ARGS
 commands:
   create [-b DIR] [--pid-file F] [--no-pivot] [--network FILE] ID   create a container, parked before its process runs
   start ID                                           run the process of a created container
-  run [-b DIR] [-d] [--pid-file F] [--no-pivot] ID  create and start; foreground: wait, delete, exit with its code
+  run [-b DIR] [-d] [--pid-file F] [--no-pivot] [--network FILE] [--preserve-fds N] ID
+                                                     create and start; foreground: wait, delete, exit with its code
   state ID                                           print the OCI state JSON
   kill [-a|--all] ID [SIGNAL]                        send a signal (name or number, default SIGTERM); --all: every process
-  exec [-e K=V] [--cwd D] [-u UID[:GID]] [--cap C] [--no-new-privs] [-p FILE] [-d] [--pid-file F] ID CMD [ARGS]
+  exec [-e K=V] [--cwd D] [-u UID[:GID]] [--cap C] [--no-new-privs] [-p FILE] [-d] [--pid-file F]
+       [-t [--console-socket S]] [--preserve-fds N] ID CMD [ARGS]
                                                      run another process in a running container; exits with its code
   pause ID / resume ID                               freeze / thaw every process of the container
   ps [-f json] ID [PS-OPTIONS]                       processes of the container (host ps lines, or a JSON pid list)

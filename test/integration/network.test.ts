@@ -14,7 +14,7 @@ import { readNetworkRecord } from '../../actors/network.js';
 import { runcStats } from '../../actors/runc-events.js';
 import { ConfigError } from '../../config/config-error.js';
 import type { NetworkConfig } from '../../config/network.js';
-import { REPO_ROOT } from '../fixtures/bundle.js';
+import { REPO_ROOT, makeUsernsRootfs } from '../fixtures/bundle.js';
 import { Harness, type OciSpecLike, sections, sh, specs, waitFor } from './harness.js';
 
 const h = new Harness('net');
@@ -136,6 +136,20 @@ describe('veth strategy', () => {
     expect(hostLinks()).not.toContain(host);
     expect(bridgePorts(vethBridge)).not.toContain(host);
     expect(existsSync(path.join(root, 'cli-net'))).toBe(false);
+  });
+
+  it('works for a container in its own user namespace (its network namespace belongs to that namespace)', async () => {
+    const MAP = { containerID: 0, hostID: 100000, size: 65536 };
+    const b = h.bundle(specs(netRaw, sh('ip -o -4 addr show eth0; ping -c 1 -W 3 10.213.1.1 >/dev/null && echo host-ok'), (s) => {
+      s.linux.namespaces = [...(s.linux.namespaces ?? []), { type: 'user' }];
+      s.linux.uidMappings = [MAP];
+      s.linux.gidMappings = [MAP];
+    }), makeUsernsRootfs(100000));
+    const r = await h.run(b, { network: veth(4) });
+    expect(r.status?.code, r.out).toBe(0);
+    expect(r.out).toContain('inet 10.213.1.14/24');
+    expect(r.out).toContain('host-ok');
+    expect(hostLinks()).not.toContain(`cdn-h${tag}-4`);
   });
 
   it('a bad config is refused naming the field, before anything exists', async () => {

@@ -199,10 +199,12 @@ export function convertNetwork(issues: Issues, base: string, raw: unknown): Netw
   for (const k of Object.keys(o)) if (k !== 'interfaces' && k !== 'cni') issues.error(childPath(base, k), 'unknown field (expected "interfaces" or "cni")');
   const plan: NetworkPlan = { veth: [], vethFields: [] };
   const names = new Map<string, string>();
-  const claim = (name: string, p: string) => {
-    const prev = names.get(name);
+  // Container-side and host-side names live in different namespaces: each must be unique in its own.
+  const claim = (name: string, p: string, side: 'container' | 'host' = 'container') => {
+    const key = `${side}:${name}`;
+    const prev = names.get(key);
     if (prev) issues.error(p, `interface name ${JSON.stringify(name)} is used by ${prev} too`);
-    names.set(name, p);
+    names.set(key, p);
   };
   readArray(issues, `${base}.interfaces`, o.interfaces)?.forEach((e, i) => {
     const p = indexPath(`${base}.interfaces`, i);
@@ -212,7 +214,7 @@ export function convertNetwork(issues: Issues, base: string, raw: unknown): Netw
     const v = readVeth(issues, p, e);
     if (!v) return;
     claim(v.name, `${p}.name`);
-    claim(`host:${v.hostInterfaceName}`, `${p}.hostInterfaceName`);
+    claim(v.hostInterfaceName, `${p}.hostInterfaceName`, 'host');
     plan.veth.push(v);
     plan.vethFields.push(p);
   });

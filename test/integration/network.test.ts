@@ -5,7 +5,7 @@
  * delete no veth, bridge port, IPAM lease or state is left. Bad configs are refused naming the field.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +30,19 @@ const netRaw = (s: OciSpecLike) => {
 };
 const hostLinks = () => readdirSync('/sys/class/net');
 const bridgePorts = (br: string) => readdirSync(`/sys/class/net/${br}/brif`);
+/** Pids whose network namespace, or one of whose fds, is `ns` ("net:[4026532...]"). */
+function netnsHolders(ns: string): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (readlinkSync(`/proc/${pid}/ns/net`) === ns) out.push(pid);
+      for (const fd of readdirSync(`/proc/${pid}/fd`)) if (readlinkSync(`/proc/${pid}/fd/${fd}`) === ns) out.push(`${pid}/fd/${fd}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
 
 /** Create + start a long-running container (it sleeps) with a network; returns its id. */
 async function startSleeper(network: NetworkConfig): Promise<string> {
@@ -217,8 +230,11 @@ describe('CNI (bridge + host-local + loopback from /usr/lib/cni)', () => {
     expect(out.ping).toBe('ok\ngw-ok');
     expect(leases()).toEqual([ipA.split('/')[0]]); // B's lease went with its delete
 
+    const netnsA = execFileSync('readlink', [`/proc/${h.rt.stateOf(a).pid}/ns/net`], { encoding: 'utf8' }).trim();
     await h.rt.delete(a, { force: true });
     expect(leases()).toEqual([]);
+    // No process (this one included: delete opened it for CNI DEL) holds the namespace any more.
+    expect(netnsHolders(netnsA)).toEqual([]);
     expect(bridgePorts(cniBridge)).toEqual([]);
     expect(await waitFor(() => hostLinks().filter((l) => !before.has(l) && l !== cniBridge).length === 0, 3000)).toBe(true);
   });

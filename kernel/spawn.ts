@@ -53,7 +53,7 @@ export interface SpawnOptions {
   closeAfter?: readonly number[];
   /** Handlers for gates by name. */
   gates?: Record<string, GateHandler>;
-  /** Fail (and kill the child) if it has not exec'd within this time. */
+  /** Fail (and kill the child) if it has not exec'd within this time; arriving at a gate named `start` (a created container, which waits there as long as it likes) stops the clock. */
   timeoutMs?: number;
   /** An open pid namespace fd: the child is created inside that namespace (setns of pid_for_children). */
   pidNamespaceFd?: number;
@@ -287,6 +287,7 @@ export class SpawnHandle {
   // handler can hold the child at its gate (the start gate of a created container waits for start()).
   private async onGate(name: string, pipe: boolean): Promise<void> {
     this.timings.gates[name] = performance.now();
+    if (name === 'start' && this.timer) clearTimeout(this.timer);
     this.arrival(name).resolve();
     const handler = this.opts.gates?.[name];
     try {

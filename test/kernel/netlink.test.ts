@@ -100,7 +100,7 @@ describe('veth strategy on a real network namespace', () => {
   });
 
   it('creates the pair with the peer inside, attached to the bridge, addressed, routed, hairpin, MTU, MAC, txqueuelen', () => {
-    setupVeth({ name: 'eth7', hostInterfaceName: host, bridge, mtu: 1380, macAddress: '02:42:0a:d5:09:02', address: '10.213.9.2/24', gateway: '10.213.9.1', ipv6Address: 'fd00:213:9::2/64', hairpinMode: true, txQueueLen: 777 }, `/proc/${sleeper.pid}/ns/net`);
+    setupVeth({ name: 'eth7', hostInterfaceName: host, bridge, mtu: 1380, macAddress: '02:42:0a:d5:09:02', address: '10.213.9.2/24', gateway: '10.213.9.1', ipv6Address: 'fd00:213:9::2/64', ipv6Gateway: 'fd00:213:9::1', hairpinMode: true, txQueueLen: 777 }, `/proc/${sleeper.pid}/ns/net`);
     expect(hostLinkExists(host)).toBe(true);
     expect(execFileSync('readlink', [`/sys/class/net/${host}/master`], { encoding: 'utf8' }).trim()).toMatch(new RegExp(`/${bridge}$`));
     expect(execFileSync('cat', [`/sys/class/net/${host}/brport/hairpin_mode`], { encoding: 'utf8' }).trim()).toBe('1');
@@ -114,6 +114,7 @@ describe('veth strategy on a real network namespace', () => {
     expect(link).toContain('link/ether 02:42:0a:d5:09:02');
     expect(link).toMatch(/<[^>]*\bUP\b/);
     expect(inNs('ip', 'route', 'show', 'default')).toContain('default via 10.213.9.1 dev eth7');
+    expect(inNs('ip', '-6', 'route', 'show', 'default')).toContain('default via fd00:213:9::1 dev eth7');
     expect(removeVeth(host)).toBe(true);
     expect(hostLinkExists(host)).toBe(false);
     expect(inNs('ip', '-o', 'link')).not.toContain('eth7');

@@ -14,8 +14,8 @@ import { type CniResult, cniAdd, cniDel } from './cni.js';
 
 /** What network.json records. */
 export interface NetworkRecord {
-  /** veth pairs made (host end name, container end name). */
-  veth: Array<{ hostInterfaceName: string; name: string }>;
+  /** veth pairs made (host end name, container end name, its addresses). */
+  veth: Array<{ hostInterfaceName: string; name: string; address?: string; ipv6Address?: string }>;
   /** The CNI network the container was added to, with the ADD result once there is one. */
   cni?: { confList: CniConfList; binDirs: string[]; ifName: string; args?: Record<string, string>; result?: CniResult };
 }
@@ -43,7 +43,7 @@ export async function setupNetwork(dir: string, id: string, pid: number, plan: N
   const netns = `/proc/${pid}/ns/net`;
   for (let i = 0; i < plan.veth.length; i++) {
     const v = plan.veth[i];
-    rec.veth.push({ hostInterfaceName: v.hostInterfaceName, name: v.name });
+    rec.veth.push({ hostInterfaceName: v.hostInterfaceName, name: v.name, address: v.address, ipv6Address: v.ipv6Address });
     save(dir, rec);
     setupVeth(v, netns, plan.vethFields[i]);
   }
@@ -54,6 +54,17 @@ export async function setupNetwork(dir: string, id: string, pid: number, plan: N
     save(dir, rec);
   }
   return rec;
+}
+
+/** What the create event says about a container's network: its interfaces and the addresses they got. */
+export function networkSummary(rec: NetworkRecord): Record<string, unknown> {
+  const interfaces: Array<Record<string, unknown>> = rec.veth.map((v) => ({ name: v.name, host: v.hostInterfaceName, addresses: [v.address, v.ipv6Address].filter(Boolean) }));
+  if (rec.cni) {
+    const ifs = rec.cni.result?.interfaces ?? [];
+    const addresses = (rec.cni.result?.ips ?? []).map((ip) => ip.address);
+    interfaces.push({ name: rec.cni.ifName, cni: rec.cni.confList.name, mac: ifs.find((i) => i.sandbox && i.name === rec.cni?.ifName)?.mac, addresses });
+  }
+  return { interfaces };
 }
 
 /**

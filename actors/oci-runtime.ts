@@ -21,7 +21,7 @@ import { attachTerminal, forwardSignals, sendToConsoleSocket } from './foregroun
 import { hooksOf, runHooks } from './hook-runner.js';
 import type { NamespaceType } from '../kernel/types.js';
 import { type NetworkConfig, networkPlanOf } from '../config/network.js';
-import { openNetns, setupNetwork, teardownNetwork } from './network.js';
+import { type NetworkRecord, networkSummary, openNetns, setupNetwork, teardownNetwork } from './network.js';
 import { type ContainerRecord, type OciState, RuntimeError, StateRoot, rfc3339Nano } from './state-dir.js';
 
 /** Options of create and run. */
@@ -53,6 +53,8 @@ export interface CreatedContainer {
   bundle: LoadedBundle;
   /** The pty master, when the process has a terminal and no console socket took it. */
   ptyMaster?: number;
+  /** What its network setup made (interfaces, CNI result with the addresses), when it has a network. */
+  network?: NetworkRecord;
 }
 
 /** runc's verbs on one state root. */
@@ -136,9 +138,10 @@ export class OciRuntime {
         await runHooks(this.recorder, id, 'createContainer', hooks.createContainer, state, { kind: 'container', pid, namespaces: setup.namespaces.map((n) => n.type) });
       };
       // At the setup gate the init is in its cgroups and its new network namespace: the network goes in there.
+      let netRec: NetworkRecord | undefined;
       const onSetup = async (pid: number) => {
         cg.join(pid);
-        if (network) await setupNetwork(dir, id, pid, network);
+        if (network) netRec = await setupNetwork(dir, id, pid, network);
       };
       init = spawnContainer(setup, { startGate: 'fifo', execFifoFd: fifoFd, stdio: opts.stdio, extraFiles: opts.extraFiles, seccompState, onSetup, onPrestart });
       fs.closeSync(fifoFd);
@@ -171,8 +174,8 @@ export class OciRuntime {
         ptyMaster = undefined;
         sendToConsoleSocket(opts.consoleSocket, master);
       }
-      await this.recorder?.record(id, 'create', { pid: init.pid, bundle: bundle.bundle });
-      return { record, init, bundle, ptyMaster };
+      await this.recorder?.record(id, 'create', { pid: init.pid, bundle: bundle.bundle, ...(netRec ? { network: networkSummary(netRec) } : {}) });
+      return { record, init, bundle, ptyMaster, network: netRec };
     } catch (e) {
       if (fifoFd >= 0) fs.closeSync(fifoFd);
       if (init?.ptyMaster !== undefined) fs.closeSync(init.ptyMaster);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CniResult, cniCheck } from '../../actors/cni.js';
-import { readNetworkRecord } from '../../actors/network.js';
+import { type NetworkRecord, networkSummary, readNetworkRecord } from '../../actors/network.js';
 import { runcStats } from '../../actors/runc-events.js';
 import { ConfigError } from '../../config/config-error.js';
 import type { NetworkConfig } from '../../config/network.js';
@@ -144,6 +144,9 @@ describe('veth strategy', () => {
     expect(stats.type).toBe('stats');
     expect(stats.data.network_interfaces.map((i) => i.name)).toEqual(['eth0']);
     expect(typeof stats.data.network_interfaces[0].tx_bytes).toBe('number');
+    // The create event tells where the container is on the network.
+    const ev2 = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin/cordon.js'), '--root', root, 'events', '--no-follow', '--format', 'json', '--filter', 'container=cli-net', '--filter', 'action=create'], { env, encoding: 'utf8', timeout: 30_000 });
+    expect((JSON.parse(ev2.stdout.trim()) as { attributes: unknown }).attributes).toMatchObject({ network: { interfaces: [{ name: 'eth0', host, addresses: ['10.213.1.19/24'] }] } });
     const d = cordon('delete', '--force', 'cli-net');
     expect(d.status, d.stderr).toBe(0);
     expect(hostLinks()).not.toContain(host);
@@ -210,6 +213,7 @@ describe('CNI (bridge + host-local + loopback from /usr/lib/cni)', () => {
     const before = new Set(hostLinks());
     const a = await startSleeper({ cni: { confList: file } });
     const rec = readNetworkRecord(h.rt.state.dir(a));
+    expect(networkSummary(rec as NetworkRecord)).toMatchObject({ interfaces: [{ name: 'eth0', cni: `cordon-test-${tag}`, addresses: rec?.cni?.result?.ips?.map((i) => i.address) }] });
     const ipA = rec?.cni?.result?.ips?.[0]?.address ?? '';
     expect(ipA).toMatch(/^10\.213\.2\.\d+\/24$/);
     expect(rec?.cni?.result?.ips?.[0]?.gateway).toBe('10.213.2.1');

@@ -59,14 +59,18 @@ describe('exec -t', () => {
     expect(data.toString()).toBe('/dev/ptmx');
     expect(fds).toHaveLength(1);
     const master = fds[0];
-    writeSync(master, 'hello\n');
     let out = '';
     const buf = Buffer.alloc(4096);
-    for (let i = 0; i < 50 && !out.includes('got hello'); i++) {
-      await waitReadable(master, 5000);
-      out += buf.toString('utf8', 0, readSync(master, buf, 0, buf.length, null));
-    }
+    const readUntil = async (text: string) => {
+      for (let i = 0; i < 50 && !out.includes(text); i++) {
+        await waitReadable(master, 5000);
+        out += buf.toString('utf8', 0, readSync(master, buf, 0, buf.length, null));
+      }
+    };
+    await readUntil('\n'); // the tty line, before our input is echoed
     expect(out.split(/\r?\n/)[0]).toMatch(/^\/dev\/pts\/\d+$/);
+    writeSync(master, 'hello\n');
+    await readUntil('got hello');
     expect(out).toContain('got hello');
     expect(await exited).toBe(6);
     closeSync(master);

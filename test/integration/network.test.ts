@@ -186,6 +186,19 @@ describe('veth strategy', () => {
     await expect(h.rt.create(h.nextId(), { bundle: noNetns.dir, network: veth(5) })).rejects.toThrow('linux.namespaces: a network config needs a network namespace');
   });
 
+  it('a createRuntime hook sees the network up, and when it fails the create removes the veth again', async () => {
+    const seen = path.join(work, 'hook-saw');
+    const b = h.bundle((s) => {
+      s.hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', `cat /sys/class/net/cdn-h${tag}-6/operstate > ${seen}; exit 2`] }] };
+    });
+    const id = h.nextId();
+    const err = (await h.rt.create(id, { bundle: b.dir, network: veth(6) }).catch((e: unknown) => e)) as Error;
+    expect(err.message).toContain('hooks.createRuntime[0]');
+    expect(readFileSync(seen, 'utf8').trim()).toBe('up');
+    expect(hostLinks()).not.toContain(`cdn-h${tag}-6`);
+    expect(existsSync(h.rt.state.dir(id))).toBe(false);
+  });
+
   it('a failure on the host (no such bridge) names the field and leaves no veth, state dir or process', async () => {
     const b = h.bundle(sh('true'));
     const id = h.nextId();

@@ -77,6 +77,8 @@ export function execProcess(base: ProcessSetup, req: ExecRequest): ProcessSetup 
     const p = convertProcess(issues, req.process);
     issues.throwIfAny();
     if (!p) throw new RuntimeError('bad-state', 'process: invalid');
+    if (req.tty) p.terminal = true;
+    if (p.terminal && !p.consoleSize && req.consoleSize) p.consoleSize = req.consoleSize;
     return p;
   }
   if (!req.args.length) throw new RuntimeError('bad-state', 'exec: a command is required');

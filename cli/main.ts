@@ -163,7 +163,10 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
       ]);
       const [id, ...cmd] = p.args;
       if (!id) throw new UsageError('exec: expected a container ID and a command');
-      const tty = bool(p, 'tty');
+      const file = str(p, 'process');
+      const processJson: unknown = file === undefined ? undefined : JSON.parse(fs.readFileSync(file === '-' ? 0 : file, 'utf8'));
+      // -p with "terminal": true asks for a tty as -t does.
+      const tty = bool(p, 'tty') || (processJson as { terminal?: unknown } | undefined)?.terminal === true;
       const consoleSocket = str(p, 'console-socket');
       if (tty && bool(p, 'detach') && !consoleSocket) throw new UsageError('exec: cannot allocate tty if cordon will detach without setting console socket');
       if (!tty && consoleSocket) throw new UsageError('exec: cannot use console socket if cordon will not allocate tty');
@@ -171,7 +174,6 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
       const u = str(p, 'user');
       const um = u === undefined ? undefined : /^(\d+)(?::(\d+))?$/.exec(u);
       if (u !== undefined && !um) throw new UsageError(`exec: --user: expected uid[:gid], got ${JSON.stringify(u)}`);
-      const file = str(p, 'process');
       const proc = await rt.exec(id, {
         args: cmd,
         env: multi('env'),
@@ -180,7 +182,7 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
         additionalGids: multi('additional-gids').length ? multi('additional-gids').map(Number) : undefined,
         caps: multi('cap'),
         noNewPrivileges: bool(p, 'no-new-privs'),
-        process: file === undefined ? undefined : JSON.parse(fs.readFileSync(file === '-' ? 0 : file, 'utf8')),
+        process: processJson,
         tty,
         consoleSize: tty && !consoleSocket ? ttySize() : undefined,
       }, { extraFiles: preservedFds(p), consoleSocket });

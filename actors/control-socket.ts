@@ -43,11 +43,11 @@ async function handle(sup: Supervisor, conn: number): Promise<void> {
   let fds: number[] = [];
   let reply: unknown;
   try {
-    const msg = recvFds(conn, 3, 65536);
+    const msg = recvFds(conn, 64, 65536);
     fds = msg.fds;
     const req = JSON.parse(msg.data.toString('utf8')) as ControlRequest;
     if (req.verb !== 'create' || typeof req.id !== 'string' || typeof req.bundle !== 'string') throw new Error('bad request: expected {"verb":"create","id","bundle"}');
-    await sup.create(req.id, { bundle: req.bundle, pidFile: req.pidFile, noPivot: req.noPivot, consoleSocket: req.consoleSocket, stdio: fds.length === 3 ? fds : undefined });
+    await sup.create(req.id, { bundle: req.bundle, pidFile: req.pidFile, noPivot: req.noPivot, consoleSocket: req.consoleSocket, network: req.network, stdio: fds.length >= 3 ? fds.slice(0, 3) : undefined, extraFiles: fds.length > 3 ? fds.slice(3) : undefined });
     reply = { ok: true, pid: sup.runtime.stateOf(req.id).pid };
   } catch (e) {
     const err = asLifecycleError(e);

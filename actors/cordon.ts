@@ -21,7 +21,7 @@ import { Supervisor } from './supervisor.js';
 import { randomUUID } from 'node:crypto';
 import { type Actor, createActor, fromCallback, fromPromise, waitFor } from 'xstate';
 import { type ExecEvent, execMachine } from '../machines/exec.js';
-import type { ExecProcess, ExecRequest } from './exec.js';
+import type { ExecIo, ExecProcess, ExecRequest } from './exec.js';
 
 /** A running exec: its host pid, exec id (as in the events), machine, and its exit. */
 export interface ExecHandle {
@@ -29,6 +29,8 @@ export interface ExecHandle {
   execId: string;
   actor: Actor<typeof execMachine>;
   exited: Promise<{ exitCode: number | null; signal: number | null }>;
+  /** With `tty` and no console socket: the pty master made in the container (the caller's to drive and close). */
+  ptyMaster?: number;
 }
 
 export { LifecycleError };
@@ -136,7 +138,7 @@ export class Container {
    * Run an additional process in the running container (runc exec): its own machine (machines/exec.ts)
    * goes starting → running → exited, with exec-start and exec-exit events. Resolves once it runs.
    */
-  exec(req: ExecRequest, opts: { stdio?: readonly number[] } = {}): Promise<ExecHandle> {
+  exec(req: ExecRequest, opts: ExecIo = {}): Promise<ExecHandle> {
     return typed(async () => {
       let started: ExecProcess | undefined;
       const machine = execMachine.provide({
@@ -156,7 +158,7 @@ export class Container {
       const snap = await waitFor(actor, (x) => x.value !== 'starting');
       if (snap.value === 'failed') throw new Error(snap.context.error ?? 'exec failed');
       const done = waitFor(actor, (x) => x.status === 'done').then((x) => ({ exitCode: x.context.exitCode ?? null, signal: x.context.signal ?? null }));
-      return { pid: snap.context.pid as number, execId: started?.execId ?? snap.context.execId, actor, exited: done };
+      return { pid: snap.context.pid as number, execId: started?.execId ?? snap.context.execId, actor, exited: done, ptyMaster: started?.ptyMaster };
     });
   }
 

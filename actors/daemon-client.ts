@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { connectUnix, sendFds } from '../kernel/unix-socket.js';
+import type { NetworkConfig } from '../config/network.js';
 
 /** Name of the socket in the state root. */
 export const CONTROL_SOCKET = 'cordon.sock';
@@ -17,6 +18,10 @@ export interface ControlRequest {
   pidFile?: string;
   noPivot?: boolean;
   consoleSocket?: string;
+  /** The network config (`--network FILE`, parsed). */
+  network?: NetworkConfig;
+  /** Fds of the caller passed to the container as 3, 4, ... (sent after stdio; not in the JSON). */
+  extraFiles?: number[];
 }
 
 /**
@@ -33,7 +38,8 @@ export function createThroughDaemon(root: string, req: Omit<ControlRequest, 'ver
     return undefined; // a stale socket: no daemon
   }
   try {
-    sendFds(conn, Buffer.from(JSON.stringify({ verb: 'create', ...req, bundle: path.resolve(req.bundle) })), [0, 1, 2]);
+    const { extraFiles, ...rest } = req;
+    sendFds(conn, Buffer.from(JSON.stringify({ verb: 'create', ...rest, bundle: path.resolve(req.bundle) })), [0, 1, 2, ...(extraFiles ?? [])]);
     const chunks: Buffer[] = [];
     const buf = Buffer.alloc(65536);
     for (;;) {

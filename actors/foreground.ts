@@ -6,9 +6,24 @@ import fs from 'node:fs';
 import { SIGNALS } from '../kernel/constants.js';
 import type { ContainerInit } from '../kernel/container.js';
 import { pumpPty, setWindowSize, windowSize } from '../kernel/pty.js';
+import { connectUnix, sendFds } from '../kernel/unix-socket.js';
+
+/** Hand a pty master to a --console-socket listener (SCM_RIGHTS, named "/dev/ptmx" as runc does); our copy is closed. */
+export function sendToConsoleSocket(socketPath: string, master: number): void {
+  try {
+    const conn = connectUnix(socketPath);
+    try {
+      sendFds(conn, Buffer.from('/dev/ptmx'), [master]);
+    } finally {
+      fs.closeSync(conn);
+    }
+  } finally {
+    fs.closeSync(master);
+  }
+}
 
 /** Forward the signals a foreground `run` receives to the container's init (as runc does). */
-export function forwardSignals(init: ContainerInit): () => void {
+export function forwardSignals(init: Pick<ContainerInit, 'kill'>): () => void {
   const names: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT'];
   const handlers = names.map((n) => {
     const h = () => init.kill(SIGNALS[n.slice(3)]);

@@ -15,12 +15,13 @@ import { createCgroupManager } from '../kernel/cgroups/manager.js';
 import type { CgroupManager, CgroupResources } from '../kernel/cgroups/types.js';
 import { CgroupOperations, cgroupOf } from './cgroup-operations.js';
 import type { EventRecorder } from './event-recorder.js';
-import { type ExecProcess, type ExecRequest, execInContainer } from './exec.js';
+import { type ExecIo, type ExecProcess, type ExecRequest, execInContainer } from './exec.js';
 import { windowSize } from '../kernel/pty.js';
-import { attachTerminal, forwardSignals } from './foreground.js';
+import { attachTerminal, forwardSignals, sendToConsoleSocket } from './foreground.js';
 import { hooksOf, runHooks } from './hook-runner.js';
 import type { NamespaceType } from '../kernel/types.js';
-import { connectUnix, sendFds } from '../kernel/unix-socket.js';
+import { type NetworkConfig, networkPlanOf } from '../config/network.js';
+import { type NetworkRecord, networkSummary, openNetns, setupNetwork, teardownNetwork } from './network.js';
 import { type ContainerRecord, type OciState, RuntimeError, StateRoot, rfc3339Nano } from './state-dir.js';
 
 /** Options of create and run. */
@@ -33,12 +34,16 @@ export interface CreateOptions {
   noPivot?: boolean;
   /** Fds for the container's stdio (default: this process's 0-2). */
   stdio?: readonly number[];
+  /** Fds the container's process gets as 3, 4, ... (runc --preserve-fds N passes the caller's 3..3+N-1). */
+  extraFiles?: readonly number[];
   /** Receives config warnings (accepted with a note, as runc logs them). Default: ignored. */
   onWarning?: (message: string) => void;
   /** For process.terminal: a unix socket that receives the pty master (SCM_RIGHTS), as runc --console-socket. */
   consoleSocket?: string;
   /** For process.terminal without a console socket: keep the master here (a foreground run drives it). */
   keepTerminal?: boolean;
+  /** The container's network (veth interfaces, CNI); default: the `org.cordon.network` annotation, if any. */
+  network?: NetworkConfig;
 }
 
 /** A created container still followed by the process that created it. */
@@ -48,6 +53,8 @@ export interface CreatedContainer {
   bundle: LoadedBundle;
   /** The pty master, when the process has a terminal and no console socket took it. */
   ptyMaster?: number;
+  /** What its network setup made (interfaces, CNI result with the addresses), when it has a network. */
+  network?: NetworkRecord;
 }
 
 /** runc's verbs on one state root. */
@@ -97,6 +104,7 @@ export class OciRuntime {
     if (logged !== 'creating' && logged !== 'destroyed') {
       throw new RuntimeError('exists', `container with id exists: ${id} (in the event log)`);
     }
+    const network = networkPlanOf(opts.network, bundle.annotations, bundle.setup.namespaces);
     if (bundle.setup.process.terminal && !opts.consoleSocket && !opts.keepTerminal) {
       throw new RuntimeError('bad-state', 'cannot allocate a tty for a container that will be detached without --console-socket');
     }
@@ -129,7 +137,13 @@ export class OciRuntime {
         await runHooks(this.recorder, id, 'createRuntime', hooks.createRuntime, state, { kind: 'runtime' });
         await runHooks(this.recorder, id, 'createContainer', hooks.createContainer, state, { kind: 'container', pid, namespaces: setup.namespaces.map((n) => n.type) });
       };
-      init = spawnContainer(setup, { startGate: 'fifo', execFifoFd: fifoFd, stdio: opts.stdio, seccompState, onSetup: (pid) => cg.join(pid), onPrestart });
+      // At the setup gate the init is in its cgroups and its new network namespace: the network goes in there.
+      let netRec: NetworkRecord | undefined;
+      const onSetup = async (pid: number) => {
+        cg.join(pid);
+        if (network) netRec = await setupNetwork(dir, id, pid, network);
+      };
+      init = spawnContainer(setup, { startGate: 'fifo', execFifoFd: fifoFd, stdio: opts.stdio, extraFiles: opts.extraFiles, seccompState, onSetup, onPrestart });
       fs.closeSync(fifoFd);
       fifoFd = -1;
       await init.created;
@@ -155,26 +169,19 @@ export class OciRuntime {
       this.followed.set(id, init);
       let ptyMaster = init.ptyMaster;
       if (ptyMaster !== undefined && opts.consoleSocket) {
-        // As runc: the master goes to the console socket (named like runc's, "/dev/ptmx"); no copy stays here.
+        // As runc: the master goes to the console socket; no copy stays here.
         const master = ptyMaster;
         ptyMaster = undefined;
-        try {
-          const conn = connectUnix(opts.consoleSocket);
-          try {
-            sendFds(conn, Buffer.from('/dev/ptmx'), [master]);
-          } finally {
-            fs.closeSync(conn);
-          }
-        } finally {
-          fs.closeSync(master);
-        }
+        sendToConsoleSocket(opts.consoleSocket, master);
       }
       // The record rides along, so a supervisor whose state dir was lost can rebuild it from the log (restore).
-      await this.recorder?.record(id, 'create', { pid: init.pid, bundle: bundle.bundle, record });
-      return { record, init, bundle, ptyMaster };
+      await this.recorder?.record(id, 'create', { pid: init.pid, bundle: bundle.bundle, record, ...(netRec ? { network: networkSummary(netRec) } : {}) });
+      return { record, init, bundle, ptyMaster, network: netRec };
     } catch (e) {
       if (fifoFd >= 0) fs.closeSync(fifoFd);
       if (init?.ptyMaster !== undefined) fs.closeSync(init.ptyMaster);
+      // Network first, while the namespace lives (CNI DEL wants it); network.json says what was made.
+      if (network) for (const w of await teardownNetwork(dir, id, init && !init.handle.status ? `/proc/${init.pid}/ns/net` : '')) opts.onWarning?.(w);
       if (init) {
         init.kill(9);
         await init.exited;
@@ -283,7 +290,7 @@ export class OciRuntime {
   }
 
   /** Start an additional process in a running container (runc exec); see actors/exec.ts. */
-  exec(id: string, req: ExecRequest, opts: { stdio?: readonly number[] } = {}): Promise<ExecProcess> {
+  exec(id: string, req: ExecRequest, opts: ExecIo = {}): Promise<ExecProcess> {
     return execInContainer(this.state, id, req, { ...opts, recorder: this.recorder });
   }
 
@@ -315,6 +322,7 @@ export class OciRuntime {
       rec = this.state.read(id);
     } catch (e) {
       if (e instanceof RuntimeError && e.code === 'not-found' && this.state.exists(id)) {
+        for (const w of await teardownNetwork(this.state.dir(id), id, '')) opts.onWarning?.(w);
         this.state.remove(id); // a state dir left by a crashed create
         return;
       }
@@ -324,6 +332,13 @@ export class OciRuntime {
     const status = this.state.status(rec);
     if ((status === 'running' || status === 'paused') && !opts.force) {
       throw new RuntimeError('bad-state', `cannot delete container ${id} that is not stopped: ${status}`);
+    }
+    // Network before the kill, while the namespace exists; after an exit it went with the namespace.
+    const netns = status === 'stopped' ? undefined : openNetns(rec.pid, BigInt(rec.pidStartTime));
+    try {
+      for (const w of await teardownNetwork(this.state.dir(id), id, netns?.path ?? '')) opts.onWarning?.(w);
+    } finally {
+      netns?.close();
     }
     const init = this.followed.get(id);
     this.followed.delete(id);

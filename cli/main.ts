@@ -16,6 +16,9 @@ import { LIFECYCLE_EVENT_FLAGS } from './event-flags.js';
 import { EventRecorder } from '../actors/event-recorder.js';
 import { createThroughDaemon } from '../actors/daemon-client.js';
 import { JournalStore } from '../events/journal.js';
+import type { NetworkConfig } from '../config/network.js';
+import { attachTerminal, forwardSignals } from '../actors/foreground.js';
+import { windowSize } from '../kernel/pty.js';
 
 const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'root' },
@@ -38,6 +41,7 @@ const CREATE_FLAGS: FlagSpec[] = [
   { name: 'no-pivot', bool: true },
   { name: 'no-new-keyring', bool: true },
   { name: 'preserve-fds' },
+  { name: 'network' },
 ];
 
 const USAGE = `cordon — an OCI container runtime
@@ -45,12 +49,14 @@ const USAGE = `cordon — an OCI container runtime
 usage: cordon [--root DIR] COMMAND [flags] ARGS
 
 commands:
-  create [-b DIR] [--pid-file F] [--no-pivot] ID   create a container, parked before its process runs
+  create [-b DIR] [--pid-file F] [--no-pivot] [--network FILE] ID   create a container, parked before its process runs
   start ID                                           run the process of a created container
-  run [-b DIR] [-d] [--pid-file F] [--no-pivot] ID  create and start; foreground: wait, delete, exit with its code
+  run [-b DIR] [-d] [--pid-file F] [--no-pivot] [--network FILE] [--preserve-fds N] ID
+                                                     create and start; foreground: wait, delete, exit with its code
   state ID                                           print the OCI state JSON
   kill [-a|--all] ID [SIGNAL]                        send a signal (name or number, default SIGTERM); --all: every process
-  exec [-e K=V] [--cwd D] [-u UID[:GID]] [--cap C] [--no-new-privs] [-p FILE] [-d] [--pid-file F] ID CMD [ARGS]
+  exec [-e K=V] [--cwd D] [-u UID[:GID]] [--cap C] [--no-new-privs] [-p FILE] [-d] [--pid-file F]
+       [-t [--console-socket S]] [--preserve-fds N] ID CMD [ARGS]
                                                      run another process in a running container; exits with its code
   pause ID / resume ID                               freeze / thaw every process of the container
   ps [-f json] ID [PS-OPTIONS]                       processes of the container (host ps lines, or a JSON pid list)
@@ -145,7 +151,7 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
     case 'create': {
       const p = parseArgs(rest, CREATE_FLAGS);
       const id = oneId(p, 'create');
-      const req = { id, bundle: str(p, 'bundle') ?? process.cwd(), pidFile: str(p, 'pid-file') === undefined ? undefined : path.resolve(str(p, 'pid-file') as string), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket') };
+      const req = { id, bundle: str(p, 'bundle') ?? process.cwd(), pidFile: str(p, 'pid-file') === undefined ? undefined : path.resolve(str(p, 'pid-file') as string), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket'), network: networkFlag(p), extraFiles: preservedFds(p) };
       // Next to a running daemon, the daemon creates it (with our stdio) and stays its parent.
       if (createThroughDaemon(rt.state.root, req)) return 0;
       const c = await rt.create(id, { ...req, onWarning: warn });
@@ -158,11 +164,13 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
     case 'run': {
       const p = parseArgs(rest, [...CREATE_FLAGS, { name: 'detach', short: ['d'], bool: true }, { name: 'keep', bool: true }]);
       const id = oneId(p, 'run');
-      if (bool(p, 'detach') && createThroughDaemon(rt.state.root, { id, bundle: str(p, 'bundle') ?? process.cwd(), pidFile: str(p, 'pid-file') === undefined ? undefined : path.resolve(str(p, 'pid-file') as string), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket') })) {
+      const network = networkFlag(p);
+      const extraFiles = preservedFds(p);
+      if (bool(p, 'detach') && createThroughDaemon(rt.state.root, { id, bundle: str(p, 'bundle') ?? process.cwd(), pidFile: str(p, 'pid-file') === undefined ? undefined : path.resolve(str(p, 'pid-file') as string), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket'), network, extraFiles })) {
         await rt.start(id, { onWarning: warn });
         return 0;
       }
-      const status = await rt.run(id, { bundle: str(p, 'bundle'), pidFile: str(p, 'pid-file'), noPivot: bool(p, 'no-pivot'), detach: bool(p, 'detach'), consoleSocket: str(p, 'console-socket'), forwardSignals: true, onWarning: warn });
+      const status = await rt.run(id, { bundle: str(p, 'bundle'), pidFile: str(p, 'pid-file'), noPivot: bool(p, 'no-pivot'), detach: bool(p, 'detach'), consoleSocket: str(p, 'console-socket'), network, extraFiles, forwardSignals: true, onWarning: warn });
       return status ? exitCodeOf(status) : 0;
     }
     case 'exec': {
@@ -174,13 +182,17 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
       ]);
       const [id, ...cmd] = p.args;
       if (!id) throw new UsageError('exec: expected a container ID and a command');
-      if (bool(p, 'tty') || str(p, 'console-socket')) throw new UsageError('exec: terminals (-t, --console-socket) are not supported yet');
-      if (Number(str(p, 'preserve-fds') ?? 0) > 0) throw new UsageError('exec: --preserve-fds is not supported yet');
+      const file = str(p, 'process');
+      const processJson: unknown = file === undefined ? undefined : JSON.parse(fs.readFileSync(file === '-' ? 0 : file, 'utf8'));
+      // -p with "terminal": true asks for a tty as -t does.
+      const tty = bool(p, 'tty') || (processJson as { terminal?: unknown } | undefined)?.terminal === true;
+      const consoleSocket = str(p, 'console-socket');
+      if (tty && bool(p, 'detach') && !consoleSocket) throw new UsageError('exec: cannot allocate tty if cordon will detach without setting console socket');
+      if (!tty && consoleSocket) throw new UsageError('exec: cannot use console socket if cordon will not allocate tty');
       const multi = (n: string) => (Array.isArray(p.flags[n]) ? (p.flags[n] as string[]) : []);
       const u = str(p, 'user');
       const um = u === undefined ? undefined : /^(\d+)(?::(\d+))?$/.exec(u);
       if (u !== undefined && !um) throw new UsageError(`exec: --user: expected uid[:gid], got ${JSON.stringify(u)}`);
-      const file = str(p, 'process');
       const proc = await rt.exec(id, {
         args: cmd,
         env: multi('env'),
@@ -189,14 +201,24 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
         additionalGids: multi('additional-gids').length ? multi('additional-gids').map(Number) : undefined,
         caps: multi('cap'),
         noNewPrivileges: bool(p, 'no-new-privs'),
-        process: file === undefined ? undefined : JSON.parse(fs.readFileSync(file === '-' ? 0 : file, 'utf8')),
-      });
+        process: processJson,
+        tty,
+        consoleSize: tty && !consoleSocket ? ttySize() : undefined,
+      }, { extraFiles: preservedFds(p), consoleSocket });
       if (str(p, 'pid-file')) fs.writeFileSync(str(p, 'pid-file') as string, String(proc.pid));
       if (bool(p, 'detach')) {
         proc.detach();
         return 0;
       }
-      return exitCodeOf(await proc.exited);
+      // A terminal in the foreground: the caller's tty wired to the pty, signals forwarded, as `run` does.
+      const untty = proc.ptyMaster === undefined ? () => {} : attachTerminal(proc.ptyMaster);
+      const unforward = forwardSignals(proc);
+      try {
+        return exitCodeOf(await proc.exited);
+      } finally {
+        untty();
+        unforward();
+      }
     }
     case 'state':
       process.stdout.write(JSON.stringify(rt.stateOf(oneId(parseArgs(rest, []), 'state')), null, 2) + '\n');
@@ -229,6 +251,44 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
     }
     default:
       throw new UsageError(`unknown command ${JSON.stringify(verb)}; see cordon --help`);
+  }
+}
+
+/** --preserve-fds N: this process's fds 3..3+N-1, each checked open. */
+function preservedFds(p: ParsedArgs): number[] | undefined {
+  const v = str(p, 'preserve-fds');
+  if (v === undefined || v === '0') return undefined;
+  if (!/^\d+$/.test(v)) throw new UsageError(`--preserve-fds: expected a number, got ${JSON.stringify(v)}`);
+  const fds = Array.from({ length: Number(v) }, (_, i) => 3 + i);
+  for (const fd of fds) {
+    try {
+      fs.fstatSync(fd);
+    } catch {
+      throw new UsageError(`--preserve-fds ${v}: fd ${fd} is not open`);
+    }
+  }
+  return fds;
+}
+
+function ttySize(): { height: number; width: number } | undefined {
+  const ws = windowSize(1);
+  return ws ? { height: ws.rows, width: ws.cols } : undefined;
+}
+
+/** --network FILE: the network config as JSON (see config/network.ts), "-" for stdin. */
+function networkFlag(p: ParsedArgs): NetworkConfig | undefined {
+  const file = str(p, 'network');
+  if (file === undefined) return undefined;
+  let text: string;
+  try {
+    text = fs.readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`--network: cannot read ${file}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as NetworkConfig;
+  } catch (e) {
+    throw new UsageError(`--network: ${file} is not JSON: ${(e as Error).message}`);
   }
 }
 

@@ -146,6 +146,15 @@ export class SpawnPlan {
   readonly steps: PlanStep[] = [];
   /** Names of fds the caller passes at spawn time (kept open in the child). */
   readonly keepNames: string[] = [];
+  /** How many fds the caller passes as `keep["preserve:I"]` to become the exec'd process's 3, 4, ... (runc --preserve-fds). */
+  preserved = 0;
+
+  /** Pass `n` fds (keep names "preserve:0".."preserve:N-1") through to the exec'd process as fds 3..3+n-1. */
+  preserveFds(n: number): this {
+    for (let i = this.preserved; i < n; i++) this.keep(`preserve:${i}`);
+    this.preserved = Math.max(this.preserved, n);
+    return this;
+  }
 
   /** Declare an fd the caller passes to spawn() as `keep[name]`; returns its reference for arguments. */
   keep(name: string): FdRef {
@@ -271,6 +280,8 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
     callStep('dup2', [{ stdio: i }, i], `dup2(stdio[${i}], ${i})`, 'stop');
     add('fcntl', [i, F_SETFD, 0]); // Node marks 0-2 close-on-exec; dup2(i, i) keeps that flag
   }
+  // Preserved fds to 3..: spawn() has moved every fd the child needs (these sources too) above that range.
+  for (let i = 0; i < plan.preserved; i++) callStep('dup2', [{ keep: `preserve:${i}` }, 3 + i], `dup2(preserved fd ${i}, ${3 + i})`, 'stop');
   const nClose = 4 + plan.keepNames.length + 1;
   for (let j = 0; j < nClose; j++) {
     callStep('syscall', [SYS.close_range, { gap: j, hi: false }, { gap: j, hi: true }, 0], `close_range(inherited fds, part ${j})`, 'stop');
@@ -359,6 +370,7 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
     records,
     patches,
     keepNames: [...plan.keepNames],
+    preserved: plan.preserved,
     cloneStackTop: A + BigInt(cloneStackOff + CLONE_STACK),
     firstContext: ctxAddr(0),
     compileMs: performance.now() - t0,
@@ -377,6 +389,8 @@ export class CompiledPlan {
   readonly records: readonly StepRecord[];
   readonly patches: readonly FdPatch[];
   readonly keepNames: readonly string[];
+  /** Fds passed through as 3..3+N-1 (see SpawnPlan.preserveFds). */
+  readonly preserved: number;
   readonly cloneStackTop: bigint;
   readonly firstContext: bigint;
   /** Time compile() took. */
@@ -384,7 +398,7 @@ export class CompiledPlan {
 
   constructor(p: {
     arena: bigint; view: Buffer; size: number; contexts: number; records: StepRecord[]; patches: FdPatch[];
-    keepNames: string[]; cloneStackTop: bigint; firstContext: bigint; compileMs: number;
+    keepNames: string[]; preserved: number; cloneStackTop: bigint; firstContext: bigint; compileMs: number;
   }) {
     this.arena = p.arena;
     this.view = p.view;
@@ -393,6 +407,7 @@ export class CompiledPlan {
     this.records = p.records;
     this.patches = p.patches;
     this.keepNames = p.keepNames;
+    this.preserved = p.preserved;
     this.cloneStackTop = p.cloneStackTop;
     this.firstContext = p.firstContext;
     this.compileMs = p.compileMs;
@@ -416,6 +431,8 @@ export interface SpawnFds {
   /** Kept fds in the order of CompiledPlan.keepNames. */
   keep: readonly number[];
   stdio: readonly number[];
+  /** Number of preserved fds at 3..3+N-1 (0 when none); every other fd here is above them. */
+  preserved?: number;
 }
 
 /**
@@ -431,14 +448,15 @@ export function resolveFd(ref: FdRef, fds: SpawnFds, keepNames: readonly string[
     return fds.keep[i];
   }
   const kept = [fds.report, fds.gate, fds.stopR, fds.stopW, ...fds.keep].sort((a, b) => a - b);
+  const first = 3 + (fds.preserved ?? 0);
   if ('free' in ref) {
     let k = ref.free;
-    for (let x = 3; ; x++) {
+    for (let x = first; ; x++) {
       if (kept.includes(x)) continue;
       if (k-- === 0) return x;
     }
   }
-  let lo = 3;
+  let lo = first;
   for (let i = 0; i < kept.length; i++) {
     if (i === ref.gap) return kept[i] > lo ? (ref.hi ? kept[i] - 1 : lo) : 0xffffffff;
     lo = kept[i] + 1;

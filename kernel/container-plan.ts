@@ -45,6 +45,8 @@ export interface ContainerPlanOptions {
   host?: HostMounts;
   /** Stop at a `prestart` gate after the mounts, before pivot_root, for prestart/createRuntime/createContainer hooks. */
   hookGate?: boolean;
+  /** Fds passed to the process as 3..3+N-1 (keep names "preserve:I"; runc --preserve-fds). */
+  preserveFds?: number;
 }
 
 /** A container's spawn plan and what the parent must do around it. */
@@ -155,7 +157,7 @@ export function buildContainerPlan(setup: ContainerSetup, opts: ContainerPlanOpt
   }
   checkMountDestinations(setup);
 
-  const s = new ChildSteps(new SpawnPlan());
+  const s = new ChildSteps(new SpawnPlan().preserveFds(opts.preserveFds ?? 0));
   const joinFiles: ContainerPlan['joinFiles'] = [];
   for (const j of ns.joins) {
     const keep = `ns:${j.type}`;

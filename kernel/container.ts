@@ -21,6 +21,8 @@ export interface ContainerSpawnOptions {
   execFifoFd?: number;
   /** Parent fds for the container's 0, 1, 2 (default: this process's). */
   stdio?: readonly number[];
+  /** Parent fds the container's process gets as 3, 4, ... (runc --preserve-fds). */
+  extraFiles?: readonly number[];
   /** Runs at the setup gate after the id maps are written (cgroup placement, network). */
   onSetup?: (pid: number) => void | Promise<void>;
   /** When set, the child stops after its mounts, before pivot_root, while this runs (prestart/createRuntime/createContainer hooks). */
@@ -101,11 +103,12 @@ export class ContainerInit {
 /** Spawn a container's init from a validated setup. Throws SetupError before anything is created. */
 export function spawnContainer(setup: ContainerSetup, opts: ContainerSpawnOptions): ContainerInit {
   const t0 = performance.now();
-  const plan = buildContainerPlan(setup, { startGate: opts.startGate, host: opts.host, hookGate: opts.onPrestart !== undefined });
+  const plan = buildContainerPlan(setup, { startGate: opts.startGate, host: opts.host, hookGate: opts.onPrestart !== undefined, preserveFds: opts.extraFiles?.length });
   const t1 = performance.now();
   const compiled = plan.plan.compile();
   const t2 = performance.now();
   const keep: Record<string, number> = {};
+  opts.extraFiles?.forEach((fd, i) => (keep[`preserve:${i}`] = fd));
   const opened: number[] = [];
   let notifyEnd = -1;
   let consoleEnd = -1;

@@ -17,6 +17,7 @@ import { findExecutable } from './root-path.js';
 import { compileSeccomp, loadSeccompSteps } from './seccomp.js';
 import { type SpawnHandle, spawn } from './spawn.js';
 import type { ContainerSetup, NamespaceType, ProcessSetup } from './types.js';
+import { recvFd, socketPair } from './unix-socket.js';
 
 /** The running container an exec joins. */
 export interface ExecTarget {
@@ -32,6 +33,8 @@ export interface ExecTarget {
 /** Options of spawnExec. */
 export interface ExecOptions {
   stdio?: readonly number[];
+  /** Parent fds the process gets as 3, 4, ... (runc exec --preserve-fds). */
+  extraFiles?: readonly number[];
   timeoutMs?: number;
 }
 
@@ -41,8 +44,14 @@ function nsInode(path: string): number {
   return fs.statSync(path).ino;
 }
 
-/** Start `proc` inside the container `target`. Resolves the handle once the process has exec'd. */
-export async function spawnExec(target: ExecTarget, proc: ProcessSetup, opts: ExecOptions = {}): Promise<SpawnHandle> {
+/** A started exec: its handle and, with process.terminal, the pty master made in the container (the caller's to close). */
+export interface ExecSpawn {
+  handle: SpawnHandle;
+  ptyMaster?: number;
+}
+
+/** Start `proc` inside the container `target`. Resolves once the process has exec'd. */
+export async function spawnExec(target: ExecTarget, proc: ProcessSetup, opts: ExecOptions = {}): Promise<ExecSpawn> {
   if (!isSameProcess(target.pid, target.pidStartTime)) throw new SetupError('container', `its init (pid ${target.pid}) is not running`);
   const setup: ContainerSetup = { ...target.setup, process: proc };
   const binds = setup.mounts.filter((m) => m.type === '' && m.source.startsWith('/')).map((m) => ({ dest: m.destination, source: m.source }));
@@ -58,7 +67,7 @@ export async function spawnExec(target: ExecTarget, proc: ProcessSetup, opts: Ex
     if (t === 'user' && nsInode(path) === nsInode('/proc/self/ns/user')) continue;
     files.push({ type: t, path });
   }
-  const s = new ChildSteps(new SpawnPlan());
+  const s = new ChildSteps(new SpawnPlan().preserveFds(opts.extraFiles?.length ?? 0));
   for (const f of files) {
     s.call('setns', [s.plan.keep(`ns:${f.type}`), NAMESPACE_FLAGS[f.type]], { field: 'exec', label: `setns(${JSON.stringify(f.path)}, ${f.type})` });
   }
@@ -77,9 +86,17 @@ export async function spawnExec(target: ExecTarget, proc: ProcessSetup, opts: Ex
   s.plan.exec(execPath, proc.args, withHome(setup));
 
   const keep: Record<string, number> = {};
+  opts.extraFiles?.forEach((fd, i) => (keep[`preserve:${i}`] = fd));
   const opened: number[] = [];
   let pidns: number | undefined;
+  let consoleEnd = -1;
   try {
+    if (proc.terminal) {
+      const [parentEnd, childEnd] = socketPair();
+      consoleEnd = parentEnd;
+      keep.consoleSocket = childEnd;
+      opened.push(childEnd);
+    }
     for (const f of files) {
       const fd = fs.openSync(f.path, O.RDONLY | O.CLOEXEC);
       opened.push(fd);
@@ -103,9 +120,15 @@ export async function spawnExec(target: ExecTarget, proc: ProcessSetup, opts: Ex
     } finally {
       compiled.free();
     }
+    for (const fd of opened.splice(0)) fs.closeSync(fd);
     await handle.started;
-    return handle;
+    if (consoleEnd < 0) return { handle };
+    // The child made its pty in the container and sent the master before execve.
+    const { fd } = recvFd(consoleEnd);
+    if (fd < 0) throw new SetupError('process.terminal', 'the exec sent no pty master');
+    return { handle, ptyMaster: fd };
   } finally {
     for (const fd of opened) fs.closeSync(fd);
+    if (consoleEnd >= 0) fs.closeSync(consoleEnd);
   }
 }

@@ -26,6 +26,7 @@ export const C = {
   setns: fn('int setns(int fd, int nstype)'),
   mkfifo: fn('int mkfifo(const char *path, uint32_t mode)'),
   gnuGetLibcVersion: fn('const char *gnu_get_libc_version()'),
+  fcntl: fn('int fcntl(int fd, int cmd, ...)'),
   prctl: fn('int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)'),
 };
 

@@ -53,7 +53,7 @@ export interface SpawnOptions {
   closeAfter?: readonly number[];
   /** Handlers for gates by name. */
   gates?: Record<string, GateHandler>;
-  /** Fail (and kill the child) if it has not exec'd within this time. */
+  /** Fail (and kill the child) if it has not exec'd within this time; arriving at a gate named `start` (a created container, which waits there as long as it likes) stops the clock. */
   timeoutMs?: number;
   /** An open pid namespace fd: the child is created inside that namespace (setns of pid_for_children). */
   pidNamespaceFd?: number;
@@ -69,6 +69,7 @@ export interface SpawnTimings {
 }
 
 const SIG_SETMASK = 2;
+const F_DUPFD_CLOEXEC = 1030;
 const SIGCHLD = 17;
 const allSignals = allocNative(256);
 C.sigfillset(allSignals.ptr);
@@ -84,16 +85,34 @@ export function spawn(plan: CompiledPlan, opts: SpawnOptions = {}): SpawnHandle 
   const [reportR, reportW] = openPipe();
   const [gateR, gateW] = openPipe();
   const [stopR, stopW] = openPipe();
-  const fds: SpawnFds = {
-    report: reportW, gate: gateR, stopR, stopW,
-    keep: plan.keepNames.map((n) => {
-      const fd = opts.keep?.[n];
-      if (fd === undefined) throw new Error(`spawn: no fd passed for "${n}"`);
-      return fd;
-    }),
-    stdio: opts.stdio ?? [0, 1, 2],
+  // With preserved fds, every fd the child uses must sit above 3..3+N-1, where they land: copies (close-on-exec).
+  const raised: number[] = [];
+  const above = (fd: number) => {
+    if (plan.preserved === 0 || fd >= 3 + plan.preserved) return fd;
+    const d = C.fcntl(fd, F_DUPFD_CLOEXEC, 'int', 3 + plan.preserved) as number;
+    if (d < 0) throw new KernelError('fcntl', lastErrno(), undefined, `(F_DUPFD_CLOEXEC ${fd})`);
+    raised.push(d);
+    return d;
   };
-  const closeOurs = () => [reportW, gateR, stopR, stopW].forEach((fd) => C.close(fd));
+  const closeOurs = () => [reportW, gateR, stopR, stopW, ...raised].forEach((fd) => C.close(fd));
+  let fds: SpawnFds;
+  try {
+    fds = {
+      report: above(reportW), gate: above(gateR), stopR: above(stopR), stopW: above(stopW),
+      keep: plan.keepNames.map((n) => {
+        const fd = opts.keep?.[n];
+        if (fd === undefined) throw new Error(`spawn: no fd passed for "${n}"`);
+        return above(fd);
+      }),
+      stdio: opts.stdio ?? [0, 1, 2],
+      preserved: plan.preserved,
+    };
+  } catch (e) {
+    closeOurs();
+    C.close(reportR);
+    C.close(gateW);
+    throw e;
+  }
   try {
     for (const p of plan.patches) {
       const fd = resolveFd(p.ref, fds, plan.keepNames);
@@ -268,6 +287,7 @@ export class SpawnHandle {
   // handler can hold the child at its gate (the start gate of a created container waits for start()).
   private async onGate(name: string, pipe: boolean): Promise<void> {
     this.timings.gates[name] = performance.now();
+    if (name === 'start' && this.timer) clearTimeout(this.timer);
     this.arrival(name).resolve();
     const handler = this.opts.gates?.[name];
     try {

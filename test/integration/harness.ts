@@ -12,6 +12,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readlinkSyn
 import { join } from 'node:path';
 import { OciRuntime } from '../../actors/oci-runtime.js';
 import type { ExitStatus } from '../../kernel/process.js';
+import type { NetworkConfig } from '../../config/network.js';
 import { type Bundle, type OciSpecLike, type SpecMutator, makeBundle } from '../fixtures/bundle.js';
 
 export { type Bundle, type OciSpecLike, makeBundle };
@@ -39,6 +40,8 @@ export interface RunOptions {
   separateStderr?: boolean;
   /** Keep the bundle after the run (the caller cleans it up). */
   keepBundle?: boolean;
+  /** The container's network (CreateOptions.network). */
+  network?: NetworkConfig;
 }
 
 /** A private state root and the bundles and temp files of one test file. */
@@ -86,7 +89,7 @@ export class Harness {
     const inFd = opts.stdin === undefined ? openSync('/dev/null', 'r') : openSync(inPath, 'r');
     let status: ExitStatus | null;
     try {
-      status = await this.rt.run(id, { bundle: bundle.dir, stdio: [inFd, outFd, errFd], pidFile, noPivot: opts.noPivot });
+      status = await this.rt.run(id, { bundle: bundle.dir, stdio: [inFd, outFd, errFd], pidFile, noPivot: opts.noPivot, network: opts.network });
     } finally {
       closeSync(inFd);
       closeSync(outFd);

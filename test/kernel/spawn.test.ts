@@ -26,6 +26,47 @@ describe('spawn engine', () => {
     expect(gaps).toEqual([[0xffffffff, 0xffffffff], [4, 4], [6, 7], [0xffffffff, 0xffffffff], [10, 19], [21, 0xffffffff]]);
   });
 
+  it('with preserved fds, free slots and gaps start above 3..3+N-1', () => {
+    const fds = { report: 7, gate: 6, stopR: 8, stopW: 9, keep: [20, 21], stdio: [0, 1, 2], preserved: 2 };
+    expect(resolveFd({ free: 0 }, fds, ['a', 'b'])).toBe(5);
+    expect(resolveFd({ free: 1 }, fds, ['a', 'b'])).toBe(10);
+    expect(resolveFd({ gap: 0, hi: false }, fds, ['a', 'b'])).toBe(5);
+    expect(resolveFd({ gap: 0, hi: true }, fds, ['a', 'b'])).toBe(5);
+  });
+
+  it('passes preserved fds through as 3, 4 in the given order, and nothing else', async () => {
+    const out = capture();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-preserve-'));
+    fs.writeFileSync(path.join(dir, 'a'), 'A\n');
+    fs.writeFileSync(path.join(dir, 'b'), 'B\n');
+    const a = fs.openSync(path.join(dir, 'a'), 'r');
+    const b = fs.openSync(path.join(dir, 'b'), 'r');
+    const p = new SpawnPlan().preserveFds(2);
+    p.exec('/bin/sh', ['sh', '-c', 'cat <&3; cat <&4; ls /proc/self/fd | wc -l'], ['PATH=/bin:/usr/bin']);
+    const c = p.compile();
+    // Swapped on purpose: the child's 3 is b, its 4 is a, whatever numbers they had here.
+    const h = spawn(c, { stdio: [0, out.fd, out.fd], keep: { 'preserve:0': b, 'preserve:1': a } });
+    c.free();
+    fs.closeSync(out.fd);
+    await h.started;
+    expect(await h.exited).toEqual({ code: 0, signal: null });
+    fs.closeSync(a);
+    fs.closeSync(b);
+    fs.rmSync(dir, { recursive: true });
+    expect(out.read().trim().split('\n')).toEqual(['B', 'A', '6']); // 0-4 and the directory ls reads
+  });
+
+  it('a created child may wait at its start gate longer than the setup timeout', async () => {
+    const p = new SpawnPlan();
+    p.gate('start');
+    p.exec('/bin/true', ['true'], []);
+    const c = p.compile();
+    const h = spawn(c, { timeoutMs: 200, gates: { start: () => new Promise((r) => setTimeout(r, 600)) } });
+    c.free();
+    await h.started;
+    expect(await h.exited).toEqual({ code: 0, signal: null });
+  });
+
   it('runs a chain in new namespaces, passes gates in order and reports exec', async () => {
     const out = capture();
     const p = new SpawnPlan();

@@ -110,8 +110,14 @@ async function runJoinedHook(h: HookSpec, state: string, field: string, timeoutM
       fs.closeSync(inW);
       throw new HookError(field, h.path, `could not start: ${(e as Error).message}`);
     }
-    fs.writeSync(inW, state);
-    fs.closeSync(inW);
+    try {
+      fs.writeSync(inW, state);
+    } catch (e) {
+      // A hook may exit without reading its stdin (as Go's exec, which runc uses, the state is then just dropped).
+      if ((e as NodeJS.ErrnoException).code !== 'EPIPE') throw e;
+    } finally {
+      fs.closeSync(inW);
+    }
     let timer: NodeJS.Timeout | undefined;
     let timedOut = false;
     if (timeoutMs) timer = setTimeout(() => ((timedOut = true), handle.kill(9)), timeoutMs);

@@ -104,6 +104,8 @@ async function runJoinedHook(h: HookSpec, state: string, field: string, timeoutM
     let stderr = '';
     errStream.on('data', (d) => (stderr += d.toString()));
     errStream.on('error', () => {});
+    // Taken now: a quick hook's stderr may close before its exit is reaped, and a late listener would wait forever.
+    const errClosed = new Promise<void>((r) => errStream.once('close', () => r()));
     try {
       await handle.started;
     } catch (e) {
@@ -123,7 +125,7 @@ async function runJoinedHook(h: HookSpec, state: string, field: string, timeoutM
     if (timeoutMs) timer = setTimeout(() => ((timedOut = true), handle.kill(9)), timeoutMs);
     const st = await handle.exited;
     if (timer) clearTimeout(timer);
-    await new Promise<void>((r) => errStream.on('close', () => r()));
+    await errClosed;
     if (timedOut) throw new HookError(field, h.path, `timed out after ${h.timeout} s`);
     if (st.code !== 0) throw new HookError(field, h.path, `${st.signal ? `was killed by signal ${st.signal}` : `exited with status ${st.code}`}${stderr ? `: ${tail(stderr)}` : ''}`);
   } finally {

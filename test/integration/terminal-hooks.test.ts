@@ -67,14 +67,19 @@ describe('terminals', () => {
     const master = fds[0];
     expect(cordon(['start', 'tty-cs'], 'ignore').status).toBe(0);
     const { writeSync, readSync, closeSync } = await import('node:fs');
-    writeSync(master, 'hello\n');
     let out = '';
     const buf = Buffer.alloc(4096);
-    for (let i = 0; i < 50 && !out.includes('got hello'); i++) {
-      await waitReadable(master, 5000);
-      const n = readSync(master, buf, 0, buf.length, null);
-      out += buf.toString('utf8', 0, n);
-    }
+    const readUntil = async (text: string) => {
+      for (let i = 0; i < 50 && !out.includes(text); i++) {
+        await waitReadable(master, 5000);
+        const n = readSync(master, buf, 0, buf.length, null);
+        out += buf.toString('utf8', 0, n);
+      }
+    };
+    // Typed only after the container printed its size: the tty echoes input, which must not land before `tty`'s line.
+    await readUntil('33 101');
+    writeSync(master, 'hello\n');
+    await readUntil('got hello');
     const lines = out.split(/\r?\n/);
     expect(lines[0]).toMatch(/^\/dev\/pts\/\d+$/);
     expect(lines).toContain('33 101');

@@ -90,7 +90,7 @@ export async function execInContainer(state: StateRoot, id: string, req: ExecReq
   const bundle = await loadBundle(rec.bundle);
   const proc = execProcess(bundle.setup.process, req);
   const cg = rec.cgroupPaths ? cgroupOf(rec) : undefined;
-  const handle = await spawnExec({ pid: rec.pid, pidStartTime: BigInt(rec.pidStartTime), setup: bundle.setup, joinCgroups: cg ? (pid) => cg.join(pid) : undefined }, proc, { stdio: opts.stdio });
+  const handle = await spawnExec({ pid: rec.pid, pidStartTime: BigInt(rec.pidStartTime), setup: bundle.setup, joinCgroups: cg ? (pid) => cg.joinAsync(pid) : undefined }, proc, { stdio: opts.stdio });
   const execId = randomUUID();
   await opts.recorder?.tryRecord(id, 'exec-start', { execId, pid: handle.pid, args: proc.args });
   const exited = handle.exited.then(async (st) => {

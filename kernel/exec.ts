@@ -16,6 +16,7 @@ import { setupRlimits, setupUser } from './process-setup.js';
 import { findExecutable } from './root-path.js';
 import { compileSeccomp, loadSeccompSteps } from './seccomp.js';
 import { type SpawnHandle, spawn } from './spawn.js';
+import { compileCached } from './plan-cache.js';
 import type { ContainerSetup, NamespaceType, ProcessSetup } from './types.js';
 
 /** The running container an exec joins. */
@@ -89,7 +90,7 @@ export async function spawnExec(target: ExecTarget, proc: ProcessSetup, opts: Ex
       pidns = fs.openSync(`/proc/${target.pid}/ns/pid`, O.RDONLY | O.CLOEXEC);
       opened.push(pidns);
     }
-    const compiled = s.plan.compile();
+    const { compiled, release: releasePlan } = compileCached(s.plan);
     let handle: SpawnHandle;
     try {
       handle = spawn(compiled, {
@@ -101,7 +102,7 @@ export async function spawnExec(target: ExecTarget, proc: ProcessSetup, opts: Ex
         gates: { setup: async (h) => target.joinCgroups?.(h.pid) },
       });
     } finally {
-      compiled.free();
+      releasePlan();
     }
     await handle.started;
     return handle;

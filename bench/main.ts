@@ -81,7 +81,7 @@ async function main(): Promise<number> {
     cordon = undefined;
     if (has('memory')) {
       log(`memory: idle daemon, ${sizes.idleContainers} sleeping containers`);
-      const idle = await idleDaemon(w, quick ? 500 : 2000);
+      const idle = await idleDaemon(w, quick ? 500 : 12_000);
       const perContainer = await runMemoryChild(sizes.idleContainers, rootfs);
       const shims = shimRss().shims;
       const shimNote = shims.length ? `${SHIM_NOTE} Running now: ${shims.map((s) => `${s.name} ${s.rssKB} KB`).join(', ')}.` : SHIM_NOTE;

@@ -56,7 +56,7 @@ export function checkTargets(r: HarnessResult): Target[] {
   judge('`cordon run` ≤ 1.5× `runc run` (median)', ratio(cli, runc), 1.5, (x) => `${x.toFixed(2)}× (${fmtMs(cli ?? NaN)} vs ${fmtMs(runc ?? NaN)} ms)`);
   const tp = (n: string) => r.throughput?.find((x) => x.name === n)?.t.perSecond;
   judge('throughput ≥ 3× runc’s (library vs `runc run`, same concurrency)', ratio(tp('cordon library (warm)'), tp('`runc run`')), 3, (x) => `${x.toFixed(2)}× (${tp('cordon library (warm)')?.toFixed(1)} vs ${tp('`runc run`')?.toFixed(1)} containers/s)`, false);
-  judge('supervisor idle RSS < 60 MB (`cordon daemon`, nothing supervised)', r.memory ? r.memory.idle.rssKB / 1024 : undefined, 60, (x) => `${x.toFixed(1)} MB`);
+  judge('supervisor idle RSS < 60 MB (`cordon daemon`, nothing supervised)', r.memory ? r.memory.idle.rssKB / 1024 : undefined, 60, (x) => `${x.toFixed(1)} MB after ${((r.memory?.idle.settledMs ?? 0) / 1000).toFixed(1)} s idle (${((r.memory?.idle.earlyRssKB ?? 0) / 1024).toFixed(1)} MB at 2 s)`);
   const per = r.memory?.perContainer;
   judge('< 200 KB RSS per sleeping container', per && per.containers >= 100 ? per.perContainerRssKB : undefined, 200, (x) => `${x.toFixed(1)} KB (${per?.containers} containers)`);
   if (per && per.containers < 100) t[t.length - 1].measured = `not measured at size (quick: ${per.containers} containers, ${per.perContainerRssKB.toFixed(0)} KB each, dominated by noise)`;
@@ -127,7 +127,7 @@ export function toMarkdown(r: HarnessResult): string {
   if (r.memory) {
     const m = r.memory.perContainer;
     L.push('### Supervisor memory', '');
-    L.push(`Idle \`cordon daemon\` (fresh root, nothing supervised, ${r.memory.idle.readyMs.toFixed(0)} ms to its control socket): VmRSS **${kb(r.memory.idle.rssKB * 1024)} KB**, PSS ${kb(r.memory.idle.pssKB * 1024)} KB.`, '');
+    L.push(`Idle \`cordon daemon\` (fresh root, nothing supervised, ${r.memory.idle.readyMs.toFixed(0)} ms to its control socket): VmRSS **${kb(r.memory.idle.rssKB * 1024)} KB** after ${(r.memory.idle.settledMs / 1000).toFixed(1)} s idle (PSS ${kb(r.memory.idle.pssKB * 1024)} KB; ${kb(r.memory.idle.earlyRssKB * 1024)} KB 2 s after start-up, before V8's memory reducer shrank the idle heap).`, '');
     L.push(`${m.containers} sleeping containers started by one Cordon (a child process, GC forced before each sample): RSS ${kb(m.baseline.rss)} → ${kb(m.after.rss)} KB, **${m.perContainerRssKB.toFixed(1)} KB per container** (V8 heap ${m.perContainerHeapKB.toFixed(1)} KB, fds ${m.perContainerFds.toFixed(1)}); create + start p50 ${fmtMs(m.createStartMs.p50)} ms; leftovers after destroy: ${m.leftovers.length ? m.leftovers.slice(0, 5).join('; ') : 'none'}.`, '');
     L.push(r.memory.shimNote, '');
   }

@@ -17,7 +17,7 @@ export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const CORDON_CLI = path.join(REPO, 'bin', 'cordon.js');
 
 /** Which runtime a state root belongs to. */
-export type RuntimeName = 'cordon' | 'cordon-lib' | 'runc' | 'crun';
+export type RuntimeName = 'cordon' | 'cordon-lib' | 'cordon-tp' | 'runc' | 'crun';
 
 /** One harness run's world: bundles, state roots, reference runtimes, and its cleanup. */
 export class BenchWorld {
@@ -37,7 +37,7 @@ export class BenchWorld {
   constructor(readonly rootfs: string) {
     if (!fs.existsSync(path.join(rootfs, 'bin', 'sleep'))) throw new Error(`no busybox rootfs at ${rootfs} (run scripts/rootfs.sh)`);
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-bench-'));
-    this.roots = { cordon: path.join(this.dir, 'root-cordon'), 'cordon-lib': path.join(this.dir, 'root-cordon-lib'), runc: path.join(this.dir, 'root-runc'), crun: path.join(this.dir, 'root-crun') };
+    this.roots = { cordon: path.join(this.dir, 'root-cordon'), 'cordon-lib': path.join(this.dir, 'root-cordon-lib'), 'cordon-tp': path.join(this.dir, 'root-cordon-tp'), runc: path.join(this.dir, 'root-runc'), crun: path.join(this.dir, 'root-crun') };
     this.hasRunc = has('runc');
     this.hasCrun = has('crun') && has('nsenter') && has('unshare');
     this.trueBundle = this.makeBundle('bundle-true', ['/bin/true']);
@@ -64,9 +64,17 @@ export class BenchWorld {
     return dir;
   }
 
-  /** argv of the cordon CLI on a root. */
+  /** argv of the cordon CLI on its root. */
   cordon(...args: string[]): string[] {
     return [process.execPath, CORDON_CLI, '--root', this.roots.cordon, ...args];
+  }
+
+  /**
+   * The same on the throughput case's own root: every CLI verb reads the whole event journal of its root, so
+   * 200 runs there must not make the later CLI cases slower.
+   */
+  cordonTp(...args: string[]): string[] {
+    return [process.execPath, CORDON_CLI, '--root', this.roots['cordon-tp'], ...args];
   }
 
   /** argv of runc on its root. */
@@ -120,7 +128,7 @@ export class BenchWorld {
     const problems: string[] = [];
     const quiet = (argv: string[]) => spawnSync(argv[0], argv.slice(1), { env: benchEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
     for (const id of listIds(this.roots.cordon)) quiet(this.cordon('delete', '--force', id));
-    for (const id of listIds(this.roots['cordon-lib'])) quiet([process.execPath, CORDON_CLI, '--root', this.roots['cordon-lib'], 'delete', '--force', id]);
+    for (const root of [this.roots['cordon-lib'], this.roots['cordon-tp']]) for (const id of listIds(root)) quiet([process.execPath, CORDON_CLI, '--root', root, 'delete', '--force', id]);
     if (this.hasRunc && fs.existsSync(this.roots.runc)) for (const id of quiet(this.runc('list', '-q')).stdout.split('\n').filter(Boolean)) quiet(this.runc('delete', '--force', id));
     if (this.holder && fs.existsSync(this.roots.crun)) for (const id of quiet(this.crun('list', '-q')).stdout.split('\n').filter(Boolean)) quiet(this.crun('delete', '--force', id));
     if (this.holder) {

@@ -122,7 +122,7 @@ export async function containerThroughput(w: BenchWorld, cordon: Cordon, z: Star
       },
       ...(w.hasRunc ? [{ name: '`runc run`', job: () => timeCommandAsync(w.runc('run', '-b', w.trueBundle, w.id('rtp'))) }] : []),
       ...(w.hasCrun ? [{ name: '`crun run`', job: () => timeCommandAsync(w.crun('run', '-b', w.trueBundle, w.id('ctp'))) }] : []),
-      { name: '`cordon run` (CLI)', job: () => timeCommandAsync(w.cordon('run', '-b', w.trueBundle, w.id('ctp'))) },
+      { name: '`cordon run` (CLI)', job: () => timeCommandAsync(w.cordonTp('run', '-b', w.trueBundle, w.id('ctp'))) },
     ];
     const out: ThroughputRow[] = [];
     for (const j of jobs) out.push({ name: j.name, t: await throughput(z.throughputCount, z.concurrency, j.job) });

@@ -53,6 +53,7 @@ async function main(): Promise<number> {
     targets: [],
     leftovers: [],
   };
+  if (result.meta.versions[0].includes('unbundled')) log('warning: the cordon CLI will run unbundled (dist/cli-bundle is missing or stale): run `npm run build` first');
   let cordon: Cordon | undefined;
   try {
     await w.startCrunNamespace();

@@ -114,8 +114,16 @@ export class BenchWorld {
     };
     const commit = spawnSync('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
     const dirty = spawnSync('git', ['-C', REPO, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).stdout.trim() ? ' (with uncommitted changes)' : '';
+    const mtime = (rel: string) => {
+      try {
+        return fs.statSync(path.join(REPO, 'dist', rel)).mtimeMs;
+      } catch {
+        return -1;
+      }
+    };
+    const bundled = mtime('cli-bundle/main.js') >= 0 && mtime('cli-bundle/main.js') >= mtime('cli/main.js');
     return [
-      `cordon ${commit || '?'}${dirty}, node ${process.version}`,
+      `cordon ${commit || '?'}${dirty}, node ${process.version}; the CLI ran ${bundled ? 'from its bundle (dist/cli-bundle)' : '**unbundled** (dist/cli-bundle missing or older than dist/cli/main.js: build with `npm run build`, not `tsc` alone)'}`,
       `runc: ${this.hasRunc ? first(['runc', '--version']).replace(/^runc version /, '') : 'not installed'}`,
       `crun: ${this.hasCrun ? first(['crun', '--version']).replace(/^crun version /, '') : 'not installed'}`,
     ];

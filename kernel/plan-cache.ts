@@ -4,13 +4,16 @@
  * checking that it is the same. The key is the plan's whole content — every step, argument, struct payload,
  * label and check, the kept fd names — plus the calling thread's errno address (compiled into the arena), so
  * a cached plan is exactly what compile() would make. A compiled plan spawns any number of children (fd
- * numbers are patched per spawn), so sharing one is safe. Bounded (LRU); evicted plans are freed.
+ * numbers are patched per spawn), so sharing one is safe. Bounded (LRU); evicted plans are freed. A process's
+ * first plan is compiled without keying it: a CLI process starts one container and exits.
  */
 import { Blob, type ChainArg, type CompiledPlan, type SpawnPlan } from './chain.js';
 import { C } from './libc.js';
 
 const MAX_ENTRIES = 8;
 const cache = new Map<string, CompiledPlan>();
+/** Plans compiled in this process: the first is not keyed (a CLI process compiles once and exits). */
+let compiles = 0;
 
 function argKey(a: ChainArg): unknown {
   if (a === null || typeof a === 'number' || typeof a === 'string') return a;
@@ -41,7 +44,7 @@ export function planKey(plan: SpawnPlan): string | undefined {
  * instead of `compiled.free()` when the spawn is done (it frees only an uncached plan).
  */
 export function compileCached(plan: SpawnPlan): { compiled: CompiledPlan; release: () => void; cached: boolean } {
-  const key = planKey(plan);
+  const key = compiles++ === 0 ? undefined : planKey(plan);
   if (key === undefined) {
     const compiled = plan.compile();
     return { compiled, release: () => compiled.free(), cached: false };
@@ -62,8 +65,9 @@ export function compileCached(plan: SpawnPlan): { compiled: CompiledPlan; releas
   return { compiled, release: () => {}, cached: false };
 }
 
-/** Free every cached plan (tests, or a process that wants its native memory back). */
+/** Free every cached plan (tests, or a process that wants its native memory back); the next compile is keyed. */
 export function clearPlanCache(): void {
   for (const p of cache.values()) p.free();
   cache.clear();
+  compiles = 1;
 }

@@ -3,7 +3,7 @@
  * clone() and execve(); compile() lays it out in one native arena of ucontexts chained by uc_link, so the
  * child runs only libc code (see ../shared/design/SPAWN.md). Nothing here calls clone: see spawn.ts.
  */
-import { ARG_REGS, SYS, UC, assertSupportedPlatform } from './abi.js';
+import { ARG_REGS, SYS, UC, assertSupportedPlatform, signalMasks } from './abi.js';
 import { PR } from './constants.js';
 import { C, allocNative, fail, freeNative, symbol } from './libc.js';
 
@@ -207,26 +207,6 @@ export interface FdPatch {
 }
 
 const PROCFD_BYTES = 32;
-/** uc_mcontext.fpregs (a pointer into the context itself) and __fpregs_mem, x86_64 glibc. */
-const FPREGS_PTR = UC.gregs + 23 * 8;
-const FPREGS_MEM = UC.sigmask + 128;
-
-let maskCache: { full: Buffer; empty: Buffer } | undefined;
-
-/** glibc's full and empty sigset_t (128 bytes), made once by sigfillset/sigemptyset. */
-function signalMasks(): { full: Buffer; empty: Buffer } {
-  if (!maskCache) {
-    const { ptr, view } = allocNative(256);
-    try {
-      C.sigfillset(ptr);
-      C.sigemptyset(ptr + 128n);
-      maskCache = { full: Buffer.from(view.subarray(0, 128)), empty: Buffer.from(view.subarray(128, 256)) };
-    } finally {
-      freeNative(ptr);
-    }
-  }
-  return maskCache;
-}
 
 function isFdRef(a: object): a is FdRef {
   return 'fd' in a || 'keep' in a || 'free' in a || 'stdio' in a || 'gap' in a;
@@ -346,7 +326,7 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
     // One getcontext; the other contexts are copies of it with uc_mcontext.fpregs re-pointed at their own
     // __fpregs_mem (two thirds fewer native calls: a fresh CLI process compiles ~1,200 contexts cold).
     if (n > 0 && C.getcontext(ctxAddr(0)) !== 0) fail('getcontext');
-    const copyable = n > 0 && V.readBigUInt64LE(FPREGS_PTR) === ctxAddr(0) + BigInt(FPREGS_MEM);
+    const copyable = n > 0 && V.readBigUInt64LE(UC.fpregs) === ctxAddr(0) + BigInt(UC.fpregsMem);
     for (let i = 0; i < n; i++) {
       const c = ctxs[i];
       const u = ctxAddr(i);
@@ -354,7 +334,7 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
       if (i > 0) {
         if (copyable) {
           V.copy(V, o, 0, UC.size);
-          V.writeBigUInt64LE(u + BigInt(FPREGS_MEM), o + FPREGS_PTR);
+          V.writeBigUInt64LE(u + BigInt(UC.fpregsMem), o + UC.fpregs);
         } else if (C.getcontext(u) !== 0) fail('getcontext');
       }
       V.writeBigUInt64LE(i + 1 < n ? ctxAddr(i + 1) : 0n, o + UC.link);

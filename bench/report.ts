@@ -111,10 +111,11 @@ export function toMarkdown(r: HarnessResult): string {
     L.push('');
   }
   if (r.ops) {
-    L.push('### Operations on a running container (`sleep 100000`)', '');
+    L.push('### Operations on a running container (`sleep 100000`)', '', 'crun rows include its nsenter wrapper (see the start latency table); the library rows are a warm process calling `Container` methods.', '');
     for (const o of r.ops) {
       L.push(`**${o.op}**`, '');
-      L.push(...rowsTable(o.rows, { runc: o.rows.find((x) => x.name.startsWith('`runc'))?.s.median }), '');
+      const crunRow = o.rows.find((x) => x.name.startsWith('`crun'))?.s.median;
+      L.push(...rowsTable(o.rows, { runc: o.rows.find((x) => x.name.startsWith('`runc'))?.s.median, ...(crunRow === undefined ? {} : { crun: crunRow }) }), '');
     }
   }
   if (r.breakdown) {

@@ -110,7 +110,7 @@ export async function execInContainer(state: StateRoot, id: string, req: ExecReq
   const bundle = await loadBundle(rec.bundle);
   const proc = execProcess(bundle.setup.process, req);
   const cg = rec.cgroupPaths ? cgroupOf(rec) : undefined;
-  const { handle, ptyMaster } = await spawnExec({ pid: rec.pid, pidStartTime: BigInt(rec.pidStartTime), setup: bundle.setup, joinCgroups: cg ? (pid) => cg.join(pid) : undefined }, proc, { stdio: opts.stdio, extraFiles: opts.extraFiles });
+  const { handle, ptyMaster } = await spawnExec({ pid: rec.pid, pidStartTime: BigInt(rec.pidStartTime), setup: bundle.setup, joinCgroups: cg ? (pid) => cg.joinAsync(pid) : undefined }, proc, { stdio: opts.stdio, extraFiles: opts.extraFiles });
   let master = ptyMaster;
   if (master !== undefined && opts.consoleSocket) {
     try {

@@ -140,7 +140,7 @@ export class OciRuntime {
       // At the setup gate the init is in its cgroups and its new network namespace: the network goes in there.
       let netRec: NetworkRecord | undefined;
       const onSetup = async (pid: number) => {
-        cg.join(pid);
+        await cg.joinAsync(pid);
         if (network) netRec = await setupNetwork(dir, id, pid, network);
       };
       init = spawnContainer(setup, { startGate: 'fifo', execFifoFd: fifoFd, stdio: opts.stdio, extraFiles: opts.extraFiles, seccompState, onSetup, onPrestart });

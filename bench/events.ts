@@ -47,14 +47,16 @@ function percentile(xs: number[], p: number): number {
 // ---------------------------------------------------------------------------------------------------------
 // (a) append throughput
 
-interface AppendResult {
+/** Figures of the append benchmark. */
+export interface AppendResult {
   single: { n: number; ms: number; perSec: number; p50: number; p99: number };
   batched: { n: number; batch: number; ms: number; perSec: number; batchesPerSec: number };
   recorder: { n: number; ms: number; perSec: number };
   fsync: { p50: number };
 }
 
-async function appendBench(dir: string, n: number, batch: number): Promise<AppendResult> {
+/** Append throughput: single fsync'd appends, batched appends, EventRecorder.record; journals under dir. */
+export async function appendBench(dir: string, n: number, batch: number): Promise<AppendResult> {
   // The disk's own fsync latency, for reference.
   const probe = path.join(dir, 'fsync.probe');
   const pfd = fs.openSync(probe, 'w');
@@ -115,7 +117,8 @@ async function appendBench(dir: string, n: number, batch: number): Promise<Appen
 // ---------------------------------------------------------------------------------------------------------
 // (b) replay
 
-interface ReplayRun {
+/** One replay's phases in milliseconds. */
+export interface ReplayRun {
   openMs: number;
   readMs: number;
   replayMs: number;
@@ -123,7 +126,8 @@ interface ReplayRun {
   totalMs: number;
 }
 
-interface ReplayResult {
+/** The replay benchmark: the journal written and three replays of it, plus Supervisor.start on it. */
+export interface ReplayResult {
   events: number;
   containers: number;
   bytes: number;
@@ -184,7 +188,8 @@ async function replayOnce(file: string, containers: number): Promise<ReplayRun> 
   return { openMs: ms(t0, t1), readMs: ms(t1, t2), replayMs: ms(t2, t3), snapshotMs: ms(t3, t4), totalMs: ms(t0, t4) };
 }
 
-async function replayBench(dir: string, containers: number): Promise<ReplayResult> {
+/** Write a journal of containers × 5 events under dir and replay it three times (see ReplayResult). */
+export async function replayBench(dir: string, containers: number): Promise<ReplayResult> {
   const root = path.join(dir, 'replay-root');
   fs.mkdirSync(root);
   const file = path.join(root, 'events.journal');
@@ -212,7 +217,8 @@ async function replayBench(dir: string, containers: number): Promise<ReplayResul
 // ---------------------------------------------------------------------------------------------------------
 // (c) memory per idle container (in a child process with --expose-gc, so (a) and (b) do not weigh on it)
 
-interface MemorySample {
+/** One sample of this process's memory and open fds. */
+export interface MemorySample {
   rss: number;
   heapUsed: number;
   heapTotal: number;
@@ -221,7 +227,8 @@ interface MemorySample {
   fds: number;
 }
 
-interface MemoryResult {
+/** Supervisor memory before and after starting idle containers, per container, and what was left. */
+export interface MemoryResult {
   containers: number;
   baseline: MemorySample;
   after: MemorySample;
@@ -341,7 +348,8 @@ async function memoryChild(count: number, rootfs: string): Promise<void> {
   }
 }
 
-function runMemoryChild(count: number, rootfs: string): Promise<MemoryResult> {
+/** Measure memory per idle container in a fresh child process (this module with --memory-child). */
+export function runMemoryChild(count: number, rootfs: string): Promise<MemoryResult> {
   return new Promise((resolve, reject) => {
     const env = { ...process.env };
     delete env.NODE_EXTRA_CA_CERTS;
@@ -358,7 +366,7 @@ function runMemoryChild(count: number, rootfs: string): Promise<MemoryResult> {
 }
 
 /** RSS of any running containerd shims (a runc container's per-container monitor in containerd deployments). */
-function shimRss(): { policy: string; shims: Array<{ pid: number; name: string; rssKB: number; pssKB: number }> } {
+export function shimRss(): { policy: string; shims: Array<{ pid: number; name: string; rssKB: number; pssKB: number }> } {
   let policy = '';
   try {
     policy = execFileSync('apt-cache', ['policy', 'containerd'], { encoding: 'utf8' })

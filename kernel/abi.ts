@@ -5,8 +5,28 @@
  */
 import { C, allocNative, freeNative, symbol } from './libc.js';
 
-/** ucontext_t layout on x86_64 glibc. `stride` is the spacing of contexts in the arena. */
-export const UC = { size: 968, stride: 1024, link: 8, ssSp: 16, ssFlags: 24, ssSize: 32, gregs: 40, sigmask: 296 } as const;
+/**
+ * ucontext_t layout on x86_64 glibc. `stride` is the spacing of contexts in the arena; `fpregs` is uc_mcontext.fpregs,
+ * a pointer getcontext sets to the context's own `__fpregs_mem` (at fpregsMem).
+ */
+export const UC = { size: 968, stride: 1024, link: 8, ssSp: 16, ssFlags: 24, ssSize: 32, gregs: 40, fpregs: 224, sigmask: 296, fpregsMem: 424 } as const;
+
+let maskCache: { full: Buffer; empty: Buffer } | undefined;
+
+/** glibc's full and empty sigset_t (128 bytes each), made once by sigfillset/sigemptyset. */
+export function signalMasks(): { full: Buffer; empty: Buffer } {
+  if (!maskCache) {
+    const { ptr, view } = allocNative(256);
+    try {
+      C.sigfillset(ptr);
+      C.sigemptyset(ptr + 128n);
+      maskCache = { full: Buffer.from(view.subarray(0, 128)), empty: Buffer.from(view.subarray(128, 256)) };
+    } finally {
+      freeNative(ptr);
+    }
+  }
+  return maskCache;
+}
 
 /** gregs indices that makecontext fills with arguments 0..5 (RDI, RSI, RDX, RCX, R8, R9). */
 export const ARG_REGS = [8, 9, 12, 14, 0, 1] as const;

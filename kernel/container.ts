@@ -13,6 +13,7 @@ import type { ExitStatus } from './process.js';
 import { O } from './constants.js';
 import { connectUnix, recvFd, sendFds, socketPair } from './unix-socket.js';
 import { koffi } from './libc.js';
+import { compileCached } from './plan-cache.js';
 
 /** Options of spawnContainer. */
 export interface ContainerSpawnOptions {
@@ -105,7 +106,8 @@ export function spawnContainer(setup: ContainerSetup, opts: ContainerSpawnOption
   const t0 = performance.now();
   const plan = buildContainerPlan(setup, { startGate: opts.startGate, host: opts.host, hookGate: opts.onPrestart !== undefined, preserveFds: opts.extraFiles?.length });
   const t1 = performance.now();
-  const compiled = plan.plan.compile();
+  // Replicas of one bundle make the same plan: its native layout is reused (kernel/plan-cache.ts).
+  const { compiled, release: releasePlan } = compileCached(plan.plan);
   const t2 = performance.now();
   const keep: Record<string, number> = {};
   opts.extraFiles?.forEach((fd, i) => (keep[`preserve:${i}`] = fd));
@@ -166,7 +168,7 @@ export function spawnContainer(setup: ContainerSetup, opts: ContainerSpawnOption
     throw e;
   } finally {
     for (const fd of opened) fs.closeSync(fd);
-    compiled.free();
+    releasePlan();
   }
   const t3 = performance.now();
   const profile = setup.seccomp;

@@ -16,6 +16,7 @@ import { setupRlimits, setupUser } from './process-setup.js';
 import { findExecutable } from './root-path.js';
 import { compileSeccomp, loadSeccompSteps } from './seccomp.js';
 import { type SpawnHandle, spawn } from './spawn.js';
+import { compileCached } from './plan-cache.js';
 import type { ContainerSetup, NamespaceType, ProcessSetup } from './types.js';
 import { recvFd, socketPair } from './unix-socket.js';
 
@@ -106,7 +107,7 @@ export async function spawnExec(target: ExecTarget, proc: ProcessSetup, opts: Ex
       pidns = fs.openSync(`/proc/${target.pid}/ns/pid`, O.RDONLY | O.CLOEXEC);
       opened.push(pidns);
     }
-    const compiled = s.plan.compile();
+    const { compiled, release: releasePlan } = compileCached(s.plan);
     let handle: SpawnHandle;
     try {
       handle = spawn(compiled, {
@@ -118,7 +119,7 @@ export async function spawnExec(target: ExecTarget, proc: ProcessSetup, opts: Ex
         gates: { setup: async (h) => target.joinCgroups?.(h.pid) },
       });
     } finally {
-      compiled.free();
+      releasePlan();
     }
     for (const fd of opened.splice(0)) fs.closeSync(fd);
     await handle.started;

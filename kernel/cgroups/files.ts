@@ -58,6 +58,27 @@ export function writeCgroupFile(dir: string, file: string, value: string, resour
   }
 }
 
+/**
+ * writeCgroupFile off the event loop (the threadpool does open, write, close): a first cgroup.procs write after
+ * a quiet spell waits for an RCU grace period (~10 ms), which must not stall every other container's work.
+ */
+export async function writeCgroupFileAsync(dir: string, file: string, value: string, resource?: string): Promise<void> {
+  const p = path.join(dir, file);
+  let fh: fs.promises.FileHandle;
+  try {
+    fh = await fs.promises.open(p, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+  } catch (e) {
+    throw new CgroupError(`${prefix(resource)}open ${p}: ${errnoDescription(e)}`, p, resource, errnoCode(e));
+  }
+  try {
+    await fh.write(value);
+  } catch (e) {
+    throw new CgroupError(`${prefix(resource)}failed to write ${JSON.stringify(value)}: write ${p}: ${errnoDescription(e)}`, p, resource, errnoCode(e));
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Read `dir/file` whole; throws a CgroupError naming the file (and the resource, if given). */
 export function readCgroupFile(dir: string, file: string, resource?: string): string {
   const p = path.join(dir, file);

@@ -139,6 +139,11 @@ class LayoutManager implements CgroupManager {
     this.v2?.join(pid);
   }
 
+  async joinAsync(pid: number): Promise<void> {
+    await this.v1?.joinAsync(pid);
+    await this.v2?.joinAsync(pid);
+  }
+
   private freezer(): V1Manager | V2Manager {
     if (this.v1 && this.onV1('freezer')) return this.v1;
     if (this.v2) return this.v2;

@@ -138,6 +138,8 @@ export interface CgroupManager {
   apply(resources: CgroupResources): void;
   /** Move a process into every controller's cgroup. */
   join(pid: number): void;
+  /** The same without blocking the event loop (writes through the threadpool, in the same order). */
+  joinAsync(pid: number): Promise<void>;
   /** Freeze every process (resolves once the kernel reports frozen). */
   freeze(): Promise<void>;
   /** Thaw. */

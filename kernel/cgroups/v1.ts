@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { V1_SUBSYSTEMS } from './cgroups-path.js';
-import { readCgroupFile, readProcsRecursive, writeCgroupFile } from './files.js';
+import { readCgroupFile, readProcsRecursive, writeCgroupFile, writeCgroupFileAsync } from './files.js';
 import { hugePageSizes } from './layout.js';
 import { oomKillCountV1, watchOomV1 } from './oom.js';
 import { mkdirTracked, removeCgroupDirs } from './removal.js';
@@ -79,13 +79,24 @@ export class V1Manager implements CgroupManager {
   }
 
   join(pid: number): void {
+    for (const [key, dir] of this.joinOrder()) writeCgroupFile(dir, 'cgroup.procs', String(pid), `join (${key})`);
+  }
+
+  async joinAsync(pid: number): Promise<void> {
+    for (const [key, dir] of this.joinOrder()) await writeCgroupFileAsync(dir, 'cgroup.procs', String(pid), `join (${key})`);
+  }
+
+  /** Each distinct directory once, with the first controller that names it, in runc's order. */
+  private joinOrder(): Array<[string, string]> {
     const seen = new Set<string>();
+    const out: Array<[string, string]> = [];
     for (const key of ordered(this.paths)) {
       const dir = this.paths[key];
       if (seen.has(dir)) continue;
       seen.add(dir);
-      writeCgroupFile(dir, 'cgroup.procs', String(pid), `join (${key})`);
+      out.push([key, dir]);
     }
+    return out;
   }
 
   private freezerDir(): string {

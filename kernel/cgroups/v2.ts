@@ -6,7 +6,7 @@
  * cgroup.kill when the kernel has it.
  */
 import path from 'node:path';
-import { parseFlatKeyed, readCgroupFile, readOptionalFile, readProcsRecursive, sleep, writeCgroupFile, hasFile } from './files.js';
+import { parseFlatKeyed, readCgroupFile, readOptionalFile, readProcsRecursive, sleep, writeCgroupFile, writeCgroupFileAsync, hasFile } from './files.js';
 import { hugePageSizes, UNIFIED } from './layout.js';
 import { oomKillCountV2, watchOomV2 } from './oom.js';
 import { mkdirTracked, removeCgroupDirs } from './removal.js';
@@ -96,6 +96,10 @@ export class V2Manager implements CgroupManager {
 
   join(pid: number): void {
     writeCgroupFile(this.dir, 'cgroup.procs', String(pid), 'join (unified)');
+  }
+
+  joinAsync(pid: number): Promise<void> {
+    return writeCgroupFileAsync(this.dir, 'cgroup.procs', String(pid), 'join (unified)');
   }
 
   /** Write cgroup.freeze and wait until cgroup.events says `frozen` is `want`. */

@@ -9,9 +9,9 @@ import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, write
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { koffi } from '../../kernel/libc.js';
 import { acceptUnix, listenUnix, recvFds } from '../../kernel/unix-socket.js';
 import { REPO_ROOT, makeBundle } from '../fixtures/bundle.js';
+import { waitReadable } from '../fixtures/wait.js';
 
 const CLI = path.join(REPO_ROOT, 'bin/cordon.js');
 const work = mkdtempSync(path.join(tmpdir(), 'cordon-exec-tty-'));
@@ -21,20 +21,6 @@ delete env.NODE_EXTRA_CA_CERTS;
 const bundle = makeBundle({ spec: (s) => void (s.process.args = ['sleep', '1000']) });
 const cordon = (args: string[], stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'pipe', 'pipe']) =>
   spawnSync(process.execPath, [CLI, '--root', root, ...args], { env, encoding: 'utf8', stdio, timeout: 30_000 });
-
-function waitReadable(fd: number, ms: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => {
-      h.close();
-      reject(new Error('not readable in time'));
-    }, ms);
-    const h = koffi.node.poll(fd, { readable: true }, () => {
-      clearTimeout(t);
-      h.close();
-      resolve();
-    });
-  });
-}
 
 beforeAll(() => {
   expect(cordon(['run', '-d', '-b', bundle.dir, 'xt'], ['ignore', 'ignore', 'ignore']).status).toBe(0);

@@ -9,9 +9,9 @@ import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { koffi } from '../../kernel/libc.js';
 import { acceptUnix, listenUnix, recvFds } from '../../kernel/unix-socket.js';
 import { type OciSpecLike, REPO_ROOT, makeBundle } from '../fixtures/bundle.js';
+import { waitReadable } from '../fixtures/wait.js';
 
 const CLI = path.join(REPO_ROOT, 'bin/cordon.js');
 const work = mkdtempSync(path.join(tmpdir(), 'cordon-tty-hooks-'));
@@ -32,20 +32,6 @@ afterAll(() => {
   for (const b of bundles) b.cleanup();
   rmSync(work, { recursive: true, force: true });
 });
-
-function waitReadable(fd: number, ms: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => {
-      h.close();
-      reject(new Error('not readable in time'));
-    }, ms);
-    const h = koffi.node.poll(fd, { readable: true }, () => {
-      clearTimeout(t);
-      h.close();
-      resolve();
-    });
-  });
-}
 
 describe('terminals', () => {
   it('--console-socket receives a working pty master made in the container (tty is /dev/pts/N, stty size is consoleSize)', async () => {

@@ -12,6 +12,7 @@ import { CordonClient, EVENTS_STREAM, type PositionedEvent, eventSubject } from 
 import { connectNats } from '../../events/nats-connection.js';
 import { type CordonEvent, type EventAction, newEvent } from '../../events/schema.js';
 import { NatsServer } from '../fixtures/nats-server.js';
+import { until } from '../fixtures/wait.js';
 
 let srv: NatsServer;
 let nc: NatsConnection;
@@ -40,19 +41,6 @@ async function publish(host: string, containerId: string, action: EventAction): 
   const e: CordonEvent = { ...newEvent(host, containerId, action), seq, containerSeq: seq };
   await js.publish(`cordon.${host}.events.${containerId}.${action}`, JSON.stringify(e), { msgID: e.id, timeout: 5000 });
   return e;
-}
-
-function until<T>(p: () => T | undefined, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      const v = p();
-      if (v !== undefined) return resolve(v);
-      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 20);
-    };
-    tick();
-  });
 }
 
 describe('events$', () => {

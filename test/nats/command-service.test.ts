@@ -13,7 +13,7 @@ import { CordonClient, CordonCommandError } from '../../client/cordon-client.js'
 import { connectNats } from '../../events/nats-connection.js';
 import { type Bundle, makeBundle } from '../fixtures/bundle.js';
 import { NatsServer } from '../fixtures/nats-server.js';
-import { type TestHost, startHost } from './hosts.js';
+import { type TestHost, failure, startHost } from './hosts.js';
 
 let srv: NatsServer;
 let nc: NatsConnection;
@@ -45,16 +45,6 @@ function bundle(args: string[]): Bundle {
 async function raw(verb: string, body: string): Promise<{ body: { error?: { code: string; message: string; field?: string } } & Record<string, unknown>; code?: string; err?: string }> {
   const m = await nc.request(`cordon.cmd-a.cmd.${verb}`, body, { timeout: 5000 });
   return { body: m.json(), code: m.headers?.get('Nats-Service-Error-Code'), err: m.headers?.get('Nats-Service-Error') };
-}
-
-async function failure(p: Promise<unknown>): Promise<CordonCommandError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(CordonCommandError);
-    return e as CordonCommandError;
-  }
-  throw new Error('expected the command to fail');
 }
 
 describe('request validation', () => {

@@ -4,6 +4,8 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { expect } from 'vitest';
+import { CordonCommandError } from '../../client/cordon-client.js';
 import { type CommandService, serveCommands } from '../../actors/command-service.js';
 import { OciRuntime } from '../../actors/oci-runtime.js';
 import { Supervisor } from '../../actors/supervisor.js';
@@ -40,4 +42,15 @@ export async function startHost(nc: NatsConnection, host: string, extra: Partial
       rmSync(bundleRoot, { recursive: true, force: true });
     },
   };
+}
+
+/** The CordonCommandError a command fails with (fails the test when it succeeds or fails otherwise). */
+export async function failure(p: Promise<unknown>): Promise<CordonCommandError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(CordonCommandError);
+    return e as CordonCommandError;
+  }
+  throw new Error('expected the command to fail');
 }

@@ -16,6 +16,7 @@ import { connectNats } from '../../events/nats-connection.js';
 import { type Bundle, REPO_ROOT, makeBundle } from '../fixtures/bundle.js';
 import { NatsServer, freePort } from '../fixtures/nats-server.js';
 import { type TestHost, startHost } from './hosts.js';
+import { until } from '../fixtures/wait.js';
 
 let srv: NatsServer;
 let nc: NatsConnection;
@@ -43,19 +44,6 @@ function bundle(args: string[]): Bundle {
   const b = makeBundle({ spec: (s) => void (s.process.args = args) });
   bundles.push(b);
   return b;
-}
-
-function until<T>(p: () => T | undefined, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      const v = p();
-      if (v !== undefined) return resolve(v);
-      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 20);
-    };
-    tick();
-  });
 }
 
 /** Collect the snapshots published on cordon.<host>.inspect.> */

@@ -18,7 +18,7 @@ import { connectNats } from '../../events/nats-connection.js';
 import { newEvent } from '../../events/schema.js';
 import { type Bundle, makeBundle } from '../fixtures/bundle.js';
 import { NatsServer } from '../fixtures/nats-server.js';
-import { type TestHost, startHost } from './hosts.js';
+import { type TestHost, failure, startHost } from './hosts.js';
 
 const operatorKey = nkeys.createUser();
 const seed = new TextDecoder().decode(operatorKey.getSeed());
@@ -68,16 +68,6 @@ afterAll(async () => {
   await srv?.stop();
   for (const b of bundles) b.cleanup();
 });
-
-async function failure(p: Promise<unknown>): Promise<CordonCommandError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(CordonCommandError);
-    return e as CordonCommandError;
-  }
-  throw new Error('expected the command to fail');
-}
 
 describe('subject permissions', () => {
   it('the operator (nkey) creates and starts; the read-only user cannot create, kill or destroy: permission-denied at once, nothing happens', async () => {

@@ -416,6 +416,7 @@ export class JournalStore implements EventStore {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     this.watcher?.close();
     this.bus.removeAllListeners();

@@ -336,8 +336,8 @@ export class Supervisor {
       this.runtime.followedInit(id)?.handle.detach();
     }
     this.recorder.close();
-    // The next start (or CLI verb) reads only what is appended after this point.
-    if (this.store instanceof JournalStore) this.store.snapshot();
+    // The next start (or CLI verb) reads only what is appended after this point (not worth a file for a few records).
+    if (this.store instanceof JournalStore) this.store.snapshot(128);
     await this.outbox?.stop();
     if (this.ownsStore) await this.store.close();
   }

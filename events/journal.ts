@@ -271,13 +271,16 @@ export class JournalStore implements EventStore {
     if (bytes > 0) this.snap = { seq: this.seq, offset: this.size, bytes };
   }
 
-  /** Write a snapshot of everything appended so far (by any process), e.g. when the supervisor stops. Never throws: it is a cache. */
-  snapshot(): void {
+  /**
+   * Write a snapshot of everything appended so far (by any process) when at least `minRecords` came after the
+   * last one, e.g. when the supervisor stops. Never throws: it is a cache.
+   */
+  snapshot(minRecords = 1): void {
     if (this.closed || !this.projection) return;
     try {
       withFileLock(this.fd, () => {
         this.load(false, true);
-        this.writeSnapshot();
+        if (this.seq - this.snap.seq >= minRecords) this.writeSnapshot();
       });
     } catch {
       // a failed snapshot costs the next open time, nothing else

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EventRecorder, LIFECYCLE_PROJECTION, openRecorderJournal } from '../../actors/event-recorder.js';
+import { Supervisor } from '../../actors/supervisor.js';
 import { JournalCorruptError, type JournalProjection, JournalStore, encodeRecord } from '../../events/journal.js';
 import { MARK_EVERY, readSnapshot, snapshotPathOf } from '../../events/journal-snapshot.js';
 import { type CordonEvent, EVENT_ACTIONS, type EventAction, newEvent } from '../../events/schema.js';
@@ -177,6 +178,38 @@ describe('snapshot use', () => {
     expect(plain.openStats.snapshot).toBe('used');
     await plain.append([newEvent('node-a', 'c0', 'pause', {})]);
     expect(readSnapshot(snapshotPathOf(p))).toMatchObject({ seq: 20 });
+  });
+});
+
+describe('the supervisor', () => {
+  it('stop() leaves a snapshot; the next start reads only what came after it and recovers the same containers', async () => {
+    const file = journalPath();
+    const root = path.dirname(file);
+    const recs: Buffer[] = [];
+    let seq = 0;
+    for (const [k, action] of (['create', 'start', 'exit'] as const).entries()) {
+      for (let i = 0; i < 200; i++) {
+        const attrs = action === 'exit' ? { exitCode: 0, signal: null } : { pid: 100 + i };
+        recs.push(encodeRecord({ ...newEvent('node-a', `s${i}`, action, attrs), seq: ++seq, containerSeq: k + 1 }));
+      }
+    }
+    writeFileSync(file, Buffer.concat(recs));
+    const a = await Supervisor.start({ root, host: 'node-a' });
+    expect((a.store as JournalStore).openStats).toEqual({ snapshot: 'none', snapshotSeq: 0, parsedRecords: 600 });
+    expect(existsSync(snapshotPathOf(file))).toBe(false); // 600 records: under the threshold of an open
+    const ids = a.ids();
+    await a.stop();
+    expect(readSnapshot(snapshotPathOf(file))).toMatchObject({ seq: 600 });
+    const b = await Supervisor.start({ root, host: 'node-a' });
+    try {
+      expect((b.store as JournalStore).openStats).toEqual({ snapshot: 'used', snapshotSeq: 600, parsedRecords: 0 });
+      expect(b.ids()).toEqual(ids);
+      expect(ids).toHaveLength(200);
+      expect(new Set(ids.map((id) => b.stateOf(id)))).toEqual(new Set(['stopped']));
+      expect(b.recovery.unchanged).toHaveLength(200);
+    } finally {
+      await b.stop();
+    }
   });
 });
 

@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { writeReplayJournal } from './events.js';
 import { type Contender, benchEnv, interleave, runChecked, runDetached, summarize, timeCommand } from './interleave.js';
 
-const here = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const here = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const argv = process.argv.slice(2);
 const arg = (n: string) => {
   const i = argv.indexOf(`--${n}`);

@@ -85,9 +85,13 @@ export function readSnapshot(file: string): JournalSnapshot | 'unreadable' | und
   return ok ? s : 'unreadable';
 }
 
-/** Write a snapshot atomically (temporary file + rename). Failure only costs speed: it is swallowed. Returns its size. */
+/**
+ * Write a snapshot atomically (temporary file + rename; callers hold the journal's flock, so one fixed temporary
+ * name serves, and one a crash left behind is simply overwritten). Failure only costs speed: it is swallowed.
+ * Returns its size (0 when not written).
+ */
 export function writeSnapshot(file: string, s: JournalSnapshot): number {
-  const tmp = `${file}.tmp-${process.pid}`;
+  const tmp = `${file}.tmp`;
   try {
     const json = JSON.stringify(s);
     const buf = Buffer.from(`${hex8(crc32(json))} ${json}`);

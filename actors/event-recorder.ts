@@ -61,6 +61,8 @@ export class EventRecorder {
   /** The state record each container's latest `create` fact carried, or that event's seq (read when asked). */
   private readonly created = new Map<string, Record<string, unknown> | number>();
   private loaded = false;
+  /** The journal whose lifecycle projection holds the states not asked for yet. */
+  private seed?: JournalStore;
   private unsubscribe?: () => void;
 
   constructor(store: EventStore, host = defaultHostId()) {
@@ -74,23 +76,33 @@ export class EventRecorder {
     this.loaded = true;
     // Stay current with appends by other writers (CLI verbs next to a daemon) as they arrive.
     this.unsubscribe = this.store.subscribe((e) => this.fold(e));
-    const journal = this.store instanceof JournalStore ? this.store : undefined;
-    journal?.refresh();
-    const projected = journal?.projected(LIFECYCLE_PROJECTION);
-    if (journal && projected) {
-      // The journal folded them already (from its snapshot and what came after): take them as they are now.
-      for (const id of journal.containers()) {
-        const p = projected.get(id);
-        this.states.set(id, { state: p?.state ?? destroyedState(id), seq: journal.containerSeq(id) });
-        if (p?.createdSeq !== undefined) this.created.set(id, p.createdSeq);
-      }
+    if (this.store instanceof JournalStore && this.store.projects(LIFECYCLE_PROJECTION as JournalProjection<unknown>)) {
+      // The journal folded them already (from its snapshot and what came after): each is taken when first needed.
+      this.seed = this.store;
+      this.seed.refresh();
       return;
     }
     for (const e of await this.store.read(1)) this.fold(e);
   }
 
+  /**
+   * A container's state and containerSeq: ours, or (first time) the journal projection's, which is always
+   * consistent with the journal's containerSeq — events after it are folded here, earlier ones skipped.
+   */
+  private entry(id: string): { state: LifecycleState; seq: number } | undefined {
+    const cur = this.states.get(id);
+    if (cur || !this.seed) return cur;
+    const seq = this.seed.containerSeq(id);
+    if (seq === 0) return undefined;
+    const p = this.seed.projectedState(LIFECYCLE_PROJECTION, id);
+    const taken = { state: p?.state ?? destroyedState(id), seq };
+    this.states.set(id, taken);
+    if (p?.createdSeq !== undefined) this.created.set(id, p.createdSeq);
+    return taken;
+  }
+
   private fold(e: CordonEvent): void {
-    const cur = this.states.get(e.containerId);
+    const cur = this.entry(e.containerId);
     if (cur && e.containerSeq <= cur.seq) return;
     if (e.action === 'create') {
       if (carriesRecord(e)) this.created.set(e.containerId, e.attributes.record as Record<string, unknown>);
@@ -110,12 +122,13 @@ export class EventRecorder {
   /** The container's lifecycle state as the log has it (`creating` when it has no events). */
   async stateOf(id: string): Promise<LifecycleState> {
     await this.load();
-    return this.states.get(id)?.state ?? initialLifecycle(id);
+    return this.entry(id)?.state ?? initialLifecycle(id);
   }
 
   /** The state record the container's latest `create` fact carried, if it carried one. */
   async createdRecordOf(id: string): Promise<Record<string, unknown> | undefined> {
     await this.load();
+    this.entry(id);
     const c = this.created.get(id);
     if (typeof c !== 'number') return c;
     const [e] = this.store instanceof JournalStore ? await this.store.read(c, c) : [];
@@ -125,6 +138,8 @@ export class EventRecorder {
   /** Ids of containers the log knows, with their states. */
   async all(): Promise<Map<string, LifecycleState>> {
     await this.load();
+    const seed = this.seed;
+    if (seed) return new Map(seed.containers().map((id) => [id, (this.entry(id) as { state: LifecycleState }).state]));
     return new Map([...this.states].map(([k, v]) => [k, v.state]));
   }
 
@@ -135,7 +150,7 @@ export class EventRecorder {
   async record(containerId: string, action: EventAction, attributes: Record<string, unknown> = {}): Promise<CordonEvent> {
     await this.load();
     for (let attempt = 0; ; attempt++) {
-      const cur = this.states.get(containerId) ?? { state: initialLifecycle(containerId), seq: 0 };
+      const cur = this.entry(containerId) ?? { state: initialLifecycle(containerId), seq: 0 };
       // A destroyed id may be created again (runc allows it): the new container starts from the initial state.
       let next = cur.state.value === 'destroyed' && action === 'create' ? initialLifecycle(containerId) : cur.state;
       for (const ev of machineEventsOf({ action, containerId, attributes })) {

@@ -48,6 +48,11 @@ const fileSize = (p: string) => {
 
 export type { JournalProjection } from './journal-snapshot.js';
 
+/** A projected state as the snapshot had it: JSON text, decoded when first asked for. */
+class EncodedState {
+  constructor(readonly json: string) {}
+}
+
 /** Encode one record line. */
 export function encodeRecord(e: CordonEvent): Buffer {
   const json = JSON.stringify(e);
@@ -86,7 +91,7 @@ export class JournalStore implements EventStore {
   private size = 0;
   private seq = 0;
   private readonly perContainer = new Map<string, number>();
-  /** The projection's state per container (containers it forgot are absent). */
+  /** The projection's state per container (containers it forgot are absent); from a snapshot as JSON until asked for. */
   private readonly states = new Map<string, unknown>();
   /** Sparse index: byte offset of record k·MARK_EVERY + 1, so reads can start anywhere without a scan. */
   private marks: number[] = [];
@@ -167,8 +172,10 @@ export class JournalStore implements EventStore {
     this.marks = s.marks.slice();
     this.lastAt = s.lastOffset;
     this.lastCrc = s.lastCrc;
-    for (const [id, n] of s.containers) this.perContainer.set(id, n);
-    if (this.projection) for (const [id, v] of s.states ?? []) this.states.set(id, v);
+    for (const c of s.containers) {
+      this.perContainer.set(c.id, c.seq);
+      if (this.projection && c.state !== undefined) this.states.set(c.id, new EncodedState(c.state));
+    }
     this.snap = { seq: s.seq, offset: s.offset, bytes: fileSize(this.snapshotPath) };
     this.openStats.snapshotSeq = s.seq;
     return 'used';
@@ -195,7 +202,7 @@ export class JournalStore implements EventStore {
     this.lastCrc = crc;
     this.perContainer.set(e.containerId, e.containerSeq);
     if (this.projection) {
-      const next = this.projection.apply(this.states.get(e.containerId), e);
+      const next = this.projection.apply(this.stateOf(e.containerId), e);
       if (next === undefined) this.states.delete(e.containerId);
       else this.states.set(e.containerId, next);
     }
@@ -264,9 +271,11 @@ export class JournalStore implements EventStore {
       lastCrc: this.lastCrc,
       offset: this.size,
       marks: this.marks,
-      containers: [...this.perContainer],
       projection: this.projection.name,
-      states: [...this.states],
+      containers: [...this.perContainer].map(([id, seq]) => {
+        const v = this.states.get(id);
+        return v === undefined ? { id, seq } : { id, seq, state: v instanceof EncodedState ? v.json : JSON.stringify(v) };
+      }),
     });
     if (bytes > 0) this.snap = { seq: this.seq, offset: this.size, bytes };
   }
@@ -287,12 +296,26 @@ export class JournalStore implements EventStore {
     }
   }
 
+  /** A container's projected state (decoded from the snapshot on first use). */
+  private stateOf(id: string): unknown {
+    const v = this.states.get(id);
+    if (!(v instanceof EncodedState)) return v;
+    const decoded = JSON.parse(v.json) as unknown;
+    this.states.set(id, decoded);
+    return decoded;
+  }
+
+  /** Whether this journal keeps (and snapshots) projection `p` (same name). */
+  projects(p: JournalProjection<unknown>): boolean {
+    return this.projection?.name === p.name;
+  }
+
   /**
-   * The projection's current per-container states (read-only; kept current before each event reaches
-   * subscribers), when this journal was opened with a projection of that name.
+   * A container's state in projection `p` as of the last record this journal has taken in (kept current
+   * before each event reaches subscribers); undefined when it has none or the journal keeps another projection.
    */
-  projected<S>(p: JournalProjection<S>): ReadonlyMap<string, S> | undefined {
-    return this.projection?.name === p.name ? (this.states as Map<string, S>) : undefined;
+  projectedState<S>(p: JournalProjection<S>, id: string): S | undefined {
+    return this.projects(p as JournalProjection<unknown>) ? (this.stateOf(id) as S | undefined) : undefined;
   }
 
   async append(events: NewEvent[], opts: AppendOptions = {}): Promise<CordonEvent[]> {

@@ -10,21 +10,9 @@ import { crc32 } from 'node:zlib';
 import { EventEmitter } from 'eventemitter3';
 import { withFileLock } from '../kernel/file-lock.js';
 import { JOURNAL_SNAPSHOT_VERSION, type JournalProjection, MARK_EVERY, type SnapshotUse, readSnapshot, snapshotPathOf, writeSnapshot } from './journal-snapshot.js';
+import { JournalCorruptError, encodeRecord, endsWithRecord, hex8, readRecords } from './journal-records.js';
 import { type CordonEvent, type NewEvent, validateEvent } from './schema.js';
 import { type AppendOptions, ConcurrencyError, type EventStore } from './store.js';
-
-/** A record in the middle of the journal is damaged (not a torn tail): refuse rather than guess. */
-export class JournalCorruptError extends Error {
-  readonly path: string;
-  readonly offset: number;
-
-  constructor(path: string, offset: number, why: string) {
-    super(`journal ${path} is damaged at byte ${offset}: ${why}`);
-    this.name = 'JournalCorruptError';
-    this.path = path;
-    this.offset = offset;
-  }
-}
 
 /** What opening the journal found. */
 export interface JournalOpenReport {
@@ -34,9 +22,6 @@ export interface JournalOpenReport {
 }
 
 const NL = 0x0a;
-/** Bytes read at a time by read(). */
-const READ_CHUNK = 1 << 20;
-const hex8 = (n: number) => n.toString(16).padStart(8, '0');
 
 const fileSize = (p: string) => {
   try {
@@ -47,16 +32,11 @@ const fileSize = (p: string) => {
 };
 
 export type { JournalProjection } from './journal-snapshot.js';
+export { JournalCorruptError, encodeRecord } from './journal-records.js';
 
 /** A projected state as the snapshot had it: JSON text, decoded when first asked for. */
 class EncodedState {
   constructor(readonly json: string) {}
-}
-
-/** Encode one record line. */
-export function encodeRecord(e: CordonEvent): Buffer {
-  const json = JSON.stringify(e);
-  return Buffer.from(`${hex8(crc32(json))} ${json}\n`);
 }
 
 /** Options of JournalStore.open. */
@@ -153,20 +133,7 @@ export class JournalStore implements EventStore {
     if (this.projection && s.projection !== this.projection.name) return 'other-projection';
     const st = fs.fstatSync(this.fd);
     if (st.dev !== s.dev || st.ino !== s.ino || st.size < s.offset || s.offset - s.lastOffset > 1 << 24) return 'mismatch';
-    // The covered prefix must end with the very record the snapshot names: a newline before it, its CRC, its seq.
-    const buf = Buffer.alloc(s.offset - s.lastOffset + 1);
-    const from = s.lastOffset - 1;
-    if (from >= 0) fs.readSync(this.fd, buf, 0, buf.length, from);
-    else fs.readSync(this.fd, buf, 1, buf.length - 1, 0);
-    if ((from >= 0 && buf[0] !== NL) || buf.indexOf(NL, 1) !== buf.length - 1) return 'mismatch';
-    const line = buf.toString('utf8', 1, buf.length - 1);
-    const json = line.slice(9);
-    if (line[8] !== ' ' || line.slice(0, 8) !== s.lastCrc || s.lastCrc !== hex8(crc32(json))) return 'mismatch';
-    try {
-      if ((JSON.parse(json) as { seq?: unknown }).seq !== s.seq) return 'mismatch';
-    } catch {
-      return 'mismatch';
-    }
+    if (!endsWithRecord(this.fd, s)) return 'mismatch';
     this.size = s.offset;
     this.seq = s.seq;
     this.marks = s.marks.slice();
@@ -374,35 +341,7 @@ export class JournalStore implements EventStore {
     const last = Math.min(this.seq, toSeq);
     if (first > last) return [];
     const k = Math.floor((first - 1) / MARK_EVERY);
-    let at = this.marks[k];
-    let s = k * MARK_EVERY + 1;
-    const out: CordonEvent[] = [];
-    let buf = Buffer.alloc(0);
-    let bufAt = at; // file offset of buf[0]
-    while (s <= last) {
-      const nl = buf.indexOf(NL, at - bufAt);
-      if (nl < 0) {
-        const from = bufAt + buf.length;
-        const want = Math.min(READ_CHUNK, this.size - from);
-        if (want <= 0) throw new JournalCorruptError(this.path, at, 'record without its end');
-        const more = Buffer.alloc(want);
-        fs.readSync(this.fd, more, 0, want, from);
-        buf = Buffer.concat([buf.subarray(at - bufAt), more]);
-        bufAt = at;
-        continue;
-      }
-      if (s >= first) {
-        const line = buf.toString('utf8', at - bufAt, nl);
-        const json = line.slice(9);
-        if (line[8] !== ' ' || line.slice(0, 8) !== hex8(crc32(json))) throw new JournalCorruptError(this.path, at, 'checksum mismatch');
-        const e = JSON.parse(json) as CordonEvent;
-        if (e.seq !== s) throw new JournalCorruptError(this.path, at, `sequence ${e.seq} where ${s} belongs`);
-        out.push(e);
-      }
-      at = bufAt + nl + 1;
-      s++;
-    }
-    return out;
+    return readRecords(this.fd, this.path, { at: this.marks[k], seq: k * MARK_EVERY + 1, end: this.size }, first, last);
   }
 
   subscribe(listener: (e: CordonEvent) => void): () => void {

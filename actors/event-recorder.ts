@@ -2,8 +2,11 @@
  * Writing lifecycle events: each fact is checked against the container's machine (its state as the log
  * has it), given from/to states, and appended with optimistic concurrency on the container's sequence;
  * when another writer got there first, the state is refreshed from the store and the append retried.
+ * On the embedded journal the states come from the journal's lifecycle projection (snapshotted next to it),
+ * so learning them costs what was appended since the last snapshot, not the whole history.
  */
 import os from 'node:os';
+import { type JournalProjection, JournalStore } from '../events/journal.js';
 import { type CordonEvent, type EventAction, newEvent } from '../events/schema.js';
 import { ConcurrencyError, type EventStore } from '../events/store.js';
 import { refusal } from '../machines/commands.js';
@@ -15,14 +18,51 @@ export function defaultHostId(): string {
   return process.env.CORDON_HOST || os.hostname();
 }
 
+/** What the journal keeps per container for the recorder: its state, and the seq of its latest `create` that carried a record. */
+export interface LifecycleProjected {
+  state: LifecycleState;
+  createdSeq?: number;
+}
+
+/** Placeholder state of a destroyed container (its context is not kept: it is gone). */
+const destroyedState = (id: string): LifecycleState => ({ value: 'destroyed', context: { id, oomEvents: 0, execs: {} } });
+
+const carriesRecord = (e: CordonEvent) => {
+  const rec = e.attributes.record;
+  return Boolean(rec && typeof rec === 'object' && !Array.isArray(rec));
+};
+
+/**
+ * The recorder's fold as a journal projection: every container's lifecycle state. Destroyed containers are
+ * forgotten (the journal keeps their containerSeq); a later event of a forgotten one (containerSeq > 1) starts
+ * from the destroyed state, as it would had it been kept.
+ */
+export const LIFECYCLE_PROJECTION: JournalProjection<LifecycleProjected> = {
+  name: 'cordon.lifecycle/1',
+  apply(prev, e) {
+    const cur = prev?.state ?? (e.containerSeq > 1 ? destroyedState(e.containerId) : initialLifecycle(e.containerId));
+    const state = applyFact(cur, e);
+    if (state.value === 'destroyed') return undefined;
+    const createdSeq = e.action === 'create' ? (carriesRecord(e) ? e.seq : undefined) : prev?.createdSeq;
+    return createdSeq === undefined ? { state } : { state, createdSeq };
+  },
+};
+
+/** Open the embedded journal as the recorder wants it: with the lifecycle projection (and its snapshots). */
+export function openRecorderJournal(file: string): JournalStore {
+  return JournalStore.open(file, { projection: LIFECYCLE_PROJECTION as JournalProjection<unknown> });
+}
+
 /** Records facts of containers into an EventStore, keeping each container's machine state. */
 export class EventRecorder {
   readonly store: EventStore;
   readonly host: string;
   private readonly states = new Map<string, { state: LifecycleState; seq: number }>();
-  /** The state record each container's latest `create` fact carried (for rebuilding a lost state dir). */
-  private readonly created = new Map<string, Record<string, unknown>>();
+  /** The state record each container's latest `create` fact carried, or that event's seq (read when asked). */
+  private readonly created = new Map<string, Record<string, unknown> | number>();
   private loaded = false;
+  /** The journal whose lifecycle projection holds the states not asked for yet. */
+  private seed?: JournalStore;
   private unsubscribe?: () => void;
 
   constructor(store: EventStore, host = defaultHostId()) {
@@ -30,41 +70,76 @@ export class EventRecorder {
     this.host = host;
   }
 
-  /** Rebuild every container's state from the store (once; later appends keep it current). */
+  /** Learn every container's state (once; later appends keep it current). */
   private async load(): Promise<void> {
     if (this.loaded) return;
     this.loaded = true;
     // Stay current with appends by other writers (CLI verbs next to a daemon) as they arrive.
     this.unsubscribe = this.store.subscribe((e) => this.fold(e));
+    if (this.store instanceof JournalStore && this.store.projects(LIFECYCLE_PROJECTION as JournalProjection<unknown>)) {
+      // The journal folded them already (from its snapshot and what came after): each is taken when first needed.
+      this.seed = this.store;
+      this.seed.refresh();
+      return;
+    }
     for (const e of await this.store.read(1)) this.fold(e);
   }
 
+  /**
+   * A container's state and containerSeq: ours, or (first time) the journal projection's, which is always
+   * consistent with the journal's containerSeq — events after it are folded here, earlier ones skipped.
+   */
+  private entry(id: string): { state: LifecycleState; seq: number } | undefined {
+    const cur = this.states.get(id);
+    if (cur || !this.seed) return cur;
+    const seq = this.seed.containerSeq(id);
+    if (seq === 0) return undefined;
+    const p = this.seed.projectedState(LIFECYCLE_PROJECTION, id);
+    const taken = { state: p?.state ?? destroyedState(id), seq };
+    this.states.set(id, taken);
+    if (p?.createdSeq !== undefined) this.created.set(id, p.createdSeq);
+    return taken;
+  }
+
   private fold(e: CordonEvent): void {
-    const cur = this.states.get(e.containerId);
+    const cur = this.entry(e.containerId);
     if (cur && e.containerSeq <= cur.seq) return;
-    const rec = e.attributes.record;
     if (e.action === 'create') {
-      if (rec && typeof rec === 'object' && !Array.isArray(rec)) this.created.set(e.containerId, rec as Record<string, unknown>);
+      if (carriesRecord(e)) this.created.set(e.containerId, e.attributes.record as Record<string, unknown>);
       else this.created.delete(e.containerId);
     }
-    this.states.set(e.containerId, { state: applyFact(cur?.state ?? initialLifecycle(e.containerId), e), seq: e.containerSeq });
+    this.put(e.containerId, applyFact(cur?.state ?? initialLifecycle(e.containerId), e), e.containerSeq);
+  }
+
+  /** Keep a container's state (a destroyed one without its context, as the journal's projection does). */
+  private put(id: string, state: LifecycleState, seq: number): void {
+    if (state.value === 'destroyed') {
+      this.created.delete(id);
+      this.states.set(id, { state: destroyedState(id), seq });
+    } else this.states.set(id, { state, seq });
   }
 
   /** The container's lifecycle state as the log has it (`creating` when it has no events). */
   async stateOf(id: string): Promise<LifecycleState> {
     await this.load();
-    return this.states.get(id)?.state ?? initialLifecycle(id);
+    return this.entry(id)?.state ?? initialLifecycle(id);
   }
 
   /** The state record the container's latest `create` fact carried, if it carried one. */
   async createdRecordOf(id: string): Promise<Record<string, unknown> | undefined> {
     await this.load();
-    return this.created.get(id);
+    this.entry(id);
+    const c = this.created.get(id);
+    if (typeof c !== 'number') return c;
+    const [e] = this.store instanceof JournalStore ? await this.store.read(c, c) : [];
+    return e && e.containerId === id && carriesRecord(e) ? (e.attributes.record as Record<string, unknown>) : undefined;
   }
 
   /** Ids of containers the log knows, with their states. */
   async all(): Promise<Map<string, LifecycleState>> {
     await this.load();
+    const seed = this.seed;
+    if (seed) return new Map(seed.containers().map((id) => [id, (this.entry(id) as { state: LifecycleState }).state]));
     return new Map([...this.states].map(([k, v]) => [k, v.state]));
   }
 
@@ -75,7 +150,7 @@ export class EventRecorder {
   async record(containerId: string, action: EventAction, attributes: Record<string, unknown> = {}): Promise<CordonEvent> {
     await this.load();
     for (let attempt = 0; ; attempt++) {
-      const cur = this.states.get(containerId) ?? { state: initialLifecycle(containerId), seq: 0 };
+      const cur = this.entry(containerId) ?? { state: initialLifecycle(containerId), seq: 0 };
       // A destroyed id may be created again (runc allows it): the new container starts from the initial state.
       let next = cur.state.value === 'destroyed' && action === 'create' ? initialLifecycle(containerId) : cur.state;
       for (const ev of machineEventsOf({ action, containerId, attributes })) {
@@ -86,12 +161,14 @@ export class EventRecorder {
       const transition = next.value !== cur.state.value ? { from: cur.state.value, to: next.value } : undefined;
       try {
         const [stored] = await this.store.append([newEvent(this.host, containerId, action, attributes, transition)], { expectedContainerSeq: cur.seq });
-        this.states.set(containerId, { state: next, seq: stored.containerSeq });
+        this.put(containerId, next, stored.containerSeq);
         return stored;
       } catch (e) {
         if (!(e instanceof ConcurrencyError) || attempt >= 5) throw e;
-        // Another writer appended for this container: take its events, then decide again.
-        for (const ev of (await this.store.read(1)).filter((x) => x.containerId === containerId)) this.fold(ev);
+        // Another writer appended for this container: take its events, then decide again. (The journal
+        // delivered them to fold() already when it caught up before refusing; other stores are read again.)
+        if (this.store instanceof JournalStore) this.store.refresh();
+        else for (const ev of (await this.store.read(1)).filter((x) => x.containerId === containerId)) this.fold(ev);
       }
     }
   }

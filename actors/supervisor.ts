@@ -21,7 +21,7 @@ import { LifecycleError, refusal } from '../machines/commands.js';
 import type { LifecycleState } from '../machines/lifecycle.js';
 import { machineEventsOf } from '../machines/replay.js';
 import { CgroupOperations } from './cgroup-operations.js';
-import { EventRecorder, defaultHostId } from './event-recorder.js';
+import { EventRecorder, defaultHostId, openRecorderJournal } from './event-recorder.js';
 import { type CreateOptions, OciRuntime } from './oci-runtime.js';
 import { type ContainerRecord, RuntimeError } from './state-dir.js';
 
@@ -82,7 +82,7 @@ export class Supervisor {
   static async start(opts: SupervisorOptions = {}): Promise<Supervisor> {
     const root = opts.root ?? '/run/cordon';
     fs.mkdirSync(root, { recursive: true, mode: 0o711 });
-    const store = opts.store ?? JournalStore.open(path.join(root, 'events.journal'));
+    const store = opts.store ?? openRecorderJournal(path.join(root, 'events.journal'));
     const host = opts.host ?? defaultHostId();
     let outbox: JetStreamOutbox | undefined;
     if (opts.nats) {
@@ -336,6 +336,8 @@ export class Supervisor {
       this.runtime.followedInit(id)?.handle.detach();
     }
     this.recorder.close();
+    // The next start (or CLI verb) reads only what is appended after this point (not worth a file for a few records).
+    if (this.store instanceof JournalStore) this.store.snapshot(128);
     await this.outbox?.stop();
     if (this.ownsStore) await this.store.close();
   }

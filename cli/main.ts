@@ -13,7 +13,7 @@ import { type FlagSpec, type ParsedArgs, UsageError, bool, parseArgs, str } from
 import { defaultSpecJson } from './spec.js';
 import { cgroupVerb } from './cgroup-verbs.js';
 import { LIFECYCLE_EVENT_FLAGS } from './event-flags.js';
-import { EventRecorder } from '../actors/event-recorder.js';
+import { EventRecorder, openRecorderJournal } from '../actors/event-recorder.js';
 import { createThroughDaemon } from '../actors/daemon-client.js';
 import { JournalStore } from '../events/journal.js';
 import type { NetworkConfig } from '../config/network.js';
@@ -124,7 +124,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
   let store: JournalStore | undefined;
   if (recording) {
     fs.mkdirSync(root, { recursive: true, mode: 0o711 });
-    store = JournalStore.open(path.join(root, 'events.journal'));
+    store = openRecorderJournal(path.join(root, 'events.journal'));
   }
   const rt = new OciRuntime(root, { recorder: store ? new EventRecorder(store) : undefined });
   try {

@@ -165,7 +165,7 @@ export class JetStreamOutbox {
       if (!atStart) throw new HostLogDivergedError(this.host, have + 1, `JetStream has events up to ${last.event.seq}, the journal up to ${have}`);
       await this.restore(last.event.seq, have);
     } else if (last) {
-      const [mine] = await journal.read(last.event.seq);
+      const [mine] = await journal.read(last.event.seq, last.event.seq);
       if (mine.id !== last.event.id) throw new HostLogDivergedError(this.host, last.event.seq, `event ids ${mine.id} (journal) and ${last.event.id} (JetStream)`);
     }
     this.cursor = last?.event.seq ?? 0;
@@ -178,7 +178,7 @@ export class JetStreamOutbox {
     const j = this.j as EventsJetStream;
     const events: CordonEvent[] = [];
     let agrees = have === 0;
-    const [mineLast] = have > 0 ? await this.o.journal.read(have) : [];
+    const [mineLast] = have > 0 ? await this.o.journal.read(have, have) : [];
     await readHostEvents(j.js, this.host, until, ({ event }) => {
       if (have > 0 && event.seq === have) agrees = event.id === mineLast.id;
       if (event.seq === have + 1 + events.length) events.push(event);

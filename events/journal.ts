@@ -9,21 +9,10 @@ import fs from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { EventEmitter } from 'eventemitter3';
 import { withFileLock } from '../kernel/file-lock.js';
+import { JOURNAL_SNAPSHOT_VERSION, type JournalProjection, MARK_EVERY, type SnapshotUse, readSnapshot, snapshotPathOf, writeSnapshot } from './journal-snapshot.js';
+import { JournalCorruptError, encodeRecord, endsWithRecord, hex8, readRecords } from './journal-records.js';
 import { type CordonEvent, type NewEvent, validateEvent } from './schema.js';
 import { type AppendOptions, ConcurrencyError, type EventStore } from './store.js';
-
-/** A record in the middle of the journal is damaged (not a torn tail): refuse rather than guess. */
-export class JournalCorruptError extends Error {
-  readonly path: string;
-  readonly offset: number;
-
-  constructor(path: string, offset: number, why: string) {
-    super(`journal ${path} is damaged at byte ${offset}: ${why}`);
-    this.name = 'JournalCorruptError';
-    this.path = path;
-    this.offset = offset;
-  }
-}
 
 /** What opening the journal found. */
 export interface JournalOpenReport {
@@ -33,42 +22,157 @@ export interface JournalOpenReport {
 }
 
 const NL = 0x0a;
-const hex8 = (n: number) => n.toString(16).padStart(8, '0');
 
-/** Encode one record line. */
-export function encodeRecord(e: CordonEvent): Buffer {
-  const json = JSON.stringify(e);
-  return Buffer.from(`${hex8(crc32(json))} ${json}\n`);
+const fileSize = (p: string) => {
+  try {
+    return fs.statSync(p).size;
+  } catch {
+    return 0;
+  }
+};
+
+export type { JournalProjection } from './journal-snapshot.js';
+export { JournalCorruptError, encodeRecord } from './journal-records.js';
+
+/** A projected state as the snapshot had it: JSON text, decoded when first asked for. */
+class EncodedState {
+  constructor(readonly json: string) {}
+}
+
+/** Options of JournalStore.open. */
+export interface JournalOpenOptions {
+  /** A per-container fold the journal keeps current and snapshots (the recorder's lifecycle states). */
+  projection?: JournalProjection<unknown>;
+  /**
+   * When to write a snapshot (only with a projection): after an append or an open that leaves at least this
+   * many records or bytes after the last one (default 1,000 records or 1 MiB); false: never.
+   */
+  snapshotAfter?: { records: number; bytes: number } | false;
+}
+
+/** How an open went: whether a snapshot let it skip the journal's head, and how many records it parsed. */
+export interface JournalOpenStats {
+  snapshot: SnapshotUse;
+  /** Seq the snapshot covered (0 when none was used). */
+  snapshotSeq: number;
+  /** Records read, checked and validated by the open (the tail after the snapshot, or all of them). */
+  parsedRecords: number;
 }
 
 /** The append-only journal store. */
 export class JournalStore implements EventStore {
   readonly path: string;
   readonly openReport: JournalOpenReport;
+  readonly openStats: JournalOpenStats = { snapshot: 'none', snapshotSeq: 0, parsedRecords: 0 };
   private readonly fd: number;
+  private readonly snapshotPath: string;
+  private readonly projection?: JournalProjection<unknown>;
+  private readonly snapshotAfter: { records: number; bytes: number } | false;
   private size = 0;
   private seq = 0;
   private readonly perContainer = new Map<string, number>();
-  /** Byte offset of record seq (index seq - 1), so reads can start anywhere. */
-  private readonly offsets: number[] = [];
+  /** The projection's state per container (containers it forgot are absent); from a snapshot as JSON until asked for. */
+  private readonly states = new Map<string, unknown>();
+  /** Sparse index: byte offset of record k·MARK_EVERY + 1, so reads can start anywhere without a scan. */
+  private marks: number[] = [];
+  /** Where the last record's line starts, and its CRC field (a snapshot's identity check). */
+  private lastAt = 0;
+  private lastCrc = '';
+  /** The newest snapshot this process knows of: what it covers and its size. */
+  private snap = { seq: 0, offset: 0, bytes: 0 };
   private readonly bus = new EventEmitter<{ event: [CordonEvent] }>();
   private watcher?: fs.FSWatcher;
   private closed = false;
 
-  private constructor(path: string) {
+  private constructor(path: string, opts: JournalOpenOptions) {
     this.path = path;
+    this.snapshotPath = snapshotPathOf(path);
+    this.projection = opts.projection;
+    this.snapshotAfter = opts.snapshotAfter ?? { records: 1000, bytes: 1 << 20 };
     this.fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND, 0o600);
     try {
-      this.openReport = withFileLock(this.fd, () => this.load(true));
+      this.openReport = withFileLock(this.fd, () => this.openLocked());
     } catch (e) {
       fs.closeSync(this.fd); // a refused open (damaged journal) must not leak the descriptor
       throw e;
     }
   }
 
-  /** Open (or create) a journal; repairs a torn tail, throws JournalCorruptError for damage elsewhere. */
-  static open(path: string): JournalStore {
-    return new JournalStore(path);
+  /**
+   * Open (or create) a journal; repairs a torn tail, throws JournalCorruptError for damage elsewhere. A
+   * snapshot that matches the file lets it read only the records after it.
+   */
+  static open(path: string, opts: JournalOpenOptions = {}): JournalStore {
+    return new JournalStore(path, opts);
+  }
+
+  /** Under the lock: start from the snapshot when it matches, read the rest (all of it when none matches). */
+  private openLocked(): JournalOpenReport {
+    const use = this.startFromSnapshot();
+    this.openStats.snapshot = use;
+    let report: JournalOpenReport;
+    if (use === 'used') {
+      try {
+        report = this.load(true);
+      } catch {
+        // The records after the snapshot do not follow it: trust only a full read (which refuses real damage).
+        this.reset();
+        this.openStats.snapshot = 'tail-refused';
+        report = this.load(true);
+      }
+    } else report = this.load(true);
+    this.maybeSnapshot();
+    return report;
+  }
+
+  /** Take the state a snapshot describes if it is of this very file and prefix; returns why not otherwise. */
+  private startFromSnapshot(): SnapshotUse {
+    const s = readSnapshot(this.snapshotPath);
+    if (s === undefined) return 'none';
+    if (s === 'unreadable') return 'unreadable';
+    if (this.projection && s.projection !== this.projection.name) return 'other-projection';
+    const st = fs.fstatSync(this.fd);
+    if (st.dev !== s.dev || st.ino !== s.ino || st.size < s.offset || s.offset - s.lastOffset > 1 << 24) return 'mismatch';
+    if (!endsWithRecord(this.fd, s)) return 'mismatch';
+    this.size = s.offset;
+    this.seq = s.seq;
+    this.marks = s.marks.slice();
+    this.lastAt = s.lastOffset;
+    this.lastCrc = s.lastCrc;
+    for (const c of s.containers) {
+      this.perContainer.set(c.id, c.seq);
+      if (this.projection && c.state !== undefined) this.states.set(c.id, new EncodedState(c.state));
+    }
+    this.snap = { seq: s.seq, offset: s.offset, bytes: fileSize(this.snapshotPath) };
+    this.openStats.snapshotSeq = s.seq;
+    return 'used';
+  }
+
+  private reset(): void {
+    this.size = 0;
+    this.seq = 0;
+    this.marks = [];
+    this.lastAt = 0;
+    this.lastCrc = '';
+    this.perContainer.clear();
+    this.states.clear();
+    this.snap = { seq: 0, offset: 0, bytes: 0 };
+    this.openStats.snapshotSeq = 0;
+    this.openStats.parsedRecords = 0;
+  }
+
+  /** Take a record into the in-memory state (it starts at byte `at`; its CRC field is `crc`). */
+  private note(e: CordonEvent, at: number, crc: string): void {
+    this.seq = e.seq;
+    if ((e.seq - 1) % MARK_EVERY === 0) this.marks.push(at);
+    this.lastAt = at;
+    this.lastCrc = crc;
+    this.perContainer.set(e.containerId, e.containerSeq);
+    if (this.projection) {
+      const next = this.projection.apply(this.stateOf(e.containerId), e);
+      if (next === undefined) this.states.delete(e.containerId);
+      else this.states.set(e.containerId, next);
+    }
   }
 
   /** Read records from this.size to the end. With `repair`, cut a torn tail (only under the lock). */
@@ -96,21 +200,89 @@ export class JournalStore implements EventStore {
       }
       const line = buf.toString('utf8', pos, nl);
       const json = line.slice(9);
-      if (line[8] !== ' ' || line.slice(0, 8) !== hex8(crc32(json))) {
+      const crc = line.slice(0, 8);
+      if (line[8] !== ' ' || crc !== hex8(crc32(json))) {
         const r = bad('checksum mismatch');
         this.size = at;
         return r;
       }
       const e = validateEvent(JSON.parse(json));
       if (e.seq !== this.seq + 1) throw new JournalCorruptError(this.path, at, `sequence ${e.seq} follows ${this.seq}`);
-      this.seq = e.seq;
-      this.offsets.push(at);
-      this.perContainer.set(e.containerId, e.containerSeq);
+      this.openStats.parsedRecords++;
+      this.note(e, at, crc);
       if (emit) this.bus.emit('event', e);
       pos = nl + 1;
     }
     this.size = end;
     return { records: this.seq, truncatedBytes: 0 };
+  }
+
+  /** Under the lock and caught up: write a snapshot when enough was added since the last one (see snapshotAfter). */
+  private maybeSnapshot(): void {
+    const after = this.snapshotAfter;
+    if (!this.projection || !after) return;
+    const bytes = this.size - this.snap.offset;
+    // Also at least an eighth of the last snapshot's size, so writing them costs in proportion to what is appended.
+    if ((this.seq - this.snap.seq >= after.records || bytes >= after.bytes) && bytes >= this.snap.bytes / 8) this.writeSnapshot();
+  }
+
+  private writeSnapshot(): void {
+    if (!this.projection || this.seq === 0 || this.seq === this.snap.seq) return;
+    const st = fs.fstatSync(this.fd);
+    const bytes = writeSnapshot(this.snapshotPath, {
+      v: JOURNAL_SNAPSHOT_VERSION,
+      dev: st.dev,
+      ino: st.ino,
+      seq: this.seq,
+      lastOffset: this.lastAt,
+      lastCrc: this.lastCrc,
+      offset: this.size,
+      marks: this.marks,
+      projection: this.projection.name,
+      containers: [...this.perContainer].map(([id, seq]) => {
+        const v = this.states.get(id);
+        return v === undefined ? { id, seq } : { id, seq, state: v instanceof EncodedState ? v.json : JSON.stringify(v) };
+      }),
+    });
+    if (bytes > 0) this.snap = { seq: this.seq, offset: this.size, bytes };
+  }
+
+  /**
+   * Write a snapshot of everything appended so far (by any process) when at least `minRecords` came after the
+   * last one, e.g. when the supervisor stops. Never throws: it is a cache.
+   */
+  snapshot(minRecords = 1): void {
+    if (this.closed || !this.projection) return;
+    try {
+      withFileLock(this.fd, () => {
+        this.load(false, true);
+        if (this.seq - this.snap.seq >= minRecords) this.writeSnapshot();
+      });
+    } catch {
+      // a failed snapshot costs the next open time, nothing else
+    }
+  }
+
+  /** A container's projected state (decoded from the snapshot on first use). */
+  private stateOf(id: string): unknown {
+    const v = this.states.get(id);
+    if (!(v instanceof EncodedState)) return v;
+    const decoded = JSON.parse(v.json) as unknown;
+    this.states.set(id, decoded);
+    return decoded;
+  }
+
+  /** Whether this journal keeps (and snapshots) projection `p` (same name). */
+  projects(p: JournalProjection<unknown>): boolean {
+    return this.projection?.name === p.name;
+  }
+
+  /**
+   * A container's state in projection `p` as of the last record this journal has taken in (kept current
+   * before each event reaches subscribers); undefined when it has none or the journal keeps another projection.
+   */
+  projectedState<S>(p: JournalProjection<S>, id: string): S | undefined {
+    return this.projects(p as JournalProjection<unknown>) ? (this.stateOf(id) as S | undefined) : undefined;
   }
 
   async append(events: NewEvent[], opts: AppendOptions = {}): Promise<CordonEvent[]> {
@@ -124,18 +296,7 @@ export class JournalStore implements EventStore {
         throw new ConcurrencyError(containerId, opts.expectedContainerSeq, current);
       }
       const out = events.map((e, i) => validateEvent({ ...e, seq: this.seq + 1 + i, containerSeq: current + 1 + i }));
-      const bufs = out.map(encodeRecord);
-      const all = Buffer.concat(bufs);
-      fs.writeSync(this.fd, all, 0, all.length);
-      fs.fsyncSync(this.fd);
-      let off = this.size;
-      for (const b of bufs) {
-        this.offsets.push(off);
-        off += b.length;
-      }
-      this.size = off;
-      this.seq += out.length;
-      this.perContainer.set(containerId, current + out.length);
+      this.write(out);
       return out;
     });
     for (const e of stored) this.bus.emit('event', e);
@@ -151,36 +312,36 @@ export class JournalStore implements EventStore {
         validateEvent(e);
         if (e.seq !== this.seq + 1 + i) throw new JournalCorruptError(this.path, this.size, `imported event ${e.seq} does not follow ${this.seq + i}`);
       });
-      const bufs = events.map(encodeRecord);
-      const all = Buffer.concat(bufs);
-      fs.writeSync(this.fd, all, 0, all.length);
-      fs.fsyncSync(this.fd);
-      for (const [i, b] of bufs.entries()) {
-        this.offsets.push(this.size);
-        this.size += b.length;
-        this.perContainer.set(events[i].containerId, events[i].containerSeq);
-      }
-      this.seq += events.length;
+      this.write(events);
       return events;
     });
     for (const e of stored) this.bus.emit('event', e);
   }
 
-  async read(fromSeq = 1): Promise<CordonEvent[]> {
+  /** Under the lock and caught up: write numbered records with one fsync, take them in, maybe snapshot. */
+  private write(out: CordonEvent[]): void {
+    const bufs = out.map(encodeRecord);
+    const all = Buffer.concat(bufs);
+    fs.writeSync(this.fd, all, 0, all.length);
+    fs.fsyncSync(this.fd);
+    for (const [i, b] of bufs.entries()) {
+      this.note(out[i], this.size, b.toString('latin1', 0, 8));
+      this.size += b.length;
+    }
+    this.maybeSnapshot();
+  }
+
+  /**
+   * Stored events with fromSeq <= seq <= toSeq. Starts at the nearest index mark (never parses what comes
+   * before); each record's CRC and seq are checked, so damage is refused, never returned.
+   */
+  async read(fromSeq = 1, toSeq = Number.POSITIVE_INFINITY): Promise<CordonEvent[]> {
     this.load(false, true);
     const first = Math.max(1, fromSeq);
-    if (first > this.seq) return [];
-    const start = this.offsets[first - 1];
-    const buf = Buffer.alloc(this.size - start);
-    fs.readSync(this.fd, buf, 0, buf.length, start);
-    const out: CordonEvent[] = [];
-    let pos = 0;
-    while (pos < buf.length) {
-      const nl = buf.indexOf(NL, pos);
-      out.push(JSON.parse(buf.toString('utf8', pos + 9, nl)) as CordonEvent);
-      pos = nl + 1;
-    }
-    return out;
+    const last = Math.min(this.seq, toSeq);
+    if (first > last) return [];
+    const k = Math.floor((first - 1) / MARK_EVERY);
+    return readRecords(this.fd, this.path, { at: this.marks[k], seq: k * MARK_EVERY + 1, end: this.size }, first, last);
   }
 
   subscribe(listener: (e: CordonEvent) => void): () => void {
@@ -220,6 +381,7 @@ export class JournalStore implements EventStore {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     this.watcher?.close();
     this.bus.removeAllListeners();

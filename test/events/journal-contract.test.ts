@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll } from 'vitest';
-import { JournalStore } from '../../events/journal.js';
+import { LIFECYCLE_PROJECTION } from '../../actors/event-recorder.js';
+import { type JournalProjection, JournalStore } from '../../events/journal.js';
 import { storeContract } from './store-contract.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'cordon-contract-'));
@@ -21,6 +22,24 @@ storeContract('embedded journal', {
       reopen: async () => {
         await store.close();
         return JournalStore.open(file);
+      },
+    };
+  },
+});
+
+// The same contract while the journal writes a snapshot every other record and every reopen starts from one.
+storeContract('embedded journal, snapshotting every 2 records', {
+  async fresh() {
+    const dir = path.join(tmp, `j${++n}`);
+    mkdirSync(dir);
+    const file = path.join(dir, 'events.journal');
+    const opts = { projection: LIFECYCLE_PROJECTION as JournalProjection<unknown>, snapshotAfter: { records: 2, bytes: 1 << 30 } };
+    const store = JournalStore.open(file, opts);
+    return {
+      store,
+      reopen: async () => {
+        await store.close();
+        return JournalStore.open(file, opts);
       },
     };
   },

@@ -143,7 +143,16 @@ export class OciRuntime {
         await cg.joinAsync(pid);
         if (network) netRec = await setupNetwork(dir, id, pid, network);
       };
-      init = spawnContainer(setup, { startGate: 'fifo', execFifoFd: fifoFd, stdio: opts.stdio, extraFiles: opts.extraFiles, seccompState, onSetup, onPrestart });
+      // Without a network to set up, a new cgroup namespace (unshared by the child right after the setup gate,
+      // rooted at the cgroup it is in then) or device nodes of the config's own (whose mknod the devices cgroup
+      // may deny), nothing in the child's setup depends on its cgroups: the join (its RCU grace period, ~10 ms)
+      // runs alongside the child's setup and is done before the hooks and the start gate.
+      const newCgroupns = setup.namespaces.some((n) => n.type === 'cgroup' && !n.path);
+      const joinAlongside = !network && !newCgroupns && setup.devices.length === 0;
+      init = spawnContainer(setup, {
+        startGate: 'fifo', execFifoFd: fifoFd, stdio: opts.stdio, extraFiles: opts.extraFiles, seccompState, onPrestart,
+        ...(joinAlongside ? { alongside: (pid: number) => cg.joinAsync(pid) } : { onSetup }),
+      });
       fs.closeSync(fifoFd);
       fifoFd = -1;
       await init.created;

@@ -24,8 +24,15 @@ export interface ContainerSpawnOptions {
   stdio?: readonly number[];
   /** Parent fds the container's process gets as 3, 4, ... (runc --preserve-fds). */
   extraFiles?: readonly number[];
-  /** Runs at the setup gate after the id maps are written (cgroup placement, network). */
+  /** Runs at the setup gate after the id maps are written (cgroup placement, network); the child waits for it. */
   onSetup?: (pid: number) => void | Promise<void>;
+  /**
+   * Started at the setup gate after onSetup, without holding the child there: it runs while the child sets up,
+   * and must finish before the prestart gate's hooks, the start gate and `created` (cgroup placement, whose
+   * first write waits ~10 ms for an RCU grace period). Only for work the child's own setup does not depend on.
+   * A failure fails the spawn as a failed setup gate would.
+   */
+  alongside?: (pid: number) => Promise<void>;
   /** When set, the child stops after its mounts, before pivot_root, while this runs (prestart/createRuntime/createContainer hooks). */
   onPrestart?: (pid: number) => void | Promise<void>;
   /** Fail if the container is not created within this time (default 30 s). */
@@ -61,13 +68,13 @@ export class ContainerInit {
   private readonly release?: () => void;
   private releasedAt?: number;
 
-  constructor(p: { handle: SpawnHandle; plan: ContainerPlan; release?: () => void; breakdown: StartBreakdown; onCreated?: () => void }) {
+  constructor(p: { handle: SpawnHandle; plan: ContainerPlan; release?: () => void; breakdown: StartBreakdown; onCreated?: () => void; alongside: Promise<void> }) {
     this.handle = p.handle;
     this.pid = p.handle.pid;
     this.plan = p.plan;
     this.release = p.release;
     this.breakdown = p.breakdown;
-    this.created = p.handle.arrived('start').then(() => {
+    this.created = Promise.all([p.handle.arrived('start'), p.alongside]).then(() => {
       this.breakdown.setupMs = (p.handle.timings.gates.start ?? 0) - p.handle.timings.cloned;
       p.onCreated?.();
     });
@@ -128,6 +135,7 @@ export function spawnContainer(setup: ContainerSetup, opts: ContainerSpawnOption
   }
   let release: (() => void) | undefined;
   let handle: SpawnHandle;
+  let alongside: Promise<void>;
   try {
     for (const j of plan.joinFiles) {
       const fd = fs.openSync(j.path, O.RDONLY | O.CLOEXEC);
@@ -146,6 +154,12 @@ export function spawnContainer(setup: ContainerSetup, opts: ContainerSpawnOption
     const startHeld = new Promise<void>((res) => {
       release = res;
     });
+    // The `alongside` work, once the setup gate started it; pending (not rejected) when the child never gets there.
+    let alongsideStarted!: (p: Promise<void>) => void;
+    alongside = new Promise<void>((res) => {
+      alongsideStarted = (p) => res(p);
+    });
+    alongside.catch(() => {});
     handle = spawn(compiled, {
       namespaces: plan.namespaces.cloneFlags,
       stdio: opts.stdio,
@@ -157,9 +171,19 @@ export function spawnContainer(setup: ContainerSetup, opts: ContainerSpawnOption
           if (plan.namespaces.newUserns) writeIdMaps(h.pid, setup.uidMappings, setup.gidMappings);
           if (setup.process.oomScoreAdj !== undefined) writeOomScoreAdj(h.pid, setup.process.oomScoreAdj);
           await opts.onSetup?.(h.pid);
+          // A failure kills the child; waiters get the spawn's own error (`gate(setup) failed: ...`).
+          const work = opts.alongside?.(h.pid).catch(async (e: unknown) => {
+            h.failGate('setup', e);
+            await h.started;
+            throw e;
+          });
+          alongsideStarted(work ?? Promise.resolve());
         },
-        ...(opts.onPrestart ? { prestart: (h: SpawnHandle) => opts.onPrestart?.(h.pid) } : {}),
-        ...(opts.startGate === 'pipe' ? { start: () => startHeld } : {}),
+        ...(opts.onPrestart ? { prestart: async (h: SpawnHandle) => {
+          await alongside;
+          await opts.onPrestart?.(h.pid);
+        } } : {}),
+        ...(opts.startGate === 'pipe' ? { start: () => alongside.then(() => startHeld) } : {}),
       },
     });
   } catch (e) {
@@ -229,6 +253,7 @@ export function spawnContainer(setup: ContainerSetup, opts: ContainerSpawnOption
     plan,
     release: opts.startGate === 'pipe' ? release : undefined,
     breakdown: { planMs: t1 - t0, compileMs: t2 - t1, cloneMs: t3 - t2 },
+    alongside,
     onCreated: () => {
       if (consoleEnd >= 0) {
         // The child made its pty inside the container and sent the master before arriving at the gate.

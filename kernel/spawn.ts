@@ -264,6 +264,15 @@ export class SpawnHandle {
     this.sock.destroy();
   }
 
+  /**
+   * Fail the spawn as if the handler of gate `name` had thrown `e` (for parent work that runs on after that
+   * gate released the child): the child is killed, `started` and pending arrivals reject. No-op once settled.
+   */
+  failGate(name: string, e: unknown): void {
+    const step = this.records.findIndex((r) => r.kind === 'gate' && r.name === name);
+    this.failWith({ step, label: `gate(${name})`, why: `failed: ${(e as Error).message}`, cause: e });
+  }
+
   private onData(d: Buffer): void {
     this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
     while (this.buf.length >= 8) {

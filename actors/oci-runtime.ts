@@ -137,22 +137,14 @@ export class OciRuntime {
         await runHooks(this.recorder, id, 'createRuntime', hooks.createRuntime, state, { kind: 'runtime' });
         await runHooks(this.recorder, id, 'createContainer', hooks.createContainer, state, { kind: 'container', pid, namespaces: setup.namespaces.map((n) => n.type) });
       };
-      // At the setup gate the init is in its cgroups and its new network namespace: the network goes in there.
+      // The init joins its cgroups itself before any setup (clone3 into the v2 cgroup, "0" written to each v1
+      // tasks file: no RCU grace period on the start path); at the setup gate it is in them and in its new
+      // network namespace: the network goes in there.
       let netRec: NetworkRecord | undefined;
-      const onSetup = async (pid: number) => {
-        await cg.joinAsync(pid);
-        if (network) netRec = await setupNetwork(dir, id, pid, network);
-      };
-      // Without a network to set up, a new cgroup namespace (unshared by the child right after the setup gate,
-      // rooted at the cgroup it is in then) or device nodes of the config's own (whose mknod the devices cgroup
-      // may deny), nothing in the child's setup depends on its cgroups: the join (its RCU grace period, ~10 ms)
-      // runs alongside the child's setup and is done before the hooks and the start gate.
-      const newCgroupns = setup.namespaces.some((n) => n.type === 'cgroup' && !n.path);
-      const joinAlongside = !network && !newCgroupns && setup.devices.length === 0;
-      init = spawnContainer(setup, {
-        startGate: 'fifo', execFifoFd: fifoFd, stdio: opts.stdio, extraFiles: opts.extraFiles, seccompState, onPrestart,
-        ...(joinAlongside ? { alongside: (pid: number) => cg.joinAsync(pid) } : { onSetup }),
-      });
+      const onSetup = network ? async (pid: number) => {
+        netRec = await setupNetwork(dir, id, pid, network);
+      } : undefined;
+      init = spawnContainer(setup, { startGate: 'fifo', execFifoFd: fifoFd, stdio: opts.stdio, extraFiles: opts.extraFiles, seccompState, cgroupJoin: cg.joinTargets(), onSetup, onPrestart });
       fs.closeSync(fifoFd);
       fifoFd = -1;
       await init.created;

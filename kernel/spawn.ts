@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { SYS } from './abi.js';
 import { CompiledPlan, resolveFd, type SpawnFds, type StepRecord } from './chain.js';
+import { clone3Available, clone3Chain } from './clone3.js';
 import { CLONE } from './constants.js';
 import { C, KernelError, allocNative, errnoName, errnoText, koffi, lastErrno, symbol } from './libc.js';
 import { type ExitStatus, decodeWaitid, openPipe } from './process.js';
@@ -57,6 +58,11 @@ export interface SpawnOptions {
   timeoutMs?: number;
   /** An open pid namespace fd: the child is created inside that namespace (setns of pid_for_children). */
   pidNamespaceFd?: number;
+  /**
+   * An open cgroup v2 directory: the child is created in it (clone3 with CLONE_INTO_CGROUP), when the platform
+   * allows; the handle's `intoCgroup` says whether it was.
+   */
+  intoCgroupFd?: number;
 }
 
 /** Timestamps (performance.now()) of one spawn. */
@@ -71,6 +77,8 @@ export interface SpawnTimings {
 const SIG_SETMASK = 2;
 const F_DUPFD_CLOEXEC = 1030;
 const SIGCHLD = 17;
+const ENOSYS = 38;
+const E2BIG = 7;
 const allSignals = allocNative(256);
 C.sigfillset(allSignals.ptr);
 const pidfdBox = allocNative(8);
@@ -144,8 +152,21 @@ export function spawn(plan: CompiledPlan, opts: SpawnOptions = {}): SpawnHandle 
   // Every signal blocked around clone, so nothing reaches Node's handlers in the child before context 0
   // installs its own (full) mask.
   C.pthread_sigmask(SIG_SETMASK, allSignals.ptr, allSignals.ptr + 128n);
-  pid = C.clone(symbol('setcontext'), plan.cloneStackTop, (opts.namespaces ?? 0) | CLONE.PIDFD | SIGCHLD, plan.firstContext, 'void *', pidfdBox.ptr) as number;
-  if (pid < 0) cloneErrno = lastErrno();
+  let intoCgroup = false;
+  pid = -1;
+  if (opts.intoCgroupFd !== undefined && clone3Available()) {
+    const r = clone3Chain(opts.namespaces ?? 0, opts.intoCgroupFd, plan.firstContext, pidfdBox.ptr, CLONE.PIDFD);
+    if (r >= 0) {
+      pid = r;
+      intoCgroup = true;
+    } else if (r !== -ENOSYS && r !== -E2BIG) {
+      cloneErrno = -r; // a kernel without clone3 or CLONE_INTO_CGROUP falls back to clone; the caller places the child
+    }
+  }
+  if (!intoCgroup && !cloneErrno) {
+    pid = C.clone(symbol('setcontext'), plan.cloneStackTop, (opts.namespaces ?? 0) | CLONE.PIDFD | SIGCHLD, plan.firstContext, 'void *', pidfdBox.ptr) as number;
+    if (pid < 0) cloneErrno = lastErrno();
+  }
   C.pthread_sigmask(SIG_SETMASK, allSignals.ptr + 128n, null);
   if (ownPidns >= 0) {
     C.setns(ownPidns, CLONE.NEWPID);
@@ -157,9 +178,9 @@ export function spawn(plan: CompiledPlan, opts: SpawnOptions = {}): SpawnHandle 
   if (cloneErrno) {
     C.close(reportR);
     C.close(gateW);
-    throw new KernelError('clone', cloneErrno, undefined, `(flags 0x${((opts.namespaces ?? 0) | CLONE.PIDFD).toString(16)})`);
+    throw new KernelError(opts.intoCgroupFd !== undefined && clone3Available() ? 'clone3' : 'clone', cloneErrno, undefined, `(flags 0x${((opts.namespaces ?? 0) | CLONE.PIDFD).toString(16)}${opts.intoCgroupFd !== undefined ? ', into a cgroup' : ''})`);
   }
-  return new SpawnHandle({ pid, pidfd, reportR, gateW, records: plan.records, opts, t0 });
+  return new SpawnHandle({ pid, pidfd, reportR, gateW, records: plan.records, opts, t0, intoCgroup });
 }
 
 
@@ -178,6 +199,8 @@ export class SpawnHandle {
   readonly timings: SpawnTimings;
   /** Exit status once known. */
   status: ExitStatus | null = null;
+  /** The child was created in the cgroup of SpawnOptions.intoCgroupFd (clone3 with CLONE_INTO_CGROUP). */
+  readonly intoCgroup: boolean;
   /** Steps that failed with a tolerated errno (an absent masked path, an existing device node). */
   readonly tolerated: Array<{ step: number; label: string; errno: number }> = [];
 
@@ -196,8 +219,9 @@ export class SpawnHandle {
   private resolveExited!: (s: ExitStatus) => void;
   private readonly arrivals = new Map<string, { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void }>();
 
-  constructor(p: { pid: number; pidfd: number; reportR: number; gateW: number; records: readonly StepRecord[]; opts: SpawnOptions; t0: number }) {
+  constructor(p: { pid: number; pidfd: number; reportR: number; gateW: number; records: readonly StepRecord[]; opts: SpawnOptions; t0: number; intoCgroup?: boolean }) {
     this.pid = p.pid;
+    this.intoCgroup = p.intoCgroup === true;
     this.pidfd = p.pidfd;
     this.gateW = p.gateW;
     this.records = p.records;
@@ -262,15 +286,6 @@ export class SpawnHandle {
     this.pidfd = -1;
     this.closeGate();
     this.sock.destroy();
-  }
-
-  /**
-   * Fail the spawn as if the handler of gate `name` had thrown `e` (for parent work that runs on after that
-   * gate released the child): the child is killed, `started` and pending arrivals reject. No-op once settled.
-   */
-  failGate(name: string, e: unknown): void {
-    const step = this.records.findIndex((r) => r.kind === 'gate' && r.name === name);
-    this.failWith({ step, label: `gate(${name})`, why: `failed: ${(e as Error).message}`, cause: e });
   }
 
   private onData(d: Buffer): void {

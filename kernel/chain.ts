@@ -27,7 +27,7 @@ export interface ArenaLayout {
   readonly scratch: bigint;
   /** Address of the blob offset returned by Blob.add(). */
   data(offset: number): bigint;
-  /** Address of record k ({int32 index, int32 errno}). */
+  /** Address of record k's static frame ({u64 length 16, u64 index}): what a gate or the exec marker writes. */
   record(k: number): bigint;
   /** Address of the register slot holding argument `arg` of context `ctx`. */
   register(ctx: number, arg: number): bigint;
@@ -73,7 +73,11 @@ export type PlanStep =
   | { t: 'gate'; name: string; fd?: FdRef }
   | { t: 'exec'; path: string; argv: string[]; envp: string[] };
 
-/** A record the child writes to the report pipe: what the parent knows about a step. */
+/**
+ * A record of the plan: what the parent knows about a step. The child writes frames to the report pipe, each
+ * {u64 length, u64 record index, length - 16 more bytes}: a gate's arrival and the exec marker (length 16,
+ * errno 0) always, a call only when it failed (length errno × 256).
+ */
 export interface StepRecord {
   kind: 'step' | 'gate' | 'exec';
   label: string;
@@ -201,7 +205,12 @@ interface Ctx {
   fn: string;
   args: Array<bigint | { data: number } | { lazy: (l: ArenaLayout) => bigint } | FdRef>;
   emptyMask: boolean;
+  /** A value stored in the context's (unused) RAX slot: the record index of a failure frame. */
+  tag?: bigint;
 }
+
+/** gregs index of RAX: setcontext does not load it, so a context can carry 8 bytes of data there. */
+const REG_RAX = 13;
 
 const STACK = 64 * 1024;
 const STAGGER = 128;
@@ -244,13 +253,22 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
     if (isFdRef(a)) return a;
     throw new TypeError('bad chain argument');
   };
-  const add = (fn: string, args: ChainArg[], emptyMask = false): number => {
-    ctxs.push({ fn, args: args.map(norm), emptyMask });
+  const add = (fn: string, args: ChainArg[], emptyMask = false, tag?: bigint): number => {
+    ctxs.push({ fn, args: args.map(norm), emptyMask, tag });
     return ctxs.length - 1;
   };
   const lazy = (f: (l: ArenaLayout) => bigint): ChainArg => ({ lazy: f });
   const record = (r: StepRecord) => records.push(r) - 1;
-  const report = (k: number): ChainArg[] => [{ fd: 'report' }, lazy((l) => l.record(k)), 8];
+  const frame = (k: number): ChainArg[] => [{ fd: 'report' }, lazy((l) => l.record(k)), 16];
+  // The failure frame of record k: errno goes into bytes 1-4 of the write's own count register, so the count is
+  // errno × 256 — 0 after a success (a zero-length pipe write: no data, no wake-up of the parent). The frame
+  // written is that register itself (u64 length), then the RAX slot holding k (u64 index), then whatever
+  // follows in the arena (at least 80 KiB do: the blob and the stacks), which the parent skips.
+  const failureFrame = (k: number) => {
+    const w = ctxs.length + 1;
+    add('memcpy', [lazy((l) => l.register(w, 2) + 1n), lazy((l) => l.errno), 4]);
+    add('write', [{ fd: 'report' }, lazy((l) => l.register(w, 2)), 0], false, BigInt(k));
+  };
   const callStep = (fn: string, args: ChainArg[], label: string, check: CheckMode, tolerate: readonly number[] = [], field?: string) => {
     if (check === 'none') {
       add(fn, args);
@@ -259,13 +277,12 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
     const k = record({ kind: 'step', label, stops: check === 'stop', tolerate, field });
     add('memset', [lazy((l) => l.errno), 0, 4]);
     add(fn, args);
-    add('memcpy', [lazy((l) => l.record(k) + 4n), lazy((l) => l.errno), 4]);
-    add('write', report(k));
+    failureFrame(k);
     if (check === 'stop' && tolerate.length === 0) {
       // read(stopR, scratch, errno): a zero count returns at once; a non-zero one blocks forever, because the
       // child holds both ends of the stop pipe. The parent then kills it through its pidfd.
       const stop = ctxs.length + 1;
-      add('memcpy', [lazy((l) => l.register(stop, 2)), lazy((l) => l.record(k) + 4n), 4]);
+      add('memcpy', [lazy((l) => l.register(stop, 2)), lazy((l) => l.errno), 4]);
       add('read', [{ fd: 'stopR' }, lazy((l) => l.scratch), 0]);
     }
   };
@@ -292,7 +309,7 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
     if (st.t === 'call') callStep(st.fn, st.args, st.label, st.check, st.tolerate, st.field);
     else if (st.t === 'gate') {
       const k = record({ kind: 'gate', name: st.name, label: `gate(${st.name})`, stops: true, tolerate: [], pipe: st.fd === undefined });
-      add('write', report(k));
+      add('write', frame(k));
       const stop = ctxs.length + 1;
       // The byte read lands in the count slot of the next read: 0x00 passes; EOF leaves 1 and parks the child.
       add('read', [st.fd ?? { fd: 'gate' }, lazy((l) => l.register(stop, 2)), 1]);
@@ -301,13 +318,14 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
   }
   if (!exec) throw new Error('spawn plan has no exec step');
   const kx = record({ kind: 'exec', label: `execve(${JSON.stringify(exec.path)})`, stops: true, tolerate: [] });
+  // The exec marker: EOF of the (close-on-exec) report pipe after it, without a failure frame, is a done execve.
+  add('write', frame(kx));
   add('execve', [exec.path, { strv: exec.argv }, { strv: exec.envp }], true); // the only context with signals unblocked
-  add('memcpy', [lazy((l) => l.record(kx) + 4n), lazy((l) => l.errno), 4]);
-  add('write', report(kx));
+  failureFrame(kx);
   add('_exit', [127]);
 
   const dflOffset = blob.add(Buffer.alloc(152)); // struct sigaction with SIG_DFL
-  const recBase = blob.add(Buffer.alloc(8 * records.length));
+  const recBase = blob.add(Buffer.alloc(16 * records.length));
   const scratch = blob.add(Buffer.alloc(SCRATCH));
 
   // Arena: [ucontexts][blob][clone stack][chain stack region].
@@ -320,14 +338,17 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
   const D = A + BigInt(blobOff);
   for (const [off, b] of blob.parts) b.copy(V, blobOff + off);
   for (const [at, target] of blob.relocs) V.writeBigUInt64LE(D + BigInt(target), blobOff + at);
-  for (let k = 0; k < records.length; k++) V.writeInt32LE(k, blobOff + recBase + 8 * k);
+  for (let k = 0; k < records.length; k++) {
+    V.writeBigUInt64LE(16n, blobOff + recBase + 16 * k);
+    V.writeBigUInt64LE(BigInt(k), blobOff + recBase + 16 * k + 8);
+  }
   const ctxAddr = (i: number) => A + BigInt(i * UC.stride);
   const errnoAddr = BigInt(C.errnoLocation() as bigint);
   const layout: ArenaLayout = {
     errno: errnoAddr,
     scratch: D + BigInt(scratch),
     data: (off) => D + BigInt(off),
-    record: (k) => D + BigInt(recBase + 8 * k),
+    record: (k) => D + BigInt(recBase + 16 * k),
     register: (i, a) => ctxAddr(i) + BigInt(UC.gregs + 8 * ARG_REGS[a]),
   };
   const patches: FdPatch[] = [];
@@ -365,6 +386,7 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
       const varargs: unknown[] = [];
       for (const v of vals) varargs.push('int64_t', v);
       C.makecontext(u, symbol(c.fn), vals.length, ...varargs);
+      if (c.tag !== undefined) V.writeBigUInt64LE(c.tag, o + UC.gregs + 8 * REG_RAX);
     }
   } catch (e) {
     freeNative(A);

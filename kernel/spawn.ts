@@ -205,7 +205,10 @@ export class SpawnHandle {
   readonly tolerated: Array<{ step: number; label: string; errno: number }> = [];
 
   private state: State = 'setup';
+  /** Index after the last record a frame came for. */
   private next = 0;
+  /** The child wrote the exec marker: EOF without a failure frame then means execve succeeded. */
+  private execReached = false;
   private eof = false;
   private gateW: number;
   private buf: Buffer = Buffer.alloc(0);
@@ -244,7 +247,7 @@ export class SpawnHandle {
     // Closures here must not capture `p`: the pidfd poll's callback lives as long as the child, and would pin p.opts.
     const timeoutMs = p.opts.timeoutMs;
     if (timeoutMs) {
-      this.timer = setTimeout(() => this.failWith({ step: this.next, label: this.records[this.next]?.label ?? '?', why: `timed out after ${timeoutMs} ms` }), timeoutMs);
+      this.timer = setTimeout(() => this.failWith({ ...this.whereabouts(), why: `timed out after ${timeoutMs} ms` }), timeoutMs);
     }
   }
 
@@ -288,23 +291,41 @@ export class SpawnHandle {
     this.sock.destroy();
   }
 
+  // Frames: {u64 length, u64 record index, length - 16 bytes to skip}; a call's frame comes only when it failed,
+  // with length errno × 256; gates and the exec marker have length 16 (chain.ts, "failureFrame").
   private onData(d: Buffer): void {
     this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
-    while (this.buf.length >= 8) {
-      const idx = this.buf.readInt32LE(0);
-      const errno = this.buf.readInt32LE(4);
-      this.buf = this.buf.subarray(8);
+    while (this.buf.length >= 16) {
+      const len = Number(this.buf.readBigUInt64LE(0));
+      const idx = Number(this.buf.readBigUInt64LE(8));
+      if (len < 16 || (len > 16 && len % 256 !== 0)) {
+        this.buf = Buffer.alloc(0);
+        this.failWith({ step: idx, label: this.records[idx]?.label ?? '?', why: `protocol error (frame length ${len})` });
+        return;
+      }
+      if (this.buf.length < len) return;
+      this.buf = this.buf.subarray(len);
+      const errno = len === 16 ? 0 : len / 256;
       if (this.state !== 'setup') continue;
       const r = this.records[idx];
-      if (idx !== this.next || !r) {
-        this.failWith({ step: idx, label: r?.label ?? '?', why: `protocol error (expected record ${this.next})` });
+      // In order; the exec record twice at most: its marker, then a failure frame if execve returned.
+      const execFailure = r?.kind === 'exec' && errno !== 0 && this.execReached && idx === this.next - 1;
+      if ((idx < this.next && !execFailure) || !r) {
+        this.failWith({ step: idx, label: r?.label ?? '?', why: `protocol error (record ${idx} after ${this.next - 1})` });
         continue;
       }
-      this.next++;
+      this.next = idx + 1;
       if (r.kind === 'gate') void this.onGate(r.name ?? '', r.pipe === true);
+      else if (r.kind === 'exec' && errno === 0) this.execReached = true;
       else if (errno !== 0 && !r.tolerate.includes(errno)) this.failWith({ step: idx, label: r.label, errno, field: r.field });
       else if (errno !== 0) this.tolerated.push({ step: idx, label: r.label, errno });
     }
+  }
+
+  /** Where the child is known to be, for errors without a failure frame (a timeout, a death). */
+  private whereabouts(): { step: number; label: string } {
+    const last = this.records[this.next - 1];
+    return { step: this.next, label: last ? `a step after ${last.label}` : (this.records[0]?.label ?? '?') };
   }
 
   // Arrival is announced first; a pipe gate is then released once the handler (if any) resolved, so a
@@ -332,7 +353,7 @@ export class SpawnHandle {
   // The report pipe is close-on-exec: EOF after every record but execve's means the exec happened.
   private settle(): void {
     if (this.state !== 'setup' || !this.eof) return;
-    if (this.next === this.records.length - 1) {
+    if (this.execReached) {
       this.state = 'started';
       // Gate handlers and step records are done with after execve; let them (and the setup they close over) go.
       this.opts = { ...this.opts, gates: undefined };
@@ -341,9 +362,8 @@ export class SpawnHandle {
       this.closeGate();
       this.resolveStarted();
     } else if (this.status) {
-      const r = this.records[this.next];
       const s = this.status;
-      this.failWith({ step: this.next, label: r?.label ?? '?', why: `not reached: the child died before exec (${s.signal ? `signal ${s.signal}` : `exit ${s.code}`})` }, false);
+      this.failWith({ ...this.whereabouts(), why: `not reached: the child died before exec (${s.signal ? `signal ${s.signal}` : `exit ${s.code}`})` }, false);
       this.state = 'died';
     }
   }

@@ -111,6 +111,28 @@ describe('spawn engine', () => {
     expect(await h.exited).toEqual({ code: 127, signal: null });
   });
 
+  it('successful steps send nothing; a tolerated failure and a failure deep in a long plan are each named exactly', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-frames-'));
+    const p = new SpawnPlan();
+    for (let i = 0; i < 200; i++) p.call('getppid', [], { label: `getppid #${i}` });
+    p.call('mkdir', [dir, 0o755], { check: 'report', tolerate: [17], label: 'mkdir(existing dir)' });
+    p.gate('middle');
+    for (let i = 0; i < 100; i++) p.call('getppid', [], { label: `getppid #${200 + i}` });
+    p.call('mkdir', [path.join(dir, 'no/such/parent'), 0o755], { label: 'mkdir(under a missing parent)', field: 'mounts[9]' });
+    p.exec('/bin/true', ['true'], []);
+    const c = p.compile();
+    const h = spawn(c, { gates: { middle: () => {} } });
+    c.free();
+    const err = await h.started.then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(SpawnError);
+    expect(err).toMatchObject({ label: 'mkdir(under a missing parent)', code: 'ENOENT', field: 'mounts[9]' });
+    expect((err as Error).message).toBe('mounts[9]: mkdir(under a missing parent) failed: ENOENT (No such file or directory)');
+    expect(h.tolerated.map((t) => [t.label, t.errno])).toEqual([['mkdir(existing dir)', 17]]);
+    expect(h.timings.gates.middle).toBeGreaterThan(0);
+    expect(await h.exited).toMatchObject({ signal: 9 });
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   it('a throwing gate handler fails the spawn and kills the child', async () => {
     const p = new SpawnPlan();
     p.gate('setup');

@@ -235,6 +235,9 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
   const t0 = performance.now();
   const blob = new Blob();
   const ctxs: Ctx[] = [];
+  // errno is known to be 0 right after a 'stop' step the child went on from (a non-zero one parks it), and a
+  // successful call never sets it: a checked step right after one needs no memset. Any other context clears it.
+  let errnoClean = false;
   const records: StepRecord[] = [];
   const procfdPatches: Array<{ blobOffset: number; ref: FdRef }> = [];
   const norm = (a: ChainArg): Ctx['args'][number] => {
@@ -254,6 +257,7 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
     throw new TypeError('bad chain argument');
   };
   const add = (fn: string, args: ChainArg[], emptyMask = false, tag?: bigint): number => {
+    errnoClean = false;
     ctxs.push({ fn, args: args.map(norm), emptyMask, tag });
     return ctxs.length - 1;
   };
@@ -275,7 +279,7 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
       return;
     }
     const k = record({ kind: 'step', label, stops: check === 'stop', tolerate, field });
-    add('memset', [lazy((l) => l.errno), 0, 4]);
+    if (!errnoClean) add('memset', [lazy((l) => l.errno), 0, 4]);
     add(fn, args);
     failureFrame(k);
     if (check === 'stop' && tolerate.length === 0) {
@@ -284,6 +288,7 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
       const stop = ctxs.length + 1;
       add('memcpy', [lazy((l) => l.register(stop, 2)), lazy((l) => l.errno), 4]);
       add('read', [{ fd: 'stopR' }, lazy((l) => l.scratch), 0]);
+      errnoClean = true; // after the step's last context (add() clears it)
     }
   };
 

@@ -113,7 +113,7 @@ export class OciRuntime {
     let cgroup: CgroupManager | undefined;
     let fifoFd = -1;
     try {
-      // Cgroups first, limits written, so the container joins them at its setup gate before any code of its own runs.
+      // Cgroups first, limits written, so the container joins them (its first steps) before any code of its own runs.
       const cg = createCgroupManager({ id, cgroupsPath: bundle.setup.cgroupsPath });
       cg.create();
       cgroup = cg;

@@ -29,6 +29,11 @@ export interface ArenaLayout {
   data(offset: number): bigint;
   /** Address of record k's static frame ({u64 length 16, u64 index}): what a gate or the exec marker writes. */
   record(k: number): bigint;
+  /**
+   * Address of record k's failure iovec {iov_base → its own iov_len, iov_len} followed by k: iov_len and k are
+   * the failure frame's header (see failureFrame in compile).
+   */
+  failure(k: number): bigint;
   /** Address of the register slot holding argument `arg` of context `ctx`. */
   register(ctx: number, arg: number): bigint;
 }
@@ -205,12 +210,7 @@ interface Ctx {
   fn: string;
   args: Array<bigint | { data: number } | { lazy: (l: ArenaLayout) => bigint } | FdRef>;
   emptyMask: boolean;
-  /** A value stored in the context's (unused) RAX slot: the record index of a failure frame. */
-  tag?: bigint;
 }
-
-/** gregs index of RAX: setcontext does not load it, so a context can carry 8 bytes of data there. */
-const REG_RAX = 13;
 
 const STACK = 64 * 1024;
 const STAGGER = 128;
@@ -256,22 +256,23 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
     if (isFdRef(a)) return a;
     throw new TypeError('bad chain argument');
   };
-  const add = (fn: string, args: ChainArg[], emptyMask = false, tag?: bigint): number => {
+  const add = (fn: string, args: ChainArg[], emptyMask = false): number => {
     errnoClean = false;
-    ctxs.push({ fn, args: args.map(norm), emptyMask, tag });
+    ctxs.push({ fn, args: args.map(norm), emptyMask });
     return ctxs.length - 1;
   };
   const lazy = (f: (l: ArenaLayout) => bigint): ChainArg => ({ lazy: f });
   const record = (r: StepRecord) => records.push(r) - 1;
   const frame = (k: number): ChainArg[] => [{ fd: 'report' }, lazy((l) => l.record(k)), 16];
-  // The failure frame of record k: errno goes into bytes 1-4 of the write's own count register, so the count is
-  // errno × 256 — 0 after a success (a zero-length pipe write: no data, no wake-up of the parent). The frame
-  // written is that register itself (u64 length), then the RAX slot holding k (u64 index), then whatever
-  // follows in the arena (at least 80 KiB do: the blob and the stacks), which the parent skips.
+  // The failure frame of record k: errno goes into bytes 1-4 of the iov_len of k's iovec, whose iov_base points
+  // at that iov_len, so writev writes errno × 256 bytes — nothing after a success (a zero-length pipe write: no
+  // data, no wake-up of the parent): the frame is iov_len (u64 length), k (u64 index), then whatever follows
+  // in the arena (at least 80 KiB do: the blob's scratch and the stacks), which the parent skips. A 'stop' step
+  // then readv()s the stop pipe through the same iovec: nothing to read returns at once, errno × 256 bytes
+  // block forever (the child holds both ends; the parent kills it through its pidfd).
   const failureFrame = (k: number) => {
-    const w = ctxs.length + 1;
-    add('memcpy', [lazy((l) => l.register(w, 2) + 1n), lazy((l) => l.errno), 4]);
-    add('write', [{ fd: 'report' }, lazy((l) => l.register(w, 2)), 0], false, BigInt(k));
+    add('memcpy', [lazy((l) => l.failure(k) + 9n), lazy((l) => l.errno), 4]);
+    add('writev', [{ fd: 'report' }, lazy((l) => l.failure(k)), 1]);
   };
   const callStep = (fn: string, args: ChainArg[], label: string, check: CheckMode, tolerate: readonly number[] = [], field?: string) => {
     if (check === 'none') {
@@ -283,11 +284,7 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
     add(fn, args);
     failureFrame(k);
     if (check === 'stop' && tolerate.length === 0) {
-      // read(stopR, scratch, errno): a zero count returns at once; a non-zero one blocks forever, because the
-      // child holds both ends of the stop pipe. The parent then kills it through its pidfd.
-      const stop = ctxs.length + 1;
-      add('memcpy', [lazy((l) => l.register(stop, 2)), lazy((l) => l.errno), 4]);
-      add('read', [{ fd: 'stopR' }, lazy((l) => l.scratch), 0]);
+      add('readv', [{ fd: 'stopR' }, lazy((l) => l.failure(k)), 1]);
       errnoClean = true; // after the step's last context (add() clears it)
     }
   };
@@ -330,7 +327,9 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
   add('_exit', [127]);
 
   const dflOffset = blob.add(Buffer.alloc(152)); // struct sigaction with SIG_DFL
-  const recBase = blob.add(Buffer.alloc(16 * records.length));
+  // Per record, 40 bytes: failure iovec {iov_base, iov_len 0}, k, then the static frame {16, k}.
+  const FRAMES = 40;
+  const recBase = blob.add(Buffer.alloc(FRAMES * records.length));
   const scratch = blob.add(Buffer.alloc(SCRATCH));
 
   // Arena: [ucontexts][blob][clone stack][chain stack region].
@@ -344,8 +343,12 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
   for (const [off, b] of blob.parts) b.copy(V, blobOff + off);
   for (const [at, target] of blob.relocs) V.writeBigUInt64LE(D + BigInt(target), blobOff + at);
   for (let k = 0; k < records.length; k++) {
-    V.writeBigUInt64LE(16n, blobOff + recBase + 16 * k);
-    V.writeBigUInt64LE(BigInt(k), blobOff + recBase + 16 * k + 8);
+    const o = blobOff + recBase + FRAMES * k;
+    V.writeBigUInt64LE(D + BigInt(recBase + FRAMES * k + 8), o);
+    V.writeBigUInt64LE(0n, o + 8);
+    V.writeBigUInt64LE(BigInt(k), o + 16);
+    V.writeBigUInt64LE(16n, o + 24);
+    V.writeBigUInt64LE(BigInt(k), o + 32);
   }
   const ctxAddr = (i: number) => A + BigInt(i * UC.stride);
   const errnoAddr = BigInt(C.errnoLocation() as bigint);
@@ -353,7 +356,8 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
     errno: errnoAddr,
     scratch: D + BigInt(scratch),
     data: (off) => D + BigInt(off),
-    record: (k) => D + BigInt(recBase + 16 * k),
+    record: (k) => D + BigInt(recBase + FRAMES * k + 24),
+    failure: (k) => D + BigInt(recBase + FRAMES * k),
     register: (i, a) => ctxAddr(i) + BigInt(UC.gregs + 8 * ARG_REGS[a]),
   };
   const patches: FdPatch[] = [];
@@ -391,7 +395,6 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
       const varargs: unknown[] = [];
       for (const v of vals) varargs.push('int64_t', v);
       C.makecontext(u, symbol(c.fn), vals.length, ...varargs);
-      if (c.tag !== undefined) V.writeBigUInt64LE(c.tag, o + UC.gregs + 8 * REG_RAX);
     }
   } catch (e) {
     freeNative(A);

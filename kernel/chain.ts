@@ -322,11 +322,19 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
   const kx = record({ kind: 'exec', label: `execve(${JSON.stringify(exec.path)})`, stops: true, tolerate: [] });
   // The exec marker: EOF of the (close-on-exec) report pipe after it, without a failure frame, is a done execve.
   add('write', frame(kx));
+  // A parent that detached (`run -d`, a `create` process that exited) has closed the report pipe: the marker's
+  // write then raised a SIGPIPE, pending because every signal is blocked, which execve's unblocked mask would
+  // deliver with its default action. Take it off the queue first (nothing pending: EAGAIN, ignored).
+  add('sigtimedwait', [lazy((l) => l.data(sigpipeSetOffset)), null, lazy((l) => l.data(zeroTimeOffset))]);
   add('execve', [exec.path, { strv: exec.argv }, { strv: exec.envp }], true); // the only context with signals unblocked
   failureFrame(kx);
   add('_exit', [127]);
 
   const dflOffset = blob.add(Buffer.alloc(152)); // struct sigaction with SIG_DFL
+  const sigpipeSet = Buffer.alloc(128);
+  sigpipeSet.writeBigUInt64LE(1n << 12n, 0); // SIGPIPE (13)
+  const sigpipeSetOffset = blob.add(sigpipeSet);
+  const zeroTimeOffset = blob.add(Buffer.alloc(16)); // struct timespec {0, 0}
   // Per record, 40 bytes: failure iovec {iov_base, iov_len 0}, k, then the static frame {16, k}.
   const FRAMES = 40;
   const recBase = blob.add(Buffer.alloc(FRAMES * records.length));

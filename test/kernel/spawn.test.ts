@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { SpawnPlan, resolveFd } from '../../kernel/chain.js';
 import { CLONE } from '../../kernel/constants.js';
 import { SpawnError, spawn } from '../../kernel/spawn.js';
+import { C } from '../../kernel/libc.js';
+import { openPipe } from '../../kernel/process.js';
 import { spawnStress } from '../../bench/spawn-stress.js';
 import { ROOTFS } from '../fixtures/bundle.js';
 
@@ -130,6 +132,29 @@ describe('spawn engine', () => {
     expect(h.tolerated.map((t) => [t.label, t.errno])).toEqual([['mkdir(existing dir)', 17]]);
     expect(h.timings.gates.middle).toBeGreaterThan(0);
     expect(await h.exited).toMatchObject({ signal: 9 });
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a child whose parent detached at its gate still execs when released (no SIGPIPE from the exec marker)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-detached-'));
+    const out = path.join(dir, 'out');
+    const [r, w] = openPipe();
+    const p = new SpawnPlan();
+    p.gate('start', p.keep('release'));
+    p.exec('/bin/sh', ['sh', '-c', `echo ran > ${out}`], []);
+    const c = p.compile();
+    const h = spawn(c, { keep: { release: r } });
+    c.free();
+    await h.arrived('start');
+    const pid = h.pid;
+    h.detach(); // closes the report pipe: the marker's write fails with EPIPE
+    fs.writeSync(w, Buffer.from([0]));
+    fs.closeSync(r);
+    fs.closeSync(w);
+    const info = Buffer.alloc(128);
+    expect(C.waitid(1 /* P_PID */, pid, info, 4 /* WEXITED */)).toBe(0);
+    expect({ code: info.readInt32LE(8), status: info.readInt32LE(24) }).toEqual({ code: 1 /* CLD_EXITED */, status: 0 });
+    expect(fs.readFileSync(out, 'utf8')).toBe('ran\n');
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -62,6 +62,8 @@ export class OciRuntime {
   readonly state: StateRoot;
   /** Inits this process created, by container id: it is their parent and their handles reap them. */
   private readonly followed = new Map<string, ContainerInit>();
+  /** Hooks of containers this process created and has not started: start() needs no second parse of config.json. */
+  private readonly pendingHooks = new Map<string, Awaited<ReturnType<typeof hooksOf>>>();
   /** Where lifecycle facts are recorded (the event log); none for a bare runtime. */
   readonly recorder?: EventRecorder;
   readonly cgroups: CgroupOperations;
@@ -168,6 +170,7 @@ export class OciRuntime {
       this.state.write(record);
       if (opts.pidFile) writePidFile(opts.pidFile, init.pid);
       this.followed.set(id, init);
+      this.pendingHooks.set(id, bundle.hooks);
       let ptyMaster = init.ptyMaster;
       if (ptyMaster !== undefined && opts.consoleSocket) {
         // As runc: the master goes to the console socket; no copy stays here.
@@ -188,6 +191,7 @@ export class OciRuntime {
         await init.exited;
       }
       this.followed.delete(id);
+      this.pendingHooks.delete(id);
       await cgroup?.destroy().catch(() => {});
       fs.rmSync(dir, { recursive: true, force: true });
       if (opts.pidFile) fs.rmSync(opts.pidFile, { force: true });
@@ -200,7 +204,10 @@ export class OciRuntime {
   /** Start a created container: one byte through its exec fifo releases it to execve. */
   async start(id: string, opts: { onWarning?: (m: string) => void } = {}): Promise<void> {
     const rec = this.state.read(id);
-    const hooks = this.state.status(rec) === 'created' ? await hooksOf(rec) : {};
+    const known = this.pendingHooks.get(id);
+    this.pendingHooks.delete(id);
+    // The hooks as read at create (runc also keeps the config of create), else from the bundle.
+    const hooks = this.state.status(rec) === 'created' ? (known ?? (await hooksOf(rec))) : {};
     const state = (status: string) => JSON.stringify({ ...this.state.ociState(rec), status });
     if (hooks.startContainer?.length) {
       try {
@@ -343,6 +350,7 @@ export class OciRuntime {
     }
     const init = this.followed.get(id);
     this.followed.delete(id);
+    this.pendingHooks.delete(id);
     let cg: CgroupManager | undefined;
     try {
       cg = cgroupOf(rec);

@@ -62,6 +62,8 @@ export class OciRuntime {
   readonly state: StateRoot;
   /** Inits this process created, by container id: it is their parent and their handles reap them. */
   private readonly followed = new Map<string, ContainerInit>();
+  /** Hooks of containers this process created and has not started: start() needs no second parse of config.json. */
+  private readonly pendingHooks = new Map<string, Awaited<ReturnType<typeof hooksOf>>>();
   /** Where lifecycle facts are recorded (the event log); none for a bare runtime. */
   readonly recorder?: EventRecorder;
   readonly cgroups: CgroupOperations;
@@ -113,7 +115,7 @@ export class OciRuntime {
     let cgroup: CgroupManager | undefined;
     let fifoFd = -1;
     try {
-      // Cgroups first, limits written, so the container joins them at its setup gate before any code of its own runs.
+      // Cgroups first, limits written, so the container joins them (its first steps) before any code of its own runs.
       const cg = createCgroupManager({ id, cgroupsPath: bundle.setup.cgroupsPath });
       cg.create();
       cgroup = cg;
@@ -137,13 +139,14 @@ export class OciRuntime {
         await runHooks(this.recorder, id, 'createRuntime', hooks.createRuntime, state, { kind: 'runtime' });
         await runHooks(this.recorder, id, 'createContainer', hooks.createContainer, state, { kind: 'container', pid, namespaces: setup.namespaces.map((n) => n.type) });
       };
-      // At the setup gate the init is in its cgroups and its new network namespace: the network goes in there.
+      // The init joins its cgroups itself before any setup (clone3 into the v2 cgroup, "0" written to each v1
+      // tasks file: no RCU grace period on the start path); at the setup gate it is in them and in its new
+      // network namespace: the network goes in there.
       let netRec: NetworkRecord | undefined;
-      const onSetup = async (pid: number) => {
-        await cg.joinAsync(pid);
-        if (network) netRec = await setupNetwork(dir, id, pid, network);
-      };
-      init = spawnContainer(setup, { startGate: 'fifo', execFifoFd: fifoFd, stdio: opts.stdio, extraFiles: opts.extraFiles, seccompState, onSetup, onPrestart });
+      const onSetup = network ? async (pid: number) => {
+        netRec = await setupNetwork(dir, id, pid, network);
+      } : undefined;
+      init = spawnContainer(setup, { startGate: 'fifo', execFifoFd: fifoFd, stdio: opts.stdio, extraFiles: opts.extraFiles, seccompState, cgroupJoin: cg.joinTargets(), onSetup, onPrestart });
       fs.closeSync(fifoFd);
       fifoFd = -1;
       await init.created;
@@ -167,6 +170,7 @@ export class OciRuntime {
       this.state.write(record);
       if (opts.pidFile) writePidFile(opts.pidFile, init.pid);
       this.followed.set(id, init);
+      this.pendingHooks.set(id, bundle.hooks);
       let ptyMaster = init.ptyMaster;
       if (ptyMaster !== undefined && opts.consoleSocket) {
         // As runc: the master goes to the console socket; no copy stays here.
@@ -187,6 +191,7 @@ export class OciRuntime {
         await init.exited;
       }
       this.followed.delete(id);
+      this.pendingHooks.delete(id);
       await cgroup?.destroy().catch(() => {});
       fs.rmSync(dir, { recursive: true, force: true });
       if (opts.pidFile) fs.rmSync(opts.pidFile, { force: true });
@@ -199,7 +204,10 @@ export class OciRuntime {
   /** Start a created container: one byte through its exec fifo releases it to execve. */
   async start(id: string, opts: { onWarning?: (m: string) => void } = {}): Promise<void> {
     const rec = this.state.read(id);
-    const hooks = this.state.status(rec) === 'created' ? await hooksOf(rec) : {};
+    const known = this.pendingHooks.get(id);
+    this.pendingHooks.delete(id);
+    // The hooks as read at create (runc also keeps the config of create), else from the bundle.
+    const hooks = this.state.status(rec) === 'created' ? (known ?? (await hooksOf(rec))) : {};
     const state = (status: string) => JSON.stringify({ ...this.state.ociState(rec), status });
     if (hooks.startContainer?.length) {
       try {
@@ -342,6 +350,7 @@ export class OciRuntime {
     }
     const init = this.followed.get(id);
     this.followed.delete(id);
+    this.pendingHooks.delete(id);
     let cg: CgroupManager | undefined;
     try {
       cg = cgroupOf(rec);

@@ -27,8 +27,13 @@ export interface ArenaLayout {
   readonly scratch: bigint;
   /** Address of the blob offset returned by Blob.add(). */
   data(offset: number): bigint;
-  /** Address of record k ({int32 index, int32 errno}). */
+  /** Address of record k's static frame ({u64 length 16, u64 index}): what a gate or the exec marker writes. */
   record(k: number): bigint;
+  /**
+   * Address of record k's failure iovec {iov_base → its own iov_len, iov_len} followed by k: iov_len and k are
+   * the failure frame's header (see failureFrame in compile).
+   */
+  failure(k: number): bigint;
   /** Address of the register slot holding argument `arg` of context `ctx`. */
   register(ctx: number, arg: number): bigint;
 }
@@ -73,7 +78,11 @@ export type PlanStep =
   | { t: 'gate'; name: string; fd?: FdRef }
   | { t: 'exec'; path: string; argv: string[]; envp: string[] };
 
-/** A record the child writes to the report pipe: what the parent knows about a step. */
+/**
+ * A record of the plan: what the parent knows about a step. The child writes frames to the report pipe, each
+ * {u64 length, u64 record index, length - 16 more bytes}: a gate's arrival and the exec marker (length 16,
+ * errno 0) always, a call only when it failed (length errno × 256).
+ */
 export interface StepRecord {
   kind: 'step' | 'gate' | 'exec';
   label: string;
@@ -226,6 +235,9 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
   const t0 = performance.now();
   const blob = new Blob();
   const ctxs: Ctx[] = [];
+  // errno is known to be 0 right after a 'stop' step the child went on from (a non-zero one parks it), and a
+  // successful call never sets it: a checked step right after one needs no memset. Any other context clears it.
+  let errnoClean = false;
   const records: StepRecord[] = [];
   const procfdPatches: Array<{ blobOffset: number; ref: FdRef }> = [];
   const norm = (a: ChainArg): Ctx['args'][number] => {
@@ -245,28 +257,35 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
     throw new TypeError('bad chain argument');
   };
   const add = (fn: string, args: ChainArg[], emptyMask = false): number => {
+    errnoClean = false;
     ctxs.push({ fn, args: args.map(norm), emptyMask });
     return ctxs.length - 1;
   };
   const lazy = (f: (l: ArenaLayout) => bigint): ChainArg => ({ lazy: f });
   const record = (r: StepRecord) => records.push(r) - 1;
-  const report = (k: number): ChainArg[] => [{ fd: 'report' }, lazy((l) => l.record(k)), 8];
+  const frame = (k: number): ChainArg[] => [{ fd: 'report' }, lazy((l) => l.record(k)), 16];
+  // The failure frame of record k: errno goes into bytes 1-4 of the iov_len of k's iovec, whose iov_base points
+  // at that iov_len, so writev writes errno × 256 bytes — nothing after a success (a zero-length pipe write: no
+  // data, no wake-up of the parent): the frame is iov_len (u64 length), k (u64 index), then whatever follows
+  // in the arena (at least 80 KiB do: the blob's scratch and the stacks), which the parent skips. A 'stop' step
+  // then readv()s the stop pipe through the same iovec: nothing to read returns at once, errno × 256 bytes
+  // block forever (the child holds both ends; the parent kills it through its pidfd).
+  const failureFrame = (k: number) => {
+    add('memcpy', [lazy((l) => l.failure(k) + 9n), lazy((l) => l.errno), 4]);
+    add('writev', [{ fd: 'report' }, lazy((l) => l.failure(k)), 1]);
+  };
   const callStep = (fn: string, args: ChainArg[], label: string, check: CheckMode, tolerate: readonly number[] = [], field?: string) => {
     if (check === 'none') {
       add(fn, args);
       return;
     }
     const k = record({ kind: 'step', label, stops: check === 'stop', tolerate, field });
-    add('memset', [lazy((l) => l.errno), 0, 4]);
+    if (!errnoClean) add('memset', [lazy((l) => l.errno), 0, 4]);
     add(fn, args);
-    add('memcpy', [lazy((l) => l.record(k) + 4n), lazy((l) => l.errno), 4]);
-    add('write', report(k));
+    failureFrame(k);
     if (check === 'stop' && tolerate.length === 0) {
-      // read(stopR, scratch, errno): a zero count returns at once; a non-zero one blocks forever, because the
-      // child holds both ends of the stop pipe. The parent then kills it through its pidfd.
-      const stop = ctxs.length + 1;
-      add('memcpy', [lazy((l) => l.register(stop, 2)), lazy((l) => l.record(k) + 4n), 4]);
-      add('read', [{ fd: 'stopR' }, lazy((l) => l.scratch), 0]);
+      add('readv', [{ fd: 'stopR' }, lazy((l) => l.failure(k)), 1]);
+      errnoClean = true; // after the step's last context (add() clears it)
     }
   };
 
@@ -292,7 +311,7 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
     if (st.t === 'call') callStep(st.fn, st.args, st.label, st.check, st.tolerate, st.field);
     else if (st.t === 'gate') {
       const k = record({ kind: 'gate', name: st.name, label: `gate(${st.name})`, stops: true, tolerate: [], pipe: st.fd === undefined });
-      add('write', report(k));
+      add('write', frame(k));
       const stop = ctxs.length + 1;
       // The byte read lands in the count slot of the next read: 0x00 passes; EOF leaves 1 and parks the child.
       add('read', [st.fd ?? { fd: 'gate' }, lazy((l) => l.register(stop, 2)), 1]);
@@ -301,13 +320,24 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
   }
   if (!exec) throw new Error('spawn plan has no exec step');
   const kx = record({ kind: 'exec', label: `execve(${JSON.stringify(exec.path)})`, stops: true, tolerate: [] });
+  // The exec marker: EOF of the (close-on-exec) report pipe after it, without a failure frame, is a done execve.
+  add('write', frame(kx));
+  // A parent that detached (`run -d`, a `create` process that exited) has closed the report pipe: the marker's
+  // write then raised a SIGPIPE, pending because every signal is blocked, which execve's unblocked mask would
+  // deliver with its default action. Take it off the queue first (nothing pending: EAGAIN, ignored).
+  add('sigtimedwait', [lazy((l) => l.data(sigpipeSetOffset)), null, lazy((l) => l.data(zeroTimeOffset))]);
   add('execve', [exec.path, { strv: exec.argv }, { strv: exec.envp }], true); // the only context with signals unblocked
-  add('memcpy', [lazy((l) => l.record(kx) + 4n), lazy((l) => l.errno), 4]);
-  add('write', report(kx));
+  failureFrame(kx);
   add('_exit', [127]);
 
   const dflOffset = blob.add(Buffer.alloc(152)); // struct sigaction with SIG_DFL
-  const recBase = blob.add(Buffer.alloc(8 * records.length));
+  const sigpipeSet = Buffer.alloc(128);
+  sigpipeSet.writeBigUInt64LE(1n << 12n, 0); // SIGPIPE (13)
+  const sigpipeSetOffset = blob.add(sigpipeSet);
+  const zeroTimeOffset = blob.add(Buffer.alloc(16)); // struct timespec {0, 0}
+  // Per record, 40 bytes: failure iovec {iov_base, iov_len 0}, k, then the static frame {16, k}.
+  const FRAMES = 40;
+  const recBase = blob.add(Buffer.alloc(FRAMES * records.length));
   const scratch = blob.add(Buffer.alloc(SCRATCH));
 
   // Arena: [ucontexts][blob][clone stack][chain stack region].
@@ -320,14 +350,22 @@ function compilePlan(plan: SpawnPlan): CompiledPlan {
   const D = A + BigInt(blobOff);
   for (const [off, b] of blob.parts) b.copy(V, blobOff + off);
   for (const [at, target] of blob.relocs) V.writeBigUInt64LE(D + BigInt(target), blobOff + at);
-  for (let k = 0; k < records.length; k++) V.writeInt32LE(k, blobOff + recBase + 8 * k);
+  for (let k = 0; k < records.length; k++) {
+    const o = blobOff + recBase + FRAMES * k;
+    V.writeBigUInt64LE(D + BigInt(recBase + FRAMES * k + 8), o);
+    V.writeBigUInt64LE(0n, o + 8);
+    V.writeBigUInt64LE(BigInt(k), o + 16);
+    V.writeBigUInt64LE(16n, o + 24);
+    V.writeBigUInt64LE(BigInt(k), o + 32);
+  }
   const ctxAddr = (i: number) => A + BigInt(i * UC.stride);
   const errnoAddr = BigInt(C.errnoLocation() as bigint);
   const layout: ArenaLayout = {
     errno: errnoAddr,
     scratch: D + BigInt(scratch),
     data: (off) => D + BigInt(off),
-    record: (k) => D + BigInt(recBase + 8 * k),
+    record: (k) => D + BigInt(recBase + FRAMES * k + 24),
+    failure: (k) => D + BigInt(recBase + FRAMES * k),
     register: (i, a) => ctxAddr(i) + BigInt(UC.gregs + 8 * ARG_REGS[a]),
   };
   const patches: FdPatch[] = [];

@@ -47,6 +47,12 @@ export interface ContainerPlanOptions {
   hookGate?: boolean;
   /** Fds passed to the process as 3..3+N-1 (keep names "preserve:I"; runc --preserve-fds). */
   preserveFds?: number;
+  /**
+   * cgroup v1 hierarchies the child joins itself, first thing, by writing "0" to their `tasks` files (keep fds
+   * "cgroupTasks:I", opened by the parent): a thread moving itself skips the kernel's global threadgroup lock,
+   * whose write side waits for an RCU grace period. The names are only for error messages.
+   */
+  cgroupTasks?: readonly string[];
 }
 
 /** A container's spawn plan and what the parent must do around it. */
@@ -158,6 +164,13 @@ export function buildContainerPlan(setup: ContainerSetup, opts: ContainerPlanOpt
   checkMountDestinations(setup);
 
   const s = new ChildSteps(new SpawnPlan().preserveFds(opts.preserveFds ?? 0));
+  (opts.cgroupTasks ?? []).forEach((name, i) => {
+    const tasks = s.plan.keep(`cgroupTasks:${i}`);
+    s.call('write', [tasks, '0', 1], { field: 'linux.cgroupsPath', label: `write("0") to the tasks file of the container's ${name} cgroup` });
+    // A parked init holds no host file; the fd number stays taken (the child's fd numbers are computed with it):
+    // it becomes a close-on-exec copy of the stop pipe's read end.
+    s.plan.call('dup3', [{ fd: 'stopR' }, tasks, O.CLOEXEC], { label: `dup3(stop pipe, tasks fd of the ${name} cgroup, O_CLOEXEC)` });
+  });
   const joinFiles: ContainerPlan['joinFiles'] = [];
   for (const j of ns.joins) {
     const keep = `ns:${j.type}`;

@@ -4,6 +4,8 @@
  * start / exit. This is the kernel layer's container primitive; state dirs and events live above it.
  */
 import fs from 'node:fs';
+import path from 'node:path';
+import type { CgroupJoinTargets } from './cgroups/types.js';
 import { type ContainerPlan, SetupError, type StartGate, buildContainerPlan } from './container-plan.js';
 import type { HostMounts } from './rootfs.js';
 import { type SpawnHandle, spawn } from './spawn.js';
@@ -24,8 +26,15 @@ export interface ContainerSpawnOptions {
   stdio?: readonly number[];
   /** Parent fds the container's process gets as 3, 4, ... (runc --preserve-fds). */
   extraFiles?: readonly number[];
-  /** Runs at the setup gate after the id maps are written (cgroup placement, network). */
+  /** Runs at the setup gate after the id maps are written (network, cgroup placement without cgroupJoin); the child waits for it. */
   onSetup?: (pid: number) => void | Promise<void>;
+  /**
+   * The child joins these cgroups itself (no cgroup.procs write by the parent, whose first one after a quiet
+   * spell waits ~10 ms for an RCU grace period): created in the v2 directory by clone3(CLONE_INTO_CGROUP), and
+   * writing "0" to each v1 `tasks` file as its first steps. Where clone3 cannot be used the setup gate writes
+   * the v2 cgroup.procs instead, before onSetup.
+   */
+  cgroupJoin?: CgroupJoinTargets;
   /** When set, the child stops after its mounts, before pivot_root, while this runs (prestart/createRuntime/createContainer hooks). */
   onPrestart?: (pid: number) => void | Promise<void>;
   /** Fail if the container is not created within this time (default 30 s). */
@@ -104,7 +113,7 @@ export class ContainerInit {
 /** Spawn a container's init from a validated setup. Throws SetupError before anything is created. */
 export function spawnContainer(setup: ContainerSetup, opts: ContainerSpawnOptions): ContainerInit {
   const t0 = performance.now();
-  const plan = buildContainerPlan(setup, { startGate: opts.startGate, host: opts.host, hookGate: opts.onPrestart !== undefined, preserveFds: opts.extraFiles?.length });
+  const plan = buildContainerPlan(setup, { startGate: opts.startGate, host: opts.host, hookGate: opts.onPrestart !== undefined, preserveFds: opts.extraFiles?.length, cgroupTasks: opts.cgroupJoin?.tasks.map((t) => t.name) });
   const t1 = performance.now();
   // Replicas of one bundle make the same plan: its native layout is reused (kernel/plan-cache.ts).
   const { compiled, release: releasePlan } = compileCached(plan.plan);
@@ -138,6 +147,17 @@ export function spawnContainer(setup: ContainerSetup, opts: ContainerSpawnOption
       if (opts.execFifoFd === undefined) throw new Error('spawnContainer: startGate fifo needs execFifoFd');
       keep.execFifo = opts.execFifoFd;
     }
+    opts.cgroupJoin?.tasks.forEach((t, i) => {
+      const fd = fs.openSync(t.path, O.WRONLY | O.CLOEXEC);
+      opened.push(fd);
+      keep[`cgroupTasks:${i}`] = fd;
+    });
+    let cgroupFd: number | undefined;
+    if (opts.cgroupJoin?.unified !== undefined) {
+      cgroupFd = fs.openSync(opts.cgroupJoin.unified, O.RDONLY | O.DIRECTORY | O.CLOEXEC);
+      opened.push(cgroupFd);
+    }
+    const unified = opts.cgroupJoin?.unified;
     let pidnsFd: number | undefined;
     if (plan.namespaces.pidJoin !== undefined) {
       pidnsFd = fs.openSync(plan.namespaces.pidJoin, O.RDONLY | O.CLOEXEC);
@@ -151,11 +171,13 @@ export function spawnContainer(setup: ContainerSetup, opts: ContainerSpawnOption
       stdio: opts.stdio,
       keep,
       pidNamespaceFd: pidnsFd,
+      intoCgroupFd: cgroupFd,
       timeoutMs: opts.timeoutMs ?? 30_000,
       gates: {
         setup: async (h) => {
           if (plan.namespaces.newUserns) writeIdMaps(h.pid, setup.uidMappings, setup.gidMappings);
           if (setup.process.oomScoreAdj !== undefined) writeOomScoreAdj(h.pid, setup.process.oomScoreAdj);
+          if (unified !== undefined && !h.intoCgroup) joinUnified(unified, h.pid);
           await opts.onSetup?.(h.pid);
         },
         ...(opts.onPrestart ? { prestart: (h: SpawnHandle) => opts.onPrestart?.(h.pid) } : {}),
@@ -256,6 +278,15 @@ export function spawnContainer(setup: ContainerSetup, opts: ContainerSpawnOption
     });
   }
   return init;
+}
+
+function joinUnified(dir: string, pid: number): void {
+  const p = path.join(dir, 'cgroup.procs');
+  try {
+    fs.writeFileSync(p, String(pid));
+  } catch (e) {
+    throw Object.assign(new Error(`linux.cgroupsPath: join (unified): write ${pid} to ${p}: ${(e as NodeJS.ErrnoException).code}`), { code: (e as NodeJS.ErrnoException).code });
+  }
 }
 
 function writeOomScoreAdj(pid: number, value: number): void {

@@ -51,7 +51,7 @@ export function planNamespaces(namespaces: NamespaceSetup[]): NamespacePlan {
   let cloneFlags = 0, unshareFlags = 0;
   for (const n of namespaces) {
     if (n.path !== undefined) continue;
-    // A new cgroup namespace is unshared by the child after it joined its cgroups (setup gate), so its root is
+    // A new cgroup namespace is unshared by the child after it joined its cgroups (after the setup gate), so its root is
     // the container's cgroup, as runc does; created at clone time it would be the runtime's.
     if (n.type === 'cgroup') continue;
     const f = NAMESPACE_FLAGS[n.type];

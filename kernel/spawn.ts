@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { SYS } from './abi.js';
 import { CompiledPlan, resolveFd, type SpawnFds, type StepRecord } from './chain.js';
+import { clone3Available, clone3Chain } from './clone3.js';
 import { CLONE } from './constants.js';
 import { C, KernelError, allocNative, errnoName, errnoText, koffi, lastErrno, symbol } from './libc.js';
 import { type ExitStatus, decodeWaitid, openPipe } from './process.js';
@@ -57,6 +58,11 @@ export interface SpawnOptions {
   timeoutMs?: number;
   /** An open pid namespace fd: the child is created inside that namespace (setns of pid_for_children). */
   pidNamespaceFd?: number;
+  /**
+   * An open cgroup v2 directory: the child is created in it (clone3 with CLONE_INTO_CGROUP), when the platform
+   * allows; the handle's `intoCgroup` says whether it was.
+   */
+  intoCgroupFd?: number;
 }
 
 /** Timestamps (performance.now()) of one spawn. */
@@ -71,6 +77,8 @@ export interface SpawnTimings {
 const SIG_SETMASK = 2;
 const F_DUPFD_CLOEXEC = 1030;
 const SIGCHLD = 17;
+const ENOSYS = 38;
+const E2BIG = 7;
 const allSignals = allocNative(256);
 C.sigfillset(allSignals.ptr);
 const pidfdBox = allocNative(8);
@@ -144,8 +152,21 @@ export function spawn(plan: CompiledPlan, opts: SpawnOptions = {}): SpawnHandle 
   // Every signal blocked around clone, so nothing reaches Node's handlers in the child before context 0
   // installs its own (full) mask.
   C.pthread_sigmask(SIG_SETMASK, allSignals.ptr, allSignals.ptr + 128n);
-  pid = C.clone(symbol('setcontext'), plan.cloneStackTop, (opts.namespaces ?? 0) | CLONE.PIDFD | SIGCHLD, plan.firstContext, 'void *', pidfdBox.ptr) as number;
-  if (pid < 0) cloneErrno = lastErrno();
+  let intoCgroup = false;
+  pid = -1;
+  if (opts.intoCgroupFd !== undefined && clone3Available()) {
+    const r = clone3Chain(opts.namespaces ?? 0, opts.intoCgroupFd, plan.firstContext, pidfdBox.ptr, CLONE.PIDFD);
+    if (r >= 0) {
+      pid = r;
+      intoCgroup = true;
+    } else if (r !== -ENOSYS && r !== -E2BIG) {
+      cloneErrno = -r; // a kernel without clone3 or CLONE_INTO_CGROUP falls back to clone; the caller places the child
+    }
+  }
+  if (!intoCgroup && !cloneErrno) {
+    pid = C.clone(symbol('setcontext'), plan.cloneStackTop, (opts.namespaces ?? 0) | CLONE.PIDFD | SIGCHLD, plan.firstContext, 'void *', pidfdBox.ptr) as number;
+    if (pid < 0) cloneErrno = lastErrno();
+  }
   C.pthread_sigmask(SIG_SETMASK, allSignals.ptr + 128n, null);
   if (ownPidns >= 0) {
     C.setns(ownPidns, CLONE.NEWPID);
@@ -157,9 +178,9 @@ export function spawn(plan: CompiledPlan, opts: SpawnOptions = {}): SpawnHandle 
   if (cloneErrno) {
     C.close(reportR);
     C.close(gateW);
-    throw new KernelError('clone', cloneErrno, undefined, `(flags 0x${((opts.namespaces ?? 0) | CLONE.PIDFD).toString(16)})`);
+    throw new KernelError(opts.intoCgroupFd !== undefined && clone3Available() ? 'clone3' : 'clone', cloneErrno, undefined, `(flags 0x${((opts.namespaces ?? 0) | CLONE.PIDFD).toString(16)}${opts.intoCgroupFd !== undefined ? ', into a cgroup' : ''})`);
   }
-  return new SpawnHandle({ pid, pidfd, reportR, gateW, records: plan.records, opts, t0 });
+  return new SpawnHandle({ pid, pidfd, reportR, gateW, records: plan.records, opts, t0, intoCgroup });
 }
 
 
@@ -178,11 +199,16 @@ export class SpawnHandle {
   readonly timings: SpawnTimings;
   /** Exit status once known. */
   status: ExitStatus | null = null;
+  /** The child was created in the cgroup of SpawnOptions.intoCgroupFd (clone3 with CLONE_INTO_CGROUP). */
+  readonly intoCgroup: boolean;
   /** Steps that failed with a tolerated errno (an absent masked path, an existing device node). */
   readonly tolerated: Array<{ step: number; label: string; errno: number }> = [];
 
   private state: State = 'setup';
+  /** Index after the last record a frame came for. */
   private next = 0;
+  /** The child wrote the exec marker: EOF without a failure frame then means execve succeeded. */
+  private execReached = false;
   private eof = false;
   private gateW: number;
   private buf: Buffer = Buffer.alloc(0);
@@ -196,8 +222,9 @@ export class SpawnHandle {
   private resolveExited!: (s: ExitStatus) => void;
   private readonly arrivals = new Map<string, { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void }>();
 
-  constructor(p: { pid: number; pidfd: number; reportR: number; gateW: number; records: readonly StepRecord[]; opts: SpawnOptions; t0: number }) {
+  constructor(p: { pid: number; pidfd: number; reportR: number; gateW: number; records: readonly StepRecord[]; opts: SpawnOptions; t0: number; intoCgroup?: boolean }) {
     this.pid = p.pid;
+    this.intoCgroup = p.intoCgroup === true;
     this.pidfd = p.pidfd;
     this.gateW = p.gateW;
     this.records = p.records;
@@ -220,7 +247,7 @@ export class SpawnHandle {
     // Closures here must not capture `p`: the pidfd poll's callback lives as long as the child, and would pin p.opts.
     const timeoutMs = p.opts.timeoutMs;
     if (timeoutMs) {
-      this.timer = setTimeout(() => this.failWith({ step: this.next, label: this.records[this.next]?.label ?? '?', why: `timed out after ${timeoutMs} ms` }), timeoutMs);
+      this.timer = setTimeout(() => this.failWith({ ...this.whereabouts(), why: `timed out after ${timeoutMs} ms` }), timeoutMs);
     }
   }
 
@@ -264,23 +291,41 @@ export class SpawnHandle {
     this.sock.destroy();
   }
 
+  // Frames: {u64 length, u64 record index, length - 16 bytes to skip}; a call's frame comes only when it failed,
+  // with length errno × 256; gates and the exec marker have length 16 (chain.ts, "failureFrame").
   private onData(d: Buffer): void {
     this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
-    while (this.buf.length >= 8) {
-      const idx = this.buf.readInt32LE(0);
-      const errno = this.buf.readInt32LE(4);
-      this.buf = this.buf.subarray(8);
+    while (this.buf.length >= 16) {
+      const len = Number(this.buf.readBigUInt64LE(0));
+      const idx = Number(this.buf.readBigUInt64LE(8));
+      if (len < 16 || (len > 16 && len % 256 !== 0)) {
+        this.buf = Buffer.alloc(0);
+        this.failWith({ step: idx, label: this.records[idx]?.label ?? '?', why: `protocol error (frame length ${len})` });
+        return;
+      }
+      if (this.buf.length < len) return;
+      this.buf = this.buf.subarray(len);
+      const errno = len === 16 ? 0 : len / 256;
       if (this.state !== 'setup') continue;
       const r = this.records[idx];
-      if (idx !== this.next || !r) {
-        this.failWith({ step: idx, label: r?.label ?? '?', why: `protocol error (expected record ${this.next})` });
+      // In order; the exec record twice at most: its marker, then a failure frame if execve returned.
+      const execFailure = r?.kind === 'exec' && errno !== 0 && this.execReached && idx === this.next - 1;
+      if ((idx < this.next && !execFailure) || !r) {
+        this.failWith({ step: idx, label: r?.label ?? '?', why: `protocol error (record ${idx} after ${this.next - 1})` });
         continue;
       }
-      this.next++;
+      this.next = idx + 1;
       if (r.kind === 'gate') void this.onGate(r.name ?? '', r.pipe === true);
+      else if (r.kind === 'exec' && errno === 0) this.execReached = true;
       else if (errno !== 0 && !r.tolerate.includes(errno)) this.failWith({ step: idx, label: r.label, errno, field: r.field });
       else if (errno !== 0) this.tolerated.push({ step: idx, label: r.label, errno });
     }
+  }
+
+  /** Where the child is known to be, for errors without a failure frame (a timeout, a death). */
+  private whereabouts(): { step: number; label: string } {
+    const last = this.records[this.next - 1];
+    return { step: this.next, label: last ? `a step after ${last.label}` : (this.records[0]?.label ?? '?') };
   }
 
   // Arrival is announced first; a pipe gate is then released once the handler (if any) resolved, so a
@@ -308,7 +353,7 @@ export class SpawnHandle {
   // The report pipe is close-on-exec: EOF after every record but execve's means the exec happened.
   private settle(): void {
     if (this.state !== 'setup' || !this.eof) return;
-    if (this.next === this.records.length - 1) {
+    if (this.execReached) {
       this.state = 'started';
       // Gate handlers and step records are done with after execve; let them (and the setup they close over) go.
       this.opts = { ...this.opts, gates: undefined };
@@ -317,9 +362,8 @@ export class SpawnHandle {
       this.closeGate();
       this.resolveStarted();
     } else if (this.status) {
-      const r = this.records[this.next];
       const s = this.status;
-      this.failWith({ step: this.next, label: r?.label ?? '?', why: `not reached: the child died before exec (${s.signal ? `signal ${s.signal}` : `exit ${s.code}`})` }, false);
+      this.failWith({ ...this.whereabouts(), why: `not reached: the child died before exec (${s.signal ? `signal ${s.signal}` : `exit ${s.code}`})` }, false);
       this.state = 'died';
     }
   }

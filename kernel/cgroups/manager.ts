@@ -14,7 +14,7 @@ import { statsV1 } from './v1-stats.js';
 import { statsV2 } from './v2-stats.js';
 import { V1Manager } from './v1.js';
 import { V2Manager } from './v2.js';
-import { CgroupError, type CgroupManager, type CgroupResources, type CgroupStats } from './types.js';
+import { CgroupError, type CgroupJoinTargets, type CgroupManager, type CgroupResources, type CgroupStats } from './types.js';
 
 /** What {@link createCgroupManager} needs. */
 export interface CreateCgroupOptions {
@@ -137,6 +137,10 @@ class LayoutManager implements CgroupManager {
   join(pid: number): void {
     this.v1?.join(pid);
     this.v2?.join(pid);
+  }
+
+  joinTargets(): CgroupJoinTargets {
+    return { tasks: this.v1?.joinTargets().tasks ?? [], unified: this.v2?.joinTargets().unified };
   }
 
   async joinAsync(pid: number): Promise<void> {

@@ -140,6 +140,11 @@ export interface CgroupManager {
   join(pid: number): void;
   /** The same without blocking the event loop (writes through the threadpool, in the same order). */
   joinAsync(pid: number): Promise<void>;
+  /**
+   * What a new process needs to join every cgroup by itself: each v1 hierarchy's `tasks` file (a thread
+   * writing "0" there skips the kernel's global threadgroup lock) and the v2 directory (clone3 CLONE_INTO_CGROUP).
+   */
+  joinTargets(): CgroupJoinTargets;
   /** Freeze every process (resolves once the kernel reports frozen). */
   freeze(): Promise<void>;
   /** Thaw. */
@@ -158,4 +163,12 @@ export interface CgroupManager {
   signalAll(signal: number): void;
   /** Remove every directory created (waits for it to empty); throws CgroupError naming what stays. */
   destroy(): Promise<void>;
+}
+
+/** Files a new process joins its cgroups through (see CgroupManager.joinTargets). */
+export interface CgroupJoinTargets {
+  /** v1 hierarchies, each distinct directory once in join order: a name for messages and its `tasks` file. */
+  tasks: Array<{ name: string; path: string }>;
+  /** The cgroup v2 directory, if there is one. */
+  unified?: string;
 }

@@ -13,7 +13,7 @@ import { emptyStats } from './stats.js';
 import { applyV1, requireV1, type V1Dirs } from './v1-apply.js';
 import { freezeV1, freezeV1Sync, isFrozenV1, thawV1, thawV1Sync } from './v1-freezer.js';
 import { statsV1 } from './v1-stats.js';
-import { CgroupError, type CgroupManager, type CgroupResources, type CgroupStats } from './types.js';
+import { CgroupError, type CgroupJoinTargets, type CgroupManager, type CgroupResources, type CgroupStats } from './types.js';
 
 /** How to build a {@link V1Manager}. */
 export interface V1ManagerOptions {
@@ -84,6 +84,10 @@ export class V1Manager implements CgroupManager {
 
   async joinAsync(pid: number): Promise<void> {
     for (const [key, dir] of this.joinOrder()) await writeCgroupFileAsync(dir, 'cgroup.procs', String(pid), `join (${key})`);
+  }
+
+  joinTargets(): CgroupJoinTargets {
+    return { tasks: this.joinOrder().map(([name, dir]) => ({ name, path: path.join(dir, 'tasks') })) };
   }
 
   /** Each distinct directory once, with the first controller that names it, in runc's order. */

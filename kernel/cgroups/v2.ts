@@ -13,7 +13,7 @@ import { mkdirTracked, removeCgroupDirs } from './removal.js';
 import { emptyStats } from './stats.js';
 import { applyV2 } from './v2-apply.js';
 import { statsV2 } from './v2-stats.js';
-import { CgroupError, type CgroupManager, type CgroupResources, type CgroupStats } from './types.js';
+import { CgroupError, type CgroupJoinTargets, type CgroupManager, type CgroupResources, type CgroupStats } from './types.js';
 
 /** How to build a {@link V2Manager}. */
 export interface V2ManagerOptions {
@@ -96,6 +96,10 @@ export class V2Manager implements CgroupManager {
 
   join(pid: number): void {
     writeCgroupFile(this.dir, 'cgroup.procs', String(pid), 'join (unified)');
+  }
+
+  joinTargets(): CgroupJoinTargets {
+    return { tasks: [], unified: this.dir };
   }
 
   joinAsync(pid: number): Promise<void> {

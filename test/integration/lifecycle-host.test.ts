@@ -4,7 +4,8 @@
  * the library and for the `cordon` CLI (bin/cordon.js, i.e. dist/: run `npx tsc -p tsconfig.json` first).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../fixtures/bundle.js';
@@ -140,6 +141,29 @@ describe('library: create, state, start, kill, delete', () => {
     }
     expect(hostMountsUnder(b.dir)).toEqual([]);
     expect(h.rt.list()).toEqual([]);
+  });
+
+  it('start runs the hooks read at create, as runc does: config.json edited in between does not change them', async () => {
+    const log = join(tmpdir(), `cordon-hooks-${process.pid}-${Date.now()}.log`);
+    const b = h.bundle((s) => {
+      s.process.args = ['true'];
+      s.hooks = { poststart: [{ path: '/bin/sh', args: ['sh', '-c', `echo poststart-of-create >> ${log}`] }] };
+    });
+    const id = h.nextId();
+    const io = outFile();
+    try {
+      await h.rt.create(id, { bundle: b.dir, stdio: [io.nullFd, io.fd, io.fd] });
+    } finally {
+      io.close();
+    }
+    const spec = JSON.parse(readFileSync(join(b.dir, 'config.json'), 'utf8')) as { hooks?: unknown };
+    spec.hooks = { poststart: [{ path: '/bin/sh', args: ['sh', '-c', `echo poststart-of-edit >> ${log}`] }] };
+    writeFileSync(join(b.dir, 'config.json'), JSON.stringify(spec));
+    await h.rt.start(id);
+    expect(readFileSync(log, 'utf8')).toBe('poststart-of-create\n');
+    await waitFor(() => h.rt.stateOf(id).status === 'stopped');
+    await h.rt.delete(id);
+    rmSync(log, { force: true });
   });
 
   it('a failure inside the child (a mount the kernel refuses) leaves no state dir, mount or process', async () => {

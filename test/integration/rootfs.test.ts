@@ -307,6 +307,18 @@ describe('mounts[]', () => {
       expect(m?.options[0], name).toBe('ro');
     }
   });
+
+  it('cgroup: the host\'s cgroup2 options are left alone (a cgroup2 mount outside a cgroup namespace would re-apply its own: nsdelegate gone)', async () => {
+    const v2 = () => parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).filter((m) => m.fsType === 'cgroup2').map((m) => `${m.mountPoint} ${m.superOptions.join(',')}`);
+    const before = v2();
+    expect(before.length).toBeGreaterThan(0);
+    const s = sections(await h.output(sh('echo "== mi =="; cat /proc/self/mountinfo')));
+    expect(v2()).toEqual(before);
+    // The container still sees the unified hierarchy, read-only.
+    const inside = parseMountinfo(s.mi).filter((m) => m.fsType === 'cgroup2');
+    expect(inside.length).toBe(before.length);
+    for (const m of inside) expect(m.options[0], m.mountPoint).toBe('ro');
+  });
 });
 
 describe('the same bundle under runc', () => {

@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { SpawnPlan, resolveFd } from '../../kernel/chain.js';
 import { CLONE } from '../../kernel/constants.js';
 import { SpawnError, spawn } from '../../kernel/spawn.js';
+import { C } from '../../kernel/libc.js';
+import { openPipe } from '../../kernel/process.js';
 import { spawnStress } from '../../bench/spawn-stress.js';
 import { ROOTFS } from '../fixtures/bundle.js';
 
@@ -109,6 +111,51 @@ describe('spawn engine', () => {
     c.free();
     await expect(h.started).rejects.toThrow('execve("/no/such/binary") failed: ENOENT');
     expect(await h.exited).toEqual({ code: 127, signal: null });
+  });
+
+  it('successful steps send nothing; a tolerated failure and a failure deep in a long plan are each named exactly', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-frames-'));
+    const p = new SpawnPlan();
+    for (let i = 0; i < 200; i++) p.call('getppid', [], { label: `getppid #${i}` });
+    p.call('mkdir', [dir, 0o755], { check: 'report', tolerate: [17], label: 'mkdir(existing dir)' });
+    p.gate('middle');
+    for (let i = 0; i < 100; i++) p.call('getppid', [], { label: `getppid #${200 + i}` });
+    p.call('mkdir', [path.join(dir, 'no/such/parent'), 0o755], { label: 'mkdir(under a missing parent)', field: 'mounts[9]' });
+    p.exec('/bin/true', ['true'], []);
+    const c = p.compile();
+    const h = spawn(c, { gates: { middle: () => {} } });
+    c.free();
+    const err = await h.started.then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(SpawnError);
+    expect(err).toMatchObject({ label: 'mkdir(under a missing parent)', code: 'ENOENT', field: 'mounts[9]' });
+    expect((err as Error).message).toBe('mounts[9]: mkdir(under a missing parent) failed: ENOENT (No such file or directory)');
+    expect(h.tolerated.map((t) => [t.label, t.errno])).toEqual([['mkdir(existing dir)', 17]]);
+    expect(h.timings.gates.middle).toBeGreaterThan(0);
+    expect(await h.exited).toMatchObject({ signal: 9 });
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a child whose parent detached at its gate still execs when released (no SIGPIPE from the exec marker)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-detached-'));
+    const out = path.join(dir, 'out');
+    const [r, w] = openPipe();
+    const p = new SpawnPlan();
+    p.gate('start', p.keep('release'));
+    p.exec('/bin/sh', ['sh', '-c', `echo ran > ${out}`], []);
+    const c = p.compile();
+    const h = spawn(c, { keep: { release: r } });
+    c.free();
+    await h.arrived('start');
+    const pid = h.pid;
+    h.detach(); // closes the report pipe: the marker's write fails with EPIPE
+    fs.writeSync(w, Buffer.from([0]));
+    fs.closeSync(r);
+    fs.closeSync(w);
+    const info = Buffer.alloc(128);
+    expect(C.waitid(1 /* P_PID */, pid, info, 4 /* WEXITED */)).toBe(0);
+    expect({ code: info.readInt32LE(8), status: info.readInt32LE(24) }).toEqual({ code: 1 /* CLD_EXITED */, status: 0 });
+    expect(fs.readFileSync(out, 'utf8')).toBe('ran\n');
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('a throwing gate handler fails the spawn and kills the child', async () => {

@@ -2,7 +2,8 @@
  * Events as rxjs Observables: stored events from a sequence (or time), then live ones, filtered by
  * container, action, time and sequence, with no gap and no duplicate at the seam between the two.
  */
-import { Observable } from 'rxjs';
+import { createRequire } from 'node:module';
+import type { Observable } from 'rxjs';
 import type { CordonEvent, EventAction } from './schema.js';
 import type { EventStore } from './store.js';
 
@@ -18,6 +19,12 @@ export interface EventFilter {
   /** Deliver stored events only, then complete. */
   follow?: boolean;
 }
+
+// rxjs is loaded when the first Observable is made, not with this module: a supervisor that never streams events
+// (the daemon) would otherwise carry ~7-13 MB of rxjs code. In Node, rxjs resolves to its CommonJS build either way.
+const requireModule = createRequire(import.meta.url);
+let ObservableClass: typeof Observable | undefined;
+const observableClass = (): typeof Observable => (ObservableClass ??= (requireModule('rxjs') as typeof import('rxjs')).Observable);
 
 const list = <T>(x: T | T[] | undefined): T[] | undefined => (x === undefined ? undefined : Array.isArray(x) ? x : [x]);
 
@@ -38,7 +45,8 @@ export function matches(e: CordonEvent, f: EventFilter): boolean {
  * is given), then live ones unless `follow` is false or `until` is in the past.
  */
 export function events$(store: EventStore, filter: EventFilter = {}): Observable<CordonEvent> {
-  return new Observable<CordonEvent>((sub) => {
+  const Obs = observableClass();
+  return new Obs<CordonEvent>((sub) => {
     let last = 0;
     const startSeq = store.lastSeq();
     const buffered: CordonEvent[] = [];

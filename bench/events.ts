@@ -333,7 +333,7 @@ async function memoryChild(count: number, rootfs: string): Promise<void> {
     await cordon.close();
     fs.closeSync(nul);
     await new Promise((r) => setTimeout(r, 200));
-    for (const e of fs.readdirSync(root)) if (e !== 'events.journal') leftovers.push(`state dir ${e}`);
+    for (const e of fs.readdirSync(root)) if (!e.startsWith('events.journal')) leftovers.push(`state dir ${e}`);
     for (const d of new Set(cgroupDirs)) if (fs.existsSync(d)) leftovers.push(`cgroup ${d}`);
     for (const p of pids) {
       try {

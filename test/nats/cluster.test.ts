@@ -14,6 +14,7 @@ import { JournalStore } from '../../events/journal.js';
 import { connectNats } from '../../events/nats-connection.js';
 import { type CordonEvent, newEvent } from '../../events/schema.js';
 import { NatsCluster } from '../fixtures/nats-server.js';
+import { eventually } from '../fixtures/wait.js';
 
 let cluster: NatsCluster;
 const tmp = mkdtempSync(path.join(tmpdir(), 'cordon-cluster-'));
@@ -24,19 +25,6 @@ afterAll(async () => {
   await cluster?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });
-
-/** Retry `f` until it succeeds (the cluster needs a moment to elect its JetStream meta leader). */
-async function eventually<T>(f: () => Promise<T>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      return await f();
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-}
 
 /** All of the host's events through the server at `url`: `count` of them, in stream order. */
 async function streamedVia(url: string, host: string, count: number): Promise<CordonEvent[]> {

@@ -12,6 +12,7 @@ import { connectNats } from '../../events/nats-connection.js';
 import { newEvent } from '../../events/schema.js';
 import { NatsServer } from '../fixtures/nats-server.js';
 import { storeContract } from '../events/store-contract.js';
+import { eventually } from '../fixtures/wait.js';
 
 let srv: NatsServer;
 beforeAll(async () => {
@@ -169,14 +170,3 @@ describe('JetStreamStore while NATS is away', () => {
   }, 60_000);
 });
 
-async function eventually<T>(f: () => Promise<T>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      return await f();
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-}

@@ -37,7 +37,7 @@ describe('cgroups joined by the child', () => {
     bundle?.cleanup();
   });
 
-  it.skipIf(!v2Mount)('spawn with intoCgroupFd: the child starts in that cgroup v2 directory (clone3)', async () => {
+  it.skipIf(!v2Mount)('spawn with intoCgroupFd: the child starts in that cgroup v2 directory (clone3) (skipped only on a host without a cgroup v2 hierarchy)', async () => {
     const dir = path.join(v2Mount as string, `cordon-test-clone3-${process.pid}`);
     fs.mkdirSync(dir);
     const dfd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
@@ -83,7 +83,7 @@ describe('cgroups joined by the child', () => {
     }
   });
 
-  it.skipIf(!cpusetMount)('a failed tasks write fails the start with the step, the field and errno', async () => {
+  it.skipIf(!cpusetMount)('a failed tasks write fails the start with the step, the field and errno (skipped only on a host without a v1 cpuset hierarchy)', async () => {
     // A new v1 cpuset cgroup has no cpus yet: joining it fails with ENOSPC.
     const dir = path.join(cpusetMount as string, `cordon-test-cgjoin-fail-${process.pid}`);
     fs.mkdirSync(dir);

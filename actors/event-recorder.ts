@@ -58,7 +58,7 @@ export class EventRecorder {
   readonly store: EventStore;
   readonly host: string;
   private readonly states = new Map<string, { state: LifecycleState; seq: number }>();
-  /** The state record each container's latest `create` fact carried, or that event's seq (read when asked). */
+  /** The attributes of each container's latest `create` fact that carried a state record, or that event's seq (read when asked). */
   private readonly created = new Map<string, Record<string, unknown> | number>();
   private loaded = false;
   /** The journal whose lifecycle projection holds the states not asked for yet. */
@@ -105,7 +105,7 @@ export class EventRecorder {
     const cur = this.entry(e.containerId);
     if (cur && e.containerSeq <= cur.seq) return;
     if (e.action === 'create') {
-      if (carriesRecord(e)) this.created.set(e.containerId, e.attributes.record as Record<string, unknown>);
+      if (carriesRecord(e)) this.created.set(e.containerId, e.attributes);
       else this.created.delete(e.containerId);
     }
     this.put(e.containerId, applyFact(cur?.state ?? initialLifecycle(e.containerId), e), e.containerSeq);
@@ -125,14 +125,19 @@ export class EventRecorder {
     return this.entry(id)?.state ?? initialLifecycle(id);
   }
 
-  /** The state record the container's latest `create` fact carried, if it carried one. */
-  async createdRecordOf(id: string): Promise<Record<string, unknown> | undefined> {
+  /** The attributes of the container's latest `create` fact when it carried a state record (pid, bundle, record, network...). */
+  async createdAttributesOf(id: string): Promise<Record<string, unknown> | undefined> {
     await this.load();
     this.entry(id);
     const c = this.created.get(id);
     if (typeof c !== 'number') return c;
     const [e] = this.store instanceof JournalStore ? await this.store.read(c, c) : [];
-    return e && e.containerId === id && carriesRecord(e) ? (e.attributes.record as Record<string, unknown>) : undefined;
+    return e && e.containerId === id && carriesRecord(e) ? e.attributes : undefined;
+  }
+
+  /** The state record the container's latest `create` fact carried, if it carried one. */
+  async createdRecordOf(id: string): Promise<Record<string, unknown> | undefined> {
+    return (await this.createdAttributesOf(id))?.record as Record<string, unknown> | undefined;
   }
 
   /** Ids of containers the log knows, with their states. */

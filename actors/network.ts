@@ -22,7 +22,8 @@ export interface NetworkRecord {
 
 const FILE = 'network.json';
 
-function save(dir: string, rec: NetworkRecord): void {
+/** Write network.json atomically (setup, as it goes; a supervisor restoring a lost state dir). */
+export function writeNetworkRecord(dir: string, rec: NetworkRecord): void {
   const tmp = path.join(dir, `.${FILE}.${process.pid}`);
   fs.writeFileSync(tmp, JSON.stringify(rec) + '\n', { mode: 0o600 });
   fs.renameSync(tmp, path.join(dir, FILE));
@@ -44,14 +45,14 @@ export async function setupNetwork(dir: string, id: string, pid: number, plan: N
   for (let i = 0; i < plan.veth.length; i++) {
     const v = plan.veth[i];
     rec.veth.push({ hostInterfaceName: v.hostInterfaceName, name: v.name, address: v.address, ipv6Address: v.ipv6Address });
-    save(dir, rec);
+    writeNetworkRecord(dir, rec);
     setupVeth(v, netns, plan.vethFields[i]);
   }
   if (plan.cni) {
     rec.cni = { confList: plan.cni.confList, binDirs: plan.cni.binDirs, ifName: plan.cni.ifName, args: plan.cni.args };
-    save(dir, rec);
+    writeNetworkRecord(dir, rec);
     rec.cni.result = await cniAdd({ ...plan.cni, containerId: id, netns });
-    save(dir, rec);
+    writeNetworkRecord(dir, rec);
   }
   return rec;
 }

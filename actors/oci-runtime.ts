@@ -179,7 +179,7 @@ export class OciRuntime {
         sendToConsoleSocket(opts.consoleSocket, master);
       }
       // The record rides along, so a supervisor whose state dir was lost can rebuild it from the log (restore).
-      await this.recorder?.record(id, 'create', { pid: init.pid, bundle: bundle.bundle, record, ...(netRec ? { network: networkSummary(netRec) } : {}) });
+      await this.recorder?.record(id, 'create', { pid: init.pid, bundle: bundle.bundle, record, ...(netRec ? { network: networkSummary(netRec), networkRecord: netRec } : {}) });
       return { record, init, bundle, ptyMaster, network: netRec };
     } catch (e) {
       if (fifoFd >= 0) fs.closeSync(fifoFd);

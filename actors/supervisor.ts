@@ -23,6 +23,7 @@ import { machineEventsOf } from '../machines/replay.js';
 import { CgroupOperations } from './cgroup-operations.js';
 import { EventRecorder, defaultHostId, openRecorderJournal } from './event-recorder.js';
 import { type CreateOptions, OciRuntime } from './oci-runtime.js';
+import { type NetworkRecord, writeNetworkRecord } from './network.js';
 import { type ContainerRecord, RuntimeError } from './state-dir.js';
 
 /** Options of Supervisor.start. */
@@ -145,10 +146,15 @@ export class Supervisor {
     } catch (e) {
       if (!(e instanceof RuntimeError) || e.code !== 'not-found') return;
     }
-    const rec = await this.recorder.createdRecordOf(id);
+    const fact = await this.recorder.createdAttributesOf(id);
+    const rec = fact?.record as Record<string, unknown> | undefined;
     if (!rec || rec.id !== id || typeof rec.pid !== 'number' || typeof rec.pidStartTime !== 'string') return;
     if (!isSameProcess(rec.pid, BigInt(rec.pidStartTime))) return;
-    fs.mkdirSync(this.runtime.state.dir(id), { recursive: true, mode: 0o711 });
+    const dir = this.runtime.state.dir(id);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o711 });
+    // network.json first: delete tears down what it lists (CNI DEL frees the IPAM lease), state.json makes it visible.
+    const net = fact?.networkRecord;
+    if (net && typeof net === 'object' && Array.isArray((net as NetworkRecord).veth)) writeNetworkRecord(dir, net as NetworkRecord);
     this.runtime.state.write(rec as unknown as ContainerRecord);
     this.recovery.restoredRecords.push(id);
   }

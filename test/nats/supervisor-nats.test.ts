@@ -218,14 +218,18 @@ describe('supervisor → JetStream with real containers', () => {
     await stopSup(c);
   }, 60_000);
 
-  it('an empty state dir while a container lives on: its state.json is rebuilt from the create event in JetStream, it is re-adopted, and kill and destroy work (cgroups removed)', async () => {
+  it('an empty state dir while a container lives on: its state.json and network.json are rebuilt from the create event in JetStream, it is re-adopted, and kill and destroy work (cgroups and veth removed)', async () => {
     const root = freshRoot('live');
     const host = hostId();
     const a = await supervisor(root, host);
     const sleeper = bundle(['sleep', '1000']);
-    await a.create('alive', { bundle: sleeper.dir, stdio: STDIO });
+    // With a veth interface: its network.json must come back too, so delete tears down what it lists.
+    const hostEnd = `r${host}`;
+    await a.create('alive', { bundle: sleeper.dir, stdio: STDIO, network: { interfaces: [{ type: 'veth', name: 'eth0', hostInterfaceName: hostEnd, address: '10.215.7.2/24' }] } });
     await a.start('alive');
     const original = JSON.parse(readFileSync(join(root, 'alive', 'state.json'), 'utf8')) as { pid: number; cgroupPaths: Record<string, string> };
+    const originalNet = readFileSync(join(root, 'alive', 'network.json'), 'utf8');
+    expect(existsSync(`/sys/class/net/${hostEnd}`)).toBe(true);
     const before = await a.store.read();
     await a.outbox!.waitPublished(before.length);
     await stopSup(a);
@@ -238,12 +242,14 @@ describe('supervisor → JetStream with real containers', () => {
       expect(c.recovery.adopted).toEqual(['alive']);
       expect(c.stateOf('alive')).toBe('running');
       expect(JSON.parse(readFileSync(join(empty, 'alive', 'state.json'), 'utf8'))).toEqual(original);
+      expect(JSON.parse(readFileSync(join(empty, 'alive', 'network.json'), 'utf8'))).toEqual(JSON.parse(originalNet));
       await c.kill('alive', 9);
       await c.waitFor('alive', ['stopped'], 20_000);
       await c.destroy('alive');
       expect(existsSync(`/proc/${original.pid}`)).toBe(false);
       for (const dir of Object.values(original.cgroupPaths)) expect(existsSync(dir), dir).toBe(false);
       expect(existsSync(join(empty, 'alive'))).toBe(false);
+      expect(existsSync(`/sys/class/net/${hostEnd}`)).toBe(false);
     } finally {
       await stopSup(c);
     }

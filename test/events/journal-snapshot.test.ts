@@ -4,7 +4,6 @@
  * gives exactly what a full read gives (states, containerSeqs, reads from any seq), only slower. Damage after a
  * snapshot is still refused; several processes appending while snapshots are written keep every guarantee.
  */
-import { spawn } from 'node:child_process';
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,6 +14,7 @@ import { Supervisor } from '../../actors/supervisor.js';
 import { JournalCorruptError, type JournalProjection, JournalStore, encodeRecord } from '../../events/journal.js';
 import { MARK_EVERY, readSnapshot, snapshotPathOf } from '../../events/journal-snapshot.js';
 import { type CordonEvent, EVENT_ACTIONS, type EventAction, newEvent } from '../../events/schema.js';
+import { spawnModuleChild } from '../fixtures/child-process.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DIST = (rel: string) => pathToFileURL(path.join(ROOT, 'dist', rel)).href;
@@ -385,16 +385,7 @@ describe('several processes', () => {
       rec.close();
       await store.close();
     `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { env: { ...process.env, JOURNAL: file, NAME: name, LIVES: String(lives), GO: go }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    const ready = new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (d) => String(d).includes('ready') && resolve());
-      child.on('exit', () => reject(new Error(`child exited before ready: ${stderr}`)));
-    });
-    ready.catch(() => {});
-    const done = new Promise<{ code: number | null; stderr: string }>((resolve) => child.on('exit', (c) => resolve({ code: c, stderr })));
-    return { ready, done };
+    return spawnModuleChild(code, { JOURNAL: file, NAME: name, LIVES: String(lives), GO: go });
   }
 
   it('4 processes recording while each writes snapshots: gap-free seq, per-container order, and a snapshot open agrees with a full read', async () => {

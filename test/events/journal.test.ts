@@ -3,7 +3,6 @@
  * optimistic concurrency between two writers, schema validation, live subscribers fed by other processes,
  * and concurrent appends from several processes.
  */
-import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { JournalCorruptError, JournalStore, encodeRecord } from '../../events/journal.js';
 import { type CordonEvent, EventSchemaError, type NewEvent, newEvent, validateEvent } from '../../events/schema.js';
 import { ConcurrencyError } from '../../events/store.js';
+import { type ModuleChild, spawnModuleChild } from '../fixtures/child-process.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DIST_JOURNAL = path.join(ROOT, 'dist/events/journal.js');
@@ -40,7 +40,7 @@ const ev = (containerId: string, action: NewEvent['action'] = 'update', attribut
 const lines = (p: string) => readFileSync(p).toString('utf8').split('\n').slice(0, -1);
 
 /** Run a child Node process that opens the journal through dist/ and appends `count` events for `cid`. */
-function appender(file: string, cid: string, count: number, go?: string): { ready: Promise<void>; done: Promise<{ code: number | null; stderr: string }> } {
+function appender(file: string, cid: string, count: number, go?: string): ModuleChild {
   const code = `
     import fs from 'node:fs';
     const { JournalStore } = await import(${JSON.stringify(pathToFileURL(DIST_JOURNAL).href)});
@@ -54,19 +54,7 @@ function appender(file: string, cid: string, count: number, go?: string): { read
     }
     await store.close();
   `;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
-    env: { ...process.env, JOURNAL: file, CID: cid, COUNT: String(count), GO: go ?? '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const ready = new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d) => String(d).includes('ready') && resolve());
-    child.on('exit', () => reject(new Error(`child exited before ready: ${stderr}`)));
-  });
-  ready.catch(() => {});
-  const done = new Promise<{ code: number | null; stderr: string }>((resolve) => child.on('exit', (c) => resolve({ code: c, stderr })));
-  return { ready, done };
+  return spawnModuleChild(code, { JOURNAL: file, CID: cid, COUNT: String(count), GO: go ?? '' });
 }
 
 const within = <T>(p: Promise<T>, ms: number, what: string) =>

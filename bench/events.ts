@@ -28,21 +28,10 @@ import { JournalStore, encodeRecord } from '../events/journal.js';
 import { type CordonEvent, type EventAction, EVENT_SCHEMA_VERSION, newEvent } from '../events/schema.js';
 import {replayFacts } from '../machines/replay.js';
 import { snapshotOf } from '../machines/snapshot.js';
+import { ARGS, REPO as repo, arg, flag, fmt, percentile } from './bench-options.js';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const argv = process.argv.slice(2);
-const arg = (n: string) => {
-  const i = argv.indexOf(`--${n}`);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
-const flag = (n: string) => argv.includes(`--${n}`);
 const ms = (a: number, b: number) => b - a;
-const fmt = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(s.length * p))];
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // (a) append throughput
@@ -468,7 +457,7 @@ async function main(): Promise<void> {
   const containers = Number(arg('containers') ?? 20_000);
   const idle = Number(arg('idle') ?? 500);
   const dir = fs.mkdtempSync(path.join(arg('dir') ?? os.tmpdir(), 'cordon-bench-events-'));
-  const cmd = `node dist/bench/events.js ${argv.join(' ')}`.trim();
+  const cmd = `node dist/bench/events.js ${ARGS.join(' ')}`.trim();
   try {
     console.log(`(a) appends: ${n} single, ${n} in batches of ${batch}, ${n} through EventRecorder …`);
     const a = await appendBench(dir, n, batch);

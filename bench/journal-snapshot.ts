@@ -15,17 +15,10 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { writeReplayJournal } from './events.js';
 import { type Contender, benchEnv, interleave, runChecked, runDetached, summarize, timeCommand } from './interleave.js';
+import { REPO as here, arg, fmt } from './bench-options.js';
 
-const here = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const argv = process.argv.slice(2);
-const arg = (n: string) => {
-  const i = argv.indexOf(`--${n}`);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
-const fmt = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
 /** A build to measure: its dist/ directory and its CLI. */
 interface Build {

@@ -17,7 +17,6 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Supervisor } from '../actors/supervisor.js';
 import { defaultSpecJson } from '../cli/spec.js';
@@ -26,19 +25,8 @@ import { JetStreamStore } from '../events/jetstream-store.js';
 import { JournalStore } from '../events/journal.js';
 import { connectNats } from '../events/nats-connection.js';
 import { type CordonEvent, newEvent } from '../events/schema.js';
+import { ARGS, REPO as repo, arg, flag, fmt, percentile as pct } from './bench-options.js';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const argv = process.argv.slice(2);
-const arg = (n: string) => {
-  const i = argv.indexOf(`--${n}`);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
-const flag = (n: string) => argv.includes(`--${n}`);
-const fmt = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(s.length * p))];
-};
 
 interface Lat {
   n: number;
@@ -250,7 +238,7 @@ async function main(): Promise<void> {
     console.log('store throughput', st);
     const c = flag('skip-containers') || !fs.existsSync(rootfs) ? undefined : await containerLatency(url, dir, containers, rootfs, nc);
     if (c) console.log('containers', c);
-    const text = section(`node dist/bench/nats-events.js ${argv.join(' ')}`.trim(), srv?.version ?? url, o, s, ot, st, c);
+    const text = section(`node dist/bench/nats-events.js ${ARGS.join(' ')}`.trim(), srv?.version ?? url, o, s, ot, st, c);
     console.log(text);
     if (!flag('no-write')) writeSection(text);
   } finally {

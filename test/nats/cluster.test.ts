@@ -46,6 +46,8 @@ async function streamedVia(url: string, host: string, count: number): Promise<Co
       const info = await j.jsm.streams.info(EVENTS_STREAM, { subjects_filter: `cordon.${host}.events.>` });
       const total = Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
       if (total !== count) throw new Error(`stream holds ${total} events of ${host}, expected ${count}`);
+      // A node that just rejoined may answer a read before it has caught up with the last write: read again.
+      if (out.length !== count) throw new Error(`read ${out.length} of the ${count} events stored via ${url}`);
       return out;
     });
   } finally {

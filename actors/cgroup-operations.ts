@@ -3,8 +3,8 @@
  * figures plus network counters), OOM watching, update of resources, kill --all. Each works from a
  * fresh process through the cgroup paths in state.json.
  */
-import { openCgroupManager } from '../kernel/cgroups/manager.js';
-import type { CgroupManager, CgroupResources, CgroupStats } from '../kernel/cgroups/types.js';
+import { openCgroupManager } from '../kernel/index.js';
+import type { CgroupManager, CgroupResources, CgroupStats } from '../kernel/index.js';
 import { type InterfaceStats, interfaceStats } from './runc-events.js';
 import { type ContainerRecord, RuntimeError, type StateRoot } from './state-dir.js';
 

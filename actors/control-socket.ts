@@ -6,8 +6,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { acceptUnix, listenUnix, recvFds } from '../kernel/unix-socket.js';
-import { koffi } from '../kernel/libc.js';
+import { acceptUnix, listenUnix, recvFds } from '../kernel/index.js';
+import { watchReadable } from '../kernel/index.js';
 import { asLifecycleError } from './cordon.js';
 import type { Supervisor } from './supervisor.js';
 
@@ -20,10 +20,10 @@ export function serveControlSocket(sup: Supervisor, root: string): () => void {
   const lfd = listenUnix(file);
   fs.chmodSync(file, 0o600);
   const conns = new Set<{ close(): void }>();
-  const listener = koffi.node.poll(lfd, { readable: true }, () => {
+  const listener = watchReadable(lfd, () => {
     for (let c = acceptUnix(lfd); c >= 0; c = acceptUnix(lfd)) {
       const conn = c;
-      const poll = koffi.node.poll(conn, { readable: true }, () => {
+      const poll = watchReadable(conn, () => {
         poll.close();
         conns.delete(poll);
         void handle(sup, conn).finally(() => fs.closeSync(conn));

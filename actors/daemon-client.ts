@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { connectUnix, sendFds } from '../kernel/unix-socket.js';
+import { connectUnix, sendFds } from '../kernel/index.js';
 import type { NetworkConfig } from '../config/network.js';
 
 /** Name of the socket in the state root. */

@@ -6,7 +6,8 @@
  * so learning them costs what was appended since the last snapshot, not the whole history.
  */
 import os from 'node:os';
-import { type JournalProjection, JournalStore } from '../events/journal.js';
+import { type JournalOpenOptions, type JournalProjection, JournalStore } from '../events/journal.js';
+import { withFileLock } from '../kernel/index.js';
 import { type CordonEvent, type EventAction, newEvent } from '../events/schema.js';
 import { ConcurrencyError, type EventStore } from '../events/store.js';
 import { refusal } from '../machines/commands.js';
@@ -48,9 +49,14 @@ export const LIFECYCLE_PROJECTION: JournalProjection<LifecycleProjected> = {
   },
 };
 
+/** Open (or create) a host's journal file, its writers serialised by the kernel's flock. */
+export function openJournal(file: string, opts: Omit<JournalOpenOptions, 'lock'> = {}): JournalStore {
+  return JournalStore.open(file, { ...opts, lock: withFileLock });
+}
+
 /** Open the embedded journal as the recorder wants it: with the lifecycle projection (and its snapshots). */
 export function openRecorderJournal(file: string): JournalStore {
-  return JournalStore.open(file, { projection: LIFECYCLE_PROJECTION as JournalProjection<unknown> });
+  return openJournal(file, { projection: LIFECYCLE_PROJECTION as JournalProjection<unknown> });
 }
 
 /** Records facts of containers into an EventStore, keeping each container's machine state. */

@@ -7,10 +7,10 @@
 import { randomUUID } from 'node:crypto';
 import { Issues, loadBundle } from '../config/index.js';
 import { convertProcess } from '../config/process.js';
-import { capabilityNumber } from '../kernel/constants.js';
-import { spawnExec } from '../kernel/exec.js';
-import type { ExitStatus } from '../kernel/process.js';
-import type { ProcessSetup } from '../kernel/types.js';
+import { capabilityNumber } from '../kernel/index.js';
+import { spawnExec } from '../kernel/index.js';
+import type { ExitStatus } from '../kernel/index.js';
+import type { ProcessSetup } from '../config/index.js';
 import { cgroupOf } from './cgroup-operations.js';
 import type { EventRecorder } from './event-recorder.js';
 import { RuntimeError, type StateRoot } from './state-dir.js';

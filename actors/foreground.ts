@@ -3,10 +3,10 @@
  * container's pty is wired to the caller's tty (raw mode, window-size changes forwarded).
  */
 import fs from 'node:fs';
-import { SIGNALS } from '../kernel/constants.js';
-import type { ContainerInit } from '../kernel/container.js';
-import { pumpPty, setWindowSize, windowSize } from '../kernel/pty.js';
-import { connectUnix, sendFds } from '../kernel/unix-socket.js';
+import { SIGNALS } from '../kernel/index.js';
+import type { ContainerInit } from '../kernel/index.js';
+import { pumpPty, setWindowSize, windowSize } from '../kernel/index.js';
+import { connectUnix, sendFds } from '../kernel/index.js';
 
 /** Hand a pty master to a --console-socket listener (SCM_RIGHTS, named "/dev/ptmx" as runc does); our copy is closed. */
 export function sendToConsoleSocket(socketPath: string, master: number): void {

@@ -5,7 +5,7 @@
  */
 import { loadBundle } from '../config/index.js';
 import type { OciHook, OciHooks } from '../config/oci-spec.js';
-import { type HookPlace, runHook } from '../kernel/hooks.js';
+import { type HookPlace, runHook } from '../kernel/index.js';
 import type { EventRecorder } from './event-recorder.js';
 import type { ContainerRecord } from './state-dir.js';
 

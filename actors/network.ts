@@ -7,9 +7,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CniConfList, NetworkPlan } from '../config/network.js';
-import { openPidfd, pidfdSignal } from '../kernel/process.js';
-import { C } from '../kernel/libc.js';
-import { removeVeth, setupVeth } from '../kernel/veth.js';
+import { openPidfd, pidfdSignal } from '../kernel/index.js';
+import { closeFd } from '../kernel/index.js';
+import { removeVeth, setupVeth } from '../kernel/index.js';
 import { type CniResult, cniAdd, cniDel } from './cni.js';
 
 /** What network.json records. */
@@ -92,7 +92,7 @@ export function openNetns(pid: number, pidStartTime: bigint): { path: string; cl
   } catch {
     return undefined;
   } finally {
-    C.close(pidfd);
+    closeFd(pidfd);
   }
 }
 

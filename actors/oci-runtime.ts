@@ -6,20 +6,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadBundle, type LoadedBundle } from '../config/index.js';
-import { type ContainerInit, spawnContainer } from '../kernel/container.js';
-import { O, SIGNALS } from '../kernel/constants.js';
-import { C } from '../kernel/libc.js';
-import { NAMESPACE_PROC_NAMES } from '../kernel/namespaces.js';
-import { type ExitStatus, openPidfd, pidfdSignal, processStartTime, waitPidfd } from '../kernel/process.js';
-import { createCgroupManager } from '../kernel/cgroups/manager.js';
-import type { CgroupManager, CgroupResources } from '../kernel/cgroups/types.js';
+import { type ContainerInit, spawnContainer } from '../kernel/index.js';
+import { O, SIGNALS } from '../kernel/index.js';
+import { closeFd, mkfifo } from '../kernel/index.js';
+import { NAMESPACE_PROC_NAMES } from '../kernel/index.js';
+import { type ExitStatus, openPidfd, pidfdSignal, processStartTime, waitPidfd } from '../kernel/index.js';
+import { createCgroupManager } from '../kernel/index.js';
+import type { CgroupManager, CgroupResources } from '../kernel/index.js';
 import { CgroupOperations, cgroupOf } from './cgroup-operations.js';
 import type { EventRecorder } from './event-recorder.js';
 import { type ExecIo, type ExecProcess, type ExecRequest, execInContainer } from './exec.js';
-import { windowSize } from '../kernel/pty.js';
+import { windowSize } from '../kernel/index.js';
 import { attachTerminal, forwardSignals, sendToConsoleSocket } from './foreground.js';
 import { hooksOf, runHooks } from './hook-runner.js';
-import type { NamespaceType } from '../kernel/types.js';
+import type { NamespaceType } from '../config/index.js';
 import { type NetworkConfig, networkPlanOf } from '../config/network.js';
 import { type NetworkRecord, networkSummary, openNetns, setupNetwork, teardownNetwork } from './network.js';
 import { type ContainerRecord, type OciState, RuntimeError, StateRoot, rfc3339Nano } from './state-dir.js';
@@ -121,7 +121,7 @@ export class OciRuntime {
       cgroup = cg;
       if (bundle.setup.resources) cg.apply(bundle.setup.resources);
       const fifo = this.state.fifo(id);
-      if ((C.mkfifo(fifo, 0o622) as number) !== 0) throw new RuntimeError('io', `mkfifo ${fifo} failed`);
+      mkfifo(fifo, 0o622);
       fifoFd = fs.openSync(fifo, O.RDWR | O.CLOEXEC);
       // The state a seccomp notify listener receives with the listener fd (runtime-spec ContainerProcessState.state).
       const seccompState = (pid: number) => ({ ociVersion: bundle.spec.ociVersion, id, status: 'creating', pid, bundle: bundle.bundle, ...(Object.keys(bundle.annotations).length ? { annotations: bundle.annotations } : {}) });
@@ -285,7 +285,7 @@ export class OciRuntime {
       await this.recorder?.tryRecord(id, 'kill', { signal });
       pidfdSignal(pidfd, signal);
     } finally {
-      C.close(pidfd);
+      closeFd(pidfd);
     }
   }
 

@@ -3,7 +3,7 @@
  * JSON lines, built from cordon's typed CgroupStats plus network interface counters.
  */
 import fs from 'node:fs';
-import type { BlkioEntry, CgroupStats, MemoryEntry } from '../kernel/cgroups/types.js';
+import type { BlkioEntry, CgroupStats, MemoryEntry } from '../kernel/index.js';
 
 /** Counters of one network interface (runc's NetworkInterface). */
 export interface InterfaceStats {

@@ -5,8 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { isSameProcess } from '../kernel/process.js';
-import { openCgroupManager } from '../kernel/cgroups/manager.js';
+import { isSameProcess } from '../kernel/index.js';
+import { openCgroupManager } from '../kernel/index.js';
 
 function isFrozen(paths: Record<string, string>): boolean {
   try {

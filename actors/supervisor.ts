@@ -15,7 +15,7 @@ import type { CordonEvent } from '../events/schema.js';
 import type { EventStore } from '../events/store.js';
 import type { JetStreamOutbox, OutboxOptions } from '../events/jetstream-outbox.js';
 import type { NatsOptions } from '../events/nats-connection.js';
-import { isNoSuchProcess, openPidfd, waitPidfd, isSameProcess } from '../kernel/process.js';
+import { isNoSuchProcess, openPidfd, waitPidfd, isSameProcess } from '../kernel/index.js';
 import { type ContainerContext, type ContainerEvent, type ContainerStateName, containerMachine } from '../machines/container.js';
 import { LifecycleError, refusal } from '../machines/commands.js';
 import type { LifecycleState } from '../machines/lifecycle.js';

@@ -29,6 +29,7 @@ import { type CordonEvent, type EventAction, EVENT_SCHEMA_VERSION, newEvent } fr
 import {replayFacts } from '../machines/replay.js';
 import { snapshotOf } from '../machines/snapshot.js';
 import { ARGS, REPO as repo, arg, flag, fmt, percentile } from './bench-options.js';
+import { openJournal } from '../actors/event-recorder.js';
 
 const ms = (a: number, b: number) => b - a;
 
@@ -60,7 +61,7 @@ export async function appendBench(dir: string, n: number, batch: number): Promis
   fs.rmSync(probe);
 
   const host = 'bench-host';
-  const single = JournalStore.open(path.join(dir, 'single.journal'));
+  const single = openJournal(path.join(dir, 'single.journal'));
   const lat: number[] = [];
   let t0 = performance.now();
   for (let i = 0; i < n; i++) {
@@ -71,7 +72,7 @@ export async function appendBench(dir: string, n: number, batch: number): Promis
   const singleMs = performance.now() - t0;
   await single.close();
 
-  const batched = JournalStore.open(path.join(dir, 'batched.journal'));
+  const batched = openJournal(path.join(dir, 'batched.journal'));
   const actions: EventAction[] = ['create', 'start', 'pause', 'resume', 'exit'];
   t0 = performance.now();
   for (let b = 0; b < n / batch; b++) {
@@ -83,7 +84,7 @@ export async function appendBench(dir: string, n: number, batch: number): Promis
   await batched.close();
 
   // Facts through the recorder: each checked against the container's machine, appended with its expected sequence.
-  const rs = JournalStore.open(path.join(dir, 'recorder.journal'));
+  const rs = openJournal(path.join(dir, 'recorder.journal'));
   const rec = new EventRecorder(rs, host);
   const life: Array<[EventAction, Record<string, unknown>]> = [['create', { pid: 1, bundle: '/b' }], ['start', { pid: 1 }], ['exit', { pid: 1, exitCode: 0, signal: null, oomKilled: false }], ['destroy', { force: false }]];
   t0 = performance.now();
@@ -162,7 +163,7 @@ export function writeReplayJournal(file: string, containers: number): { events: 
 
 async function replayOnce(file: string, containers: number): Promise<ReplayRun> {
   const t0 = performance.now();
-  const store = JournalStore.open(file);
+  const store = openJournal(file);
   const t1 = performance.now();
   const events = await store.read(1);
   const t2 = performance.now();

@@ -26,6 +26,7 @@ import { JournalStore } from '../events/journal.js';
 import { connectNats } from '../events/nats-connection.js';
 import { type CordonEvent, newEvent } from '../events/schema.js';
 import { ARGS, REPO as repo, arg, flag, fmt, percentile as pct } from './bench-options.js';
+import { openJournal } from '../actors/event-recorder.js';
 
 
 interface Lat {
@@ -92,7 +93,7 @@ function remote(nc: NatsConnection, host: string) {
 
 async function outboxLatency(url: string, dir: string, n: number, nc: NatsConnection): Promise<{ e2e: Lat; append: Lat }> {
   const host = `bench-ob-${process.pid}`;
-  const journal = JournalStore.open(path.join(dir, 'lat.journal'));
+  const journal = openJournal(path.join(dir, 'lat.journal'));
   const ob = await JetStreamOutbox.start({ journal, host, nats: { servers: url } });
   const r = remote(nc, host);
   await nc.flush();
@@ -128,7 +129,7 @@ async function storeLatency(url: string, n: number, nc: NatsConnection): Promise
 
 async function outboxThroughput(url: string, dir: string, n: number, nc: NatsConnection): Promise<{ n: number; appendMs: number; publishMs: number; perSec: number }> {
   const host = `bench-obt-${process.pid}`;
-  const journal = JournalStore.open(path.join(dir, 'burst.journal'));
+  const journal = openJournal(path.join(dir, 'burst.journal'));
   const ob = await JetStreamOutbox.start({ journal, host, nats: { servers: url } });
   const r = remote(nc, host);
   await nc.flush();

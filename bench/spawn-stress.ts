@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { specToSetup } from '../config/index.js';
-import { spawnContainer } from '../kernel/container.js';
+import { spawnContainer } from '../kernel/index.js';
 import { defaultSpecJson } from '../cli/spec.js';
 
 /** Result of a stress run. */

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import { Cordon } from '../actors/cordon.js';
 import { loadBundle } from '../config/index.js';
-import { spawnContainer } from '../kernel/container.js';
+import { spawnContainer } from '../kernel/index.js';
 import { type Summary, type Throughput, interleave, summarize, throughput, timeCommand, timeCommandAsync } from './interleave.js';
 import type { BenchWorld } from './runtimes.js';
 

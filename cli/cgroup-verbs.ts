@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import type { OciRuntime } from '../actors/oci-runtime.js';
 import { jsonWithBigints, runcStats } from '../actors/runc-events.js';
 import { Issues, convertResources } from '../config/index.js';
-import type { CgroupResources } from '../kernel/cgroups/types.js';
+import type { CgroupResources } from '../kernel/index.js';
 import { type FlagSpec, UsageError, bool, parseArgs, str } from './args.js';
 
 const UPDATE_FLAGS: FlagSpec[] = [

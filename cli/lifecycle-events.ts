@@ -10,6 +10,7 @@ import { JournalStore } from '../events/journal.js';
 import { type EventFilter, events$ } from '../events/observable.js';
 import { type CordonEvent, EVENT_ACTIONS, type EventAction } from '../events/schema.js';
 import { type ParsedArgs, UsageError, bool, str } from './args.js';
+import { openJournal } from '../actors/event-recorder.js';
 export { LIFECYCLE_EVENT_FLAGS } from './event-flags.js';
 
 /** A time flag: RFC 3339, a date, unix seconds, or a Go duration ago ("10m"). */
@@ -61,7 +62,7 @@ export async function streamEvents(root: string, p: ParsedArgs): Promise<number>
   if (format !== 'human' && format !== 'json') throw new UsageError(`--format: expected human or json, got ${JSON.stringify(format)}`);
   const filter = filterOf(p);
   fs.mkdirSync(root, { recursive: true, mode: 0o711 });
-  const store = JournalStore.open(path.join(root, 'events.journal'));
+  const store = openJournal(path.join(root, 'events.journal'));
   try {
     // The journal's file watch does not hold the event loop open: while following, this timer does (else the
     // process would end at once with Node's unsettled top-level await code 13).

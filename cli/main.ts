@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { OciRuntime } from '../actors/oci-runtime.js';
 import type { OciState } from '../actors/state-dir.js';
-import { parseSignal } from '../kernel/constants.js';
-import { exitCodeOf } from '../kernel/process.js';
+import { parseSignal } from '../kernel/index.js';
+import { exitCodeOf } from '../kernel/index.js';
 import { type FlagSpec, type ParsedArgs, UsageError, bool, parseArgs, str } from './args.js';
 import { defaultSpecJson } from './spec.js';
 import { cgroupVerb } from './cgroup-verbs.js';
@@ -18,7 +18,7 @@ import { createThroughDaemon } from '../actors/daemon-client.js';
 import { JournalStore } from '../events/journal.js';
 import type { NetworkConfig } from '../config/network.js';
 import { attachTerminal, forwardSignals } from '../actors/foreground.js';
-import { windowSize } from '../kernel/pty.js';
+import { windowSize } from '../kernel/index.js';
 
 const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'root' },

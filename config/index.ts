@@ -30,3 +30,15 @@ export { Issues, childPath, indexPath } from './issues.js';
 export { defaultSeccomp } from './default-seccomp.js';
 export { convertSeccomp, libseccompArchName } from './seccomp.js';
 export { convertResources } from './resources.js';
+
+export type {
+  CapabilitySetup,
+  ContainerSetup,
+  DeviceSetup,
+  IdMapping,
+  MountSetup,
+  NamespaceSetup,
+  NamespaceType,
+  ProcessSetup,
+  RlimitSetup,
+} from '../kernel/types.js';

@@ -8,7 +8,6 @@
 import fs from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { EventEmitter } from 'eventemitter3';
-import { withFileLock } from '../kernel/file-lock.js';
 import { JOURNAL_SNAPSHOT_VERSION, type JournalProjection, MARK_EVERY, type SnapshotUse, readSnapshot, snapshotPathOf, writeSnapshot } from './journal-snapshot.js';
 import { JournalCorruptError, encodeRecord, endsWithRecord, hex8, readRecords } from './journal-records.js';
 import { type CordonEvent, type NewEvent, validateEvent } from './schema.js';
@@ -39,8 +38,16 @@ class EncodedState {
   constructor(readonly json: string) {}
 }
 
+/**
+ * An exclusive whole-file lock held while `fn` runs (flock(2) in the kernel layer, given by the opener):
+ * the daemon and CLI verbs of one host append to one journal file.
+ */
+export type FileLock = <T>(fd: number, fn: () => T) => T;
+
 /** Options of JournalStore.open. */
 export interface JournalOpenOptions {
+  /** The lock that serialises writers across processes (actors/ passes the kernel's flock). */
+  lock: FileLock;
   /** A per-container fold the journal keeps current and snapshots (the recorder's lifecycle states). */
   projection?: JournalProjection<unknown>;
   /**
@@ -67,6 +74,7 @@ export class JournalStore implements EventStore {
   private readonly fd: number;
   private readonly snapshotPath: string;
   private readonly projection?: JournalProjection<unknown>;
+  private readonly lock: FileLock;
   private readonly snapshotAfter: { records: number; bytes: number } | false;
   private size = 0;
   private seq = 0;
@@ -88,10 +96,11 @@ export class JournalStore implements EventStore {
     this.path = path;
     this.snapshotPath = snapshotPathOf(path);
     this.projection = opts.projection;
+    this.lock = opts.lock;
     this.snapshotAfter = opts.snapshotAfter ?? { records: 1000, bytes: 1 << 20 };
     this.fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND, 0o600);
     try {
-      this.openReport = withFileLock(this.fd, () => this.openLocked());
+      this.openReport = this.lock(this.fd, () => this.openLocked());
     } catch (e) {
       fs.closeSync(this.fd); // a refused open (damaged journal) must not leak the descriptor
       throw e;
@@ -102,7 +111,7 @@ export class JournalStore implements EventStore {
    * Open (or create) a journal; repairs a torn tail, throws JournalCorruptError for damage elsewhere. A
    * snapshot that matches the file lets it read only the records after it.
    */
-  static open(path: string, opts: JournalOpenOptions = {}): JournalStore {
+  static open(path: string, opts: JournalOpenOptions): JournalStore {
     return new JournalStore(path, opts);
   }
 
@@ -254,7 +263,7 @@ export class JournalStore implements EventStore {
   snapshot(minRecords = 1): void {
     if (this.closed || !this.projection) return;
     try {
-      withFileLock(this.fd, () => {
+      this.lock(this.fd, () => {
         this.load(false, true);
         if (this.seq - this.snap.seq >= minRecords) this.writeSnapshot();
       });
@@ -289,7 +298,7 @@ export class JournalStore implements EventStore {
     if (events.length === 0) return [];
     const containerId = events[0].containerId;
     if (events.some((e) => e.containerId !== containerId)) throw new Error('append: one container per batch');
-    const stored = withFileLock(this.fd, () => {
+    const stored = this.lock(this.fd, () => {
       this.load(false, true); // catch up with other writers first
       const current = this.perContainer.get(containerId) ?? 0;
       if (opts.expectedContainerSeq !== undefined && opts.expectedContainerSeq !== current) {
@@ -306,7 +315,7 @@ export class JournalStore implements EventStore {
   /** Append events numbered elsewhere (a restore from JetStream) as they are: they must continue this journal's seq. */
   async importEvents(events: CordonEvent[]): Promise<void> {
     if (events.length === 0) return;
-    const stored = withFileLock(this.fd, () => {
+    const stored = this.lock(this.fd, () => {
       this.load(false, true);
       events.forEach((e, i) => {
         validateEvent(e);

@@ -6,6 +6,7 @@ import { afterAll } from 'vitest';
 import { LIFECYCLE_PROJECTION } from '../../actors/event-recorder.js';
 import { type JournalProjection, JournalStore } from '../../events/journal.js';
 import { storeContract } from './store-contract.js';
+import { openJournal } from '../../actors/event-recorder.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'cordon-contract-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -16,12 +17,12 @@ storeContract('embedded journal', {
     const dir = path.join(tmp, `j${++n}`);
     mkdirSync(dir);
     const file = path.join(dir, 'events.journal');
-    const store = JournalStore.open(file);
+    const store = openJournal(file);
     return {
       store,
       reopen: async () => {
         await store.close();
-        return JournalStore.open(file);
+        return openJournal(file);
       },
     };
   },
@@ -34,12 +35,12 @@ storeContract('embedded journal, snapshotting every 2 records', {
     mkdirSync(dir);
     const file = path.join(dir, 'events.journal');
     const opts = { projection: LIFECYCLE_PROJECTION as JournalProjection<unknown>, snapshotAfter: { records: 2, bytes: 1 << 30 } };
-    const store = JournalStore.open(file, opts);
+    const store = openJournal(file, opts);
     return {
       store,
       reopen: async () => {
         await store.close();
-        return JournalStore.open(file, opts);
+        return openJournal(file, opts);
       },
     };
   },

@@ -15,6 +15,7 @@ import { JournalCorruptError, type JournalProjection, JournalStore, encodeRecord
 import { MARK_EVERY, readSnapshot, snapshotPathOf } from '../../events/journal-snapshot.js';
 import { type CordonEvent, EVENT_ACTIONS, type EventAction, newEvent } from '../../events/schema.js';
 import { spawnModuleChild } from '../fixtures/child-process.js';
+import { openJournal } from '../../actors/event-recorder.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DIST = (rel: string) => pathToFileURL(path.join(ROOT, 'dist', rel)).href;
@@ -116,7 +117,7 @@ async function observe(store: JournalStore) {
 async function fullRead(file: string) {
   const dir = mkdtempSync(path.join(tmp, 'full-'));
   copyFileSync(file, path.join(dir, 'events.journal'));
-  const store = JournalStore.open(path.join(dir, 'events.journal'));
+  const store = openJournal(path.join(dir, 'events.journal'));
   try {
     expect(store.openStats.snapshot).toBe('none');
     return await observe(store);
@@ -166,7 +167,7 @@ describe('snapshot use', () => {
 
   it('appenders write a snapshot once enough was appended since the last one', async () => {
     const p = journalPath();
-    const s = track(JournalStore.open(p, { projection: LIFECYCLE_PROJECTION as JournalProjection<unknown>, snapshotAfter: { records: 10, bytes: 1 << 30 } }));
+    const s = track(openJournal(p, { projection: LIFECYCLE_PROJECTION as JournalProjection<unknown>, snapshotAfter: { records: 10, bytes: 1 << 30 } }));
     for (let i = 0; i < 9; i++) await s.append([newEvent('node-a', `c${i}`, 'create', { pid: i })]);
     expect(existsSync(snapshotPathOf(p))).toBe(false);
     await s.append([newEvent('node-a', 'c9', 'create', { pid: 9 })]);
@@ -174,7 +175,7 @@ describe('snapshot use', () => {
     for (let i = 0; i < 10; i++) await s.append([newEvent('node-a', `c${i}`, 'start', {})]);
     expect(readSnapshot(snapshotPathOf(p))).toMatchObject({ seq: 20 });
     // Without a projection a process never writes one (it would drop the states), but it uses them.
-    const plain = track(JournalStore.open(p, { snapshotAfter: { records: 1, bytes: 1 } }));
+    const plain = track(openJournal(p, { snapshotAfter: { records: 1, bytes: 1 } }));
     expect(plain.openStats.snapshot).toBe('used');
     await plain.append([newEvent('node-a', 'c0', 'pause', {})]);
     expect(readSnapshot(snapshotPathOf(p))).toMatchObject({ seq: 20 });
@@ -218,7 +219,7 @@ describe('a snapshot that does not fit is not used, and changes nothing', () => 
   function withSnapshot(seed: number) {
     const p = journalPath();
     const w = writeRecords(p, 3000, seed);
-    JournalStore.open(p, { projection: LIFECYCLE_PROJECTION as JournalProjection<unknown> }).close();
+    openJournal(p, { projection: LIFECYCLE_PROJECTION as JournalProjection<unknown> }).close();
     expect(readSnapshot(snapshotPathOf(p))).toMatchObject({ seq: 3000 });
     return { p, w: writeRecords(p, 50, seed + 1, w) };
   }
@@ -294,7 +295,7 @@ describe('a snapshot that does not fit is not used, and changes nothing', () => 
   it('a snapshot of another projection (or version of it)', async () => {
     const { p } = withSnapshot(70);
     const other: JournalProjection<unknown> = { name: 'someone-else/1', apply: () => 1 };
-    track(JournalStore.open(p, { projection: other })).snapshot();
+    track(openJournal(p, { projection: other })).snapshot();
     expect(readSnapshot(snapshotPathOf(p))).toMatchObject({ projection: 'someone-else/1' });
     await expectOpen(p, 'other-projection');
   });
@@ -312,7 +313,7 @@ describe('damage is still refused', () => {
     bytes[lineEnd - 3] ^= 0x01; // the first record after the snapshot, not the last one
     writeFileSync(p, bytes);
     expect(() => openRecorderJournal(p)).toThrow(JournalCorruptError);
-    expect(() => JournalStore.open(p)).toThrow(`damaged at byte ${snapEnd}: checksum mismatch`);
+    expect(() => openJournal(p)).toThrow(`damaged at byte ${snapEnd}: checksum mismatch`);
     expect(readFileSync(p).equals(bytes)).toBe(true);
   });
 
@@ -339,13 +340,13 @@ describe('damage is still refused', () => {
     const at = bytes.indexOf('"action"', 200_000);
     bytes[at + 3] ^= 0x01;
     writeFileSync(p, bytes);
-    expect(() => track(JournalStore.open(p, { snapshotAfter: false }))).not.toThrow(); // the snapshot covers it
+    expect(() => track(openJournal(p, { snapshotAfter: false }))).not.toThrow(); // the snapshot covers it
     const s = track(openRecorderJournal(p));
     expect(s.openStats.snapshot).toBe('used');
     await expect(s.read(1)).rejects.toThrow(JournalCorruptError);
     expect((await s.read(1500)).map((e) => e.seq)).toEqual([1500]);
     rmSync(snapshotPathOf(p));
-    expect(() => JournalStore.open(p)).toThrow(JournalCorruptError); // and a full read refuses the file
+    expect(() => openJournal(p)).toThrow(JournalCorruptError); // and a full read refuses the file
   });
 });
 
@@ -358,9 +359,8 @@ describe('several processes', () => {
   function recorderChild(file: string, name: string, lives: number, go: string) {
     const code = `
       import fs from 'node:fs';
-      const { JournalStore } = await import(${JSON.stringify(DIST('events/journal.js'))});
-      const { EventRecorder, LIFECYCLE_PROJECTION } = await import(${JSON.stringify(DIST('actors/event-recorder.js'))});
-      const store = JournalStore.open(process.env.JOURNAL, { projection: LIFECYCLE_PROJECTION, snapshotAfter: { records: 25, bytes: 1 << 30 } });
+      const { EventRecorder, LIFECYCLE_PROJECTION, openJournal } = await import(${JSON.stringify(DIST('actors/event-recorder.js'))});
+      const store = openJournal(process.env.JOURNAL, { projection: LIFECYCLE_PROJECTION, snapshotAfter: { records: 25, bytes: 1 << 30 } });
       const rec = new EventRecorder(store, 'node-a');
       await rec.all();
       process.stdout.write('ready\\n');

@@ -13,10 +13,12 @@ import { JournalCorruptError, JournalStore, encodeRecord } from '../../events/jo
 import { type CordonEvent, EventSchemaError, type NewEvent, newEvent, validateEvent } from '../../events/schema.js';
 import { ConcurrencyError } from '../../events/store.js';
 import { type ModuleChild, spawnModuleChild } from '../fixtures/child-process.js';
+import { openJournal } from '../../actors/event-recorder.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DIST_JOURNAL = path.join(ROOT, 'dist/events/journal.js');
 const DIST_SCHEMA = path.join(ROOT, 'dist/events/schema.js');
+const DIST_RECORDER = path.join(ROOT, 'dist/actors/event-recorder.js');
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'cordon-journal-'));
 let n = 0;
@@ -24,7 +26,7 @@ const journalPath = () => path.join(tmp, `j${++n}`, 'events.journal');
 const open: JournalStore[] = [];
 function openStore(p: string): JournalStore {
   mkdirSync(path.dirname(p), { recursive: true });
-  const s = JournalStore.open(p);
+  const s = openJournal(p);
   open.push(s);
   return s;
 }
@@ -43,9 +45,9 @@ const lines = (p: string) => readFileSync(p).toString('utf8').split('\n').slice(
 function appender(file: string, cid: string, count: number, go?: string): ModuleChild {
   const code = `
     import fs from 'node:fs';
-    const { JournalStore } = await import(${JSON.stringify(pathToFileURL(DIST_JOURNAL).href)});
+    const { openJournal } = await import(${JSON.stringify(pathToFileURL(DIST_RECORDER).href)});
     const { newEvent } = await import(${JSON.stringify(pathToFileURL(DIST_SCHEMA).href)});
-    const store = JournalStore.open(process.env.JOURNAL);
+    const store = openJournal(process.env.JOURNAL);
     process.stdout.write('ready\\n');
     const go = process.env.GO;
     if (go) while (!fs.existsSync(go)) await new Promise((r) => setTimeout(r, 2));
@@ -248,7 +250,7 @@ describe('torn tail and damage', () => {
     writeFileSync(p, Buffer.from(bytes.toString().replace('"action":"start"', '"action":"pause"')));
     const fds = () => readdirSync('/proc/self/fd').length;
     const before = fds();
-    for (let i = 0; i < 5; i++) expect(() => JournalStore.open(p)).toThrow(JournalCorruptError);
+    for (let i = 0; i < 5; i++) expect(() => openJournal(p)).toThrow(JournalCorruptError);
     expect(fds()).toBe(before);
   });
 });

@@ -15,13 +15,14 @@ import { JournalStore } from '../../events/journal.js';
 import { type EventFilter, events$, matches } from '../../events/observable.js';
 import { type CordonEvent, type EventAction, type NewEvent, newEvent } from '../../events/schema.js';
 import type { EventStore } from '../../events/store.js';
+import { openJournal } from '../../actors/event-recorder.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const tmp = mkdtempSync(path.join(tmpdir(), 'cordon-observable-'));
 let n = 0;
 const stores: JournalStore[] = [];
 const openStore = () => {
-  const s = JournalStore.open(path.join(tmp, `events-${++n}.journal`));
+  const s = openJournal(path.join(tmp, `events-${++n}.journal`));
   stores.push(s);
   return s;
 };
@@ -317,9 +318,9 @@ describe('the seam between stored and live', () => {
     const go = path.join(tmp, `go-${n}`);
     const code = `
       import fs from 'node:fs';
-      const { JournalStore } = await import(${JSON.stringify(pathToFileURL(path.join(ROOT, 'dist/events/journal.js')).href)});
+      const { openJournal } = await import(${JSON.stringify(pathToFileURL(path.join(ROOT, 'dist/actors/event-recorder.js')).href)});
       const { newEvent } = await import(${JSON.stringify(pathToFileURL(path.join(ROOT, 'dist/events/schema.js')).href)});
-      const store = JournalStore.open(${JSON.stringify(file)});
+      const store = openJournal(${JSON.stringify(file)});
       process.stdout.write('ready\\n');
       while (!fs.existsSync(${JSON.stringify(go)})) await new Promise((r) => setTimeout(r, 2));
       for (let i = 0; i < 300; i++) {

@@ -18,6 +18,7 @@ import type { CordonEvent } from '../../events/schema.js';
 import { ConcurrencyError, type EventStore } from '../../events/store.js';
 import { type Bundle, REPO_ROOT, makeBundle } from '../fixtures/bundle.js';
 import { alive, cordon, removeIoDir, startCordon, waitFor } from '../cli/helpers.js';
+import { openJournal } from '../../actors/event-recorder.js';
 
 const roots: string[] = [];
 const bundles: Bundle[] = [];
@@ -407,7 +408,7 @@ describe('cordon events (the host lifecycle stream)', () => {
   it('json fields, filters (OR within a key, AND across), --since-seq, --until, --no-follow, human lines, following', async () => {
     const root = freshRoot('events');
     const file = join(root, 'events.journal');
-    const store = JournalStore.open(file);
+    const store = openJournal(file);
     const rec = new EventRecorder(store, 'host-t');
     try {
       await rec.record('ea', 'create', { pid: 101, bundle: '/b' });
@@ -506,8 +507,8 @@ describe('two writers for one container', () => {
       };
       return s;
     };
-    const sa = JournalStore.open(file);
-    const sb = JournalStore.open(file);
+    const sa = openJournal(file);
+    const sb = openJournal(file);
     const a = new EventRecorder(counting(sa, 'A'), 'sup-a');
     const b = new EventRecorder(counting(sb, 'B'), 'sup-b');
     try {
@@ -529,7 +530,7 @@ describe('two writers for one container', () => {
       expect(log).toHaveLength(6);
       expectGapFree(log);
       expect(log.map((e) => e.host)).toContain('sup-b');
-      const reopened = JournalStore.open(file);
+      const reopened = openJournal(file);
       expect(await reopened.read(1)).toEqual(log);
       await reopened.close();
     } finally {
@@ -545,7 +546,7 @@ describe('torn journal tail', () => {
   it('a half-written last line is cut off when a Cordon opens the root; earlier events are intact and numbering continues', async () => {
     const root = freshRoot('torn');
     const file = join(root, 'events.journal');
-    const store = JournalStore.open(file);
+    const store = openJournal(file);
     const rec = new EventRecorder(store, 'host-t');
     for (const [id, action, attrs] of [['t1', 'create', { pid: 1 }], ['t1', 'exit', { exitCode: 0, signal: null }], ['t1', 'destroy', {}], ['t2', 'create', { pid: 2 }], ['t2', 'destroy', {}]] as const) {
       await rec.record(id, action, attrs);

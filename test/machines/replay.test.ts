@@ -13,6 +13,7 @@ import { type WatchInput, containerMachine } from '../../machines/container.js';
 import { type ContainerEvent, type ContainerStateName, type LifecycleState, initialLifecycle, transitionFor } from '../../machines/lifecycle.js';
 import { type LoggedFact, applyFact, machineEventsOf, replayFacts } from '../../machines/replay.js';
 import { snapshotOf, stateOf } from '../../machines/snapshot.js';
+import { openJournal } from '../../actors/event-recorder.js';
 
 const fact = (containerId: string, action: string, attributes: Record<string, unknown> = {}): LoggedFact => ({ containerId, action, attributes });
 
@@ -161,7 +162,7 @@ describe('replayFacts', () => {
   it('replays what the journal stored (CordonEvents are facts)', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'cordon-replay-'));
     try {
-      const store = JournalStore.open(path.join(dir, 'events.journal'));
+      const store = openJournal(path.join(dir, 'events.journal'));
       for (const f of LOG) await store.append([newEvent('node-a', f.containerId, f.action as EventAction, f.attributes)]);
       const states = replayFacts(await store.read());
       await store.close();

@@ -15,6 +15,7 @@ import { connectNats } from '../../events/nats-connection.js';
 import { type CordonEvent, newEvent } from '../../events/schema.js';
 import { NatsCluster } from '../fixtures/nats-server.js';
 import { eventually } from '../fixtures/wait.js';
+import { openJournal } from '../../actors/event-recorder.js';
 
 let cluster: NatsCluster;
 const tmp = mkdtempSync(path.join(tmpdir(), 'cordon-cluster-'));
@@ -69,7 +70,7 @@ it('R3 stream: the leader is killed mid-stream; all 300 events once and in order
   await nc.close();
 
   mkdirSync(path.join(tmp, 'r'), { recursive: true });
-  const journal = JournalStore.open(path.join(tmp, 'r', 'events.journal'));
+  const journal = openJournal(path.join(tmp, 'r', 'events.journal'));
   const ob = await eventually(() =>
     JetStreamOutbox.start({ journal, host, nats: { servers: cluster.urls, timeoutMs: 1000 }, replicas: 3, maxBackoffMs: 250, publishTimeoutMs: 1000 }),
   );

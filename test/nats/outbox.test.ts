@@ -16,6 +16,7 @@ import { JournalStore } from '../../events/journal.js';
 import { connectNats } from '../../events/nats-connection.js';
 import { type CordonEvent, newEvent } from '../../events/schema.js';
 import { NatsServer } from '../fixtures/nats-server.js';
+import { openJournal } from '../../actors/event-recorder.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'cordon-outbox-'));
 let srv: NatsServer;
@@ -38,7 +39,7 @@ const hostId = () => `h${randomUUID().slice(0, 8)}`;
 let n = 0;
 function journal(file = path.join(tmp, `r${++n}`, 'events.journal')): JournalStore {
   mkdirSync(path.dirname(file), { recursive: true });
-  const j = JournalStore.open(file);
+  const j = openJournal(file);
   journals.push(j);
   return j;
 }

@@ -1,0 +1,39 @@
+/**
+ * kernel/: Linux through koffi. This index is the only surface the layers above (actors/, cli/, bench/)
+ * import: typed functions and classes, no xstate, no NATS, no event log. Native libraries other than libc
+ * load on first use, so importing this costs what libc's binding costs.
+ */
+
+// Containers and processes
+export { spawnContainer, type ContainerInit, type ContainerSpawnOptions, type StartBreakdown } from './container.js';
+export { spawnExec, type ExecTarget, type ExecOptions, type ExecSpawn } from './exec.js';
+export { SetupError } from './container-plan.js';
+export {
+  type ExitStatus,
+  exitCodeOf,
+  isNoSuchProcess,
+  isSameProcess,
+  openPidfd,
+  pidfdSignal,
+  processStartTime,
+  waitPidfd,
+} from './process.js';
+export { NAMESPACE_PROC_NAMES } from './namespaces.js';
+export { runHook, HookError, type HookPlace, type HookSpec } from './hooks.js';
+
+// Errors and Linux numbers
+export { KernelError, errnoName } from './libc.js';
+export { O, SIGNALS, parseSignal, signalName, capabilityNumber } from './constants.js';
+
+// Files, sockets, terminals
+export { mkfifo, closeFd, watchReadable, type ReadableWatch } from './fd.js';
+export { withFileLock } from './file-lock.js';
+export { acceptUnix, connectUnix, listenUnix, recvFds, sendFds } from './unix-socket.js';
+export { pumpPty, setWindowSize, windowSize } from './pty.js';
+
+// Networks
+export { setupVeth, removeVeth, type VethSetup } from './veth.js';
+
+// Cgroups
+export { createCgroupManager, openCgroupManager } from './cgroups/manager.js';
+export type { BlkioEntry, CgroupManager, CgroupResources, CgroupStats, MemoryEntry } from './cgroups/types.js';

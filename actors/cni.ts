@@ -4,6 +4,7 @@
  * DEL in reverse with the list's final ADD result — with CNI_COMMAND, CNI_CONTAINERID, CNI_NETNS,
  * CNI_IFNAME, CNI_ARGS, CNI_PATH in the environment and the plugin's config on stdin.
  */
+import { LifecycleError } from '../errors/index.js';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -33,7 +34,7 @@ export interface CniInvocation {
 }
 
 /** A plugin failed: names the network, the plugin (its place in the list), the command, and the plugin's error. */
-export class CniError extends Error {
+export class CniError extends LifecycleError {
   /** The plugin's type ("bridge"). */
   readonly plugin: string;
   readonly command: 'ADD' | 'DEL' | 'CHECK';
@@ -41,7 +42,7 @@ export class CniError extends Error {
   readonly cniCode?: number;
 
   constructor(p: { network: string; index: number; plugin: string; command: CniError['command']; why: string; cniCode?: number }) {
-    super(`network.cni: ${p.command} of network ${JSON.stringify(p.network)}, plugin ${p.index} (${p.plugin}): ${p.why}`);
+    super('SystemError', `network.cni: ${p.command} of network ${JSON.stringify(p.network)}, plugin ${p.index} (${p.plugin}): ${p.why}`, { field: 'network.cni' });
     this.name = 'CniError';
     this.plugin = p.plugin;
     this.command = p.command;

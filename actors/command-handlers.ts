@@ -1,19 +1,20 @@
 /**
- * What each command verb does on the host: a checked request (events/command-api.ts) mapped onto the
- * Supervisor and the OCI runtime under it, answered with the verb's reply. Errors are thrown as they come
- * (LifecycleError, RuntimeError, ConfigError, RequestError); the service turns them into wire errors.
+ * What each command verb does on the host: a checked request (events/command-api.ts) sent to the
+ * container's machine through the Supervisor's host, like every other door's verbs, and answered with the
+ * verb's reply. Errors are LifecycleErrors (RequestError, ConfigError, the machine's refusals); the service
+ * puts them on the wire.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Issues, convertResources, specToSetup } from '../config/index.js';
+import { LifecycleError } from '../errors/index.js';
 import { type CommandReplies, type CommandRequests, type CommandVerb, RequestError } from '../events/command-api.js';
-import type { CgroupResources } from '../kernel/index.js';
-import { parseSignal } from '../kernel/index.js';
-import { LifecycleError } from '../machines/commands.js';
+import { type CgroupResources, parseSignal } from '../kernel/index.js';
+import { containerStats, ociStateOf } from './queries.js';
 import { jsonWithBigints, runcStats } from './runc-events.js';
-import { RuntimeError } from './state-dir.js';
 import type { Supervisor } from './supervisor.js';
+import { notRunning } from '../machines/commands.js';
 
 /** What the handlers need besides the supervisor. */
 export interface HandlerContext {
@@ -26,9 +27,6 @@ export interface HandlerContext {
 
 type Handler<V extends CommandVerb> = (sup: Supervisor, req: CommandRequests[V], ctx: HandlerContext) => Promise<CommandReplies[V]>;
 
-const CRIU_MISSING =
-  'needs CRIU, which cordon does not drive yet (and the criu of Debian 12, 3.17, fails `criu check` on this kernel); the request was valid';
-
 /** The container must exist (ContainerNotExists otherwise); returns its machine state. */
 function existing(sup: Supervisor, id: string): string {
   return sup.stateOf(id);
@@ -38,7 +36,7 @@ function existing(sup: Supervisor, id: string): string {
 function bytes(field: string, v: number | string): bigint {
   if (typeof v === 'number') return BigInt(v);
   const m = /^(-?\d+)([kmgtp]?)b?$/i.exec(v.trim());
-  if (!m) throw new RequestError('bad-request', `update: ${field}: invalid size ${JSON.stringify(v)}`, field);
+  if (!m) throw new RequestError('BadRequest', `update: ${field}: invalid size ${JSON.stringify(v)}`, field);
   const shift = { '': 0n, k: 10n, m: 20n, g: 30n, t: 40n, p: 50n }[m[2].toLowerCase() as ''];
   return BigInt(m[1]) << shift;
 }
@@ -65,7 +63,7 @@ export function updateResources(req: CommandRequests['update']): CgroupResources
   if (Object.keys(cpu).length) r.cpu = cpu;
   if (req.pidsLimit !== undefined) r.pids = { limit: BigInt(req.pidsLimit) };
   if (req.blkioWeight !== undefined) r.blockIO = { ...r.blockIO, weight: req.blkioWeight };
-  if (Object.keys(r).length === 0) throw new RequestError('bad-request', 'update: resources: nothing to change (give "resources" or a flag such as "memory")', 'resources');
+  if (Object.keys(r).length === 0) throw new RequestError('BadRequest', 'update: resources: nothing to change (give "resources" or a flag such as "memory")', 'resources');
   return r;
 }
 
@@ -74,13 +72,13 @@ export function updateResources(req: CommandRequests['update']): CgroupResources
  * written for a bad one), root.path set to the absolute rootfs. Returns the bundle directory.
  */
 function bundleFromConfig(sup: Supervisor, req: CommandRequests['create'], ctx: HandlerContext): string {
-  sup.runtime.state.dir(req.id); // InvalidIdFormat before any path is built from the id
-  if (sup.ids().includes(req.id) || sup.runtime.state.exists(req.id)) throw new LifecycleError('IdInUse', `container with id exists: ${req.id}`);
+  sup.containers.state.dir(req.id); // InvalidIdFormat before any path is built from the id
+  if (sup.ids().includes(req.id) || sup.containers.state.exists(req.id)) throw new LifecycleError('IdInUse', `container with id exists: ${req.id}`);
   const config = req.config as Record<string, unknown>;
   const root = (typeof config.root === 'object' && config.root !== null ? config.root : {}) as Record<string, unknown>;
   const rootfs = req.rootfs ?? root.path;
   if (typeof rootfs !== 'string' || !path.isAbsolute(rootfs)) {
-    throw new RequestError('bad-request', 'create: rootfs: an absolute rootfs path on the host is required (as "rootfs", or config.root.path)', 'rootfs');
+    throw new RequestError('BadRequest', 'create: rootfs: an absolute rootfs path on the host is required (as "rootfs", or config.root.path)', 'rootfs');
   }
   const spec = { ...config, root: { ...root, path: rootfs } };
   const dir = path.join(ctx.bundleRoot, req.id);
@@ -132,12 +130,12 @@ const HANDLERS: { [V in CommandVerb]: Handler<V> } = {
       await sup.create(req.id, { bundle: made ?? req.bundle, noPivot: req.noPivot, stdio: ctx.stdio });
     } catch (e) {
       if (made) fs.rmSync(made, { recursive: true, force: true });
-      if (e instanceof RuntimeError && /allocate a tty/.test(e.message)) {
-        throw new RequestError('unsupported', 'create: process.terminal: a terminal needs a console socket, which a command over NATS cannot pass', 'process.terminal');
+      if (e instanceof LifecycleError && e.field === 'process.terminal') {
+        throw new RequestError('Unsupported', 'create: process.terminal: a terminal needs a console socket, which a command over NATS cannot pass', 'process.terminal');
       }
       throw e;
     }
-    return { id: req.id, pid: sup.runtime.stateOf(req.id).pid, state: sup.stateOf(req.id) };
+    return { id: req.id, pid: ociStateOf(sup.containers.state, req.id).pid, state: sup.stateOf(req.id) };
   },
   async start(sup, req) {
     await sup.start(req.id);
@@ -153,40 +151,32 @@ const HANDLERS: { [V in CommandVerb]: Handler<V> } = {
   },
   async kill(sup, req) {
     const signal = req.signal === undefined ? 15 : typeof req.signal === 'number' ? req.signal : parseSignal(req.signal);
-    if (signal === undefined) throw new RequestError('bad-request', `kill: signal: unknown signal ${JSON.stringify(req.signal)}`, 'signal');
-    if (req.all) {
-      existing(sup, req.id);
-      await sup.runtime.killAll(req.id, signal);
-    } else await sup.kill(req.id, signal);
+    if (signal === undefined) throw new RequestError('BadRequest', `kill: signal: unknown signal ${JSON.stringify(req.signal)}`, 'signal');
+    await sup.kill(req.id, signal, { all: req.all });
     return { id: req.id, signal, state: sup.stateOf(req.id) };
   },
   async exec(sup, req, ctx) {
-    existing(sup, req.id);
     const capture = req.output ? new OutputCapture() : undefined;
     try {
-      const proc = await sup.runtime.exec(
-        req.id,
-        { args: req.args ?? [], env: req.env, cwd: req.cwd, user: req.user, additionalGids: req.additionalGids, caps: req.caps, noNewPrivileges: req.noNewPrivileges, process: req.process },
-        { stdio: capture ? [ctx.stdio[0], capture.out, capture.err] : ctx.stdio },
-      );
-      if (req.detach) {
-        // The supervisor stays its parent (it reaps it and records exec-exit); the reply does not wait.
-        void proc.exited.catch(() => {});
-        return { id: req.id, execId: proc.execId, pid: proc.pid };
-      }
+      const proc = await sup.containers.exec(req.id, {
+        request: { args: req.args ?? [], env: req.env, cwd: req.cwd, user: req.user, additionalGids: req.additionalGids, caps: req.caps, noNewPrivileges: req.noNewPrivileges, process: req.process },
+        io: { stdio: capture ? [ctx.stdio[0], capture.out, capture.err] : ctx.stdio },
+      });
+      // Detached: the supervisor stays its parent (it reaps it and records exec-exit); the reply does not wait.
+      if (req.detach) return { id: req.id, execId: proc.execId, pid: proc.pid };
       const st = await proc.exited;
-      return { id: req.id, execId: proc.execId, pid: proc.pid, exitCode: st.code, signal: st.signal, ...capture?.read() };
+      return { id: req.id, execId: proc.execId, pid: proc.pid, exitCode: st.exitCode, signal: st.signal, ...capture?.read() };
     } finally {
       capture?.close();
     }
   },
   async checkpoint(sup, req) {
-    existing(sup, req.id);
-    throw new RequestError('unsupported', `checkpoint ${req.id}: ${CRIU_MISSING}`);
+    await sup.containers.command(req.id, { type: 'checkpoint' }, req);
+    throw new LifecycleError('SystemError', `checkpoint ${req.id}: no reply`);
   },
   async restore(sup, req) {
-    existing(sup, req.id);
-    throw new RequestError('unsupported', `restore ${req.id}: ${CRIU_MISSING}`);
+    await sup.containers.command(req.id, { type: 'restore' }, req);
+    throw new LifecycleError('SystemError', `restore ${req.id}: no reply`);
   },
   async destroy(sup, req, ctx) {
     await sup.destroy(req.id, { force: req.force });
@@ -197,7 +187,7 @@ const HANDLERS: { [V in CommandVerb]: Handler<V> } = {
     const containers = sup.ids().map((id) => {
       let oci: { pid: number; bundle: string; created: string } = { pid: 0, bundle: '', created: '' };
       try {
-        oci = sup.runtime.stateOf(id);
+        oci = ociStateOf(sup.containers.state, id);
       } catch {
         // no state dir (stopped and cleaned by another process): the machine state is still known
       }
@@ -207,17 +197,17 @@ const HANDLERS: { [V in CommandVerb]: Handler<V> } = {
   },
   async state(sup, req, ctx) {
     const state = existing(sup, req.id);
-    return { id: req.id, host: ctx.host, state, oci: sup.runtime.stateOf(req.id) };
+    return { id: req.id, host: ctx.host, state, oci: ociStateOf(sup.containers.state, req.id) };
   },
   async stats(sup, req) {
-    existing(sup, req.id);
-    const s = sup.cgroups.stats(req.id);
+    const st = existing(sup, req.id);
+    if (st === 'stopped' || st === 'checkpointed') throw notRunning(req.id, st, 'get stats of');
+    const s = containerStats(sup.containers.state, req.id);
     return { id: req.id, data: JSON.parse(jsonWithBigints(runcStats(s.cgroup, s.interfaces))) as Record<string, unknown> };
   },
   async update(sup, req) {
     const resources = updateResources(req);
-    existing(sup, req.id);
-    await sup.runtime.update(req.id, resources);
+    await sup.containers.update(req.id, { resources });
     return { id: req.id, state: sup.stateOf(req.id) };
   },
 };

@@ -12,9 +12,9 @@
 import fs from 'node:fs';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { headers } from '@nats-io/transport-node';
-import { ConfigError } from '../config/index.js';
-import { COMMAND_VERBS, type CommandVerb, HOST_TOKEN, RequestError, SERVICE_NAME, type WireError, commandSubject, parseRequest, verbOf } from '../events/command-api.js';
-import { asLifecycleError } from './cordon.js';
+import { COMMAND_VERBS, type CommandVerb, HOST_TOKEN, SERVICE_NAME, type WireError, commandSubject, parseRequest, verbOf } from '../events/command-api.js';
+import { LifecycleError } from '../errors/index.js';
+import { toLifecycleError } from './errors.js';
 import { handleCommand } from './command-handlers.js';
 import { type EndpointStats, serveDiscovery } from './service-discovery.js';
 import type { Supervisor } from './supervisor.js';
@@ -48,37 +48,31 @@ export interface CommandService {
 }
 
 /** An invalid service option. */
-export class CommandServiceError extends Error {
-  readonly field: string;
+export class CommandServiceError extends LifecycleError {
   constructor(field: string, reason: string) {
-    super(`command service ${field}: ${reason}`);
+    super('BadRequest', `command service ${field}: ${reason}`, { field });
     this.name = 'CommandServiceError';
-    this.field = field;
   }
 }
 
-/** The wire error of anything thrown by a handler. */
+/** The wire error of anything thrown by a handler: its code, message and the field at fault. */
 export function wireError(e: unknown): WireError {
-  if (e instanceof RequestError) return { code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) };
-  const cause = e instanceof ConfigError ? e : (e as { cause?: unknown })?.cause;
-  const le = asLifecycleError(e);
-  const out: WireError = { code: le.code, message: le.message };
-  if (cause instanceof ConfigError && cause.issues.length) out.field = cause.issues[0].path;
-  return out;
+  const le = toLifecycleError(e);
+  return { code: le.code, message: le.message, ...(le.field ? { field: le.field } : {}) };
 }
 
 /** HTTP-like status for the Nats-Service-Error-Code header. */
 function statusOf(code: string): number {
-  if (code === 'bad-request' || code === 'unknown-verb' || code === 'ConfigInvalid' || code === 'InvalidIdFormat') return 400;
+  if (code === 'BadRequest' || code === 'UnknownVerb' || code === 'ConfigInvalid' || code === 'InvalidIdFormat') return 400;
   if (code === 'ContainerNotExists') return 404;
-  if (code === 'unsupported') return 501;
-  if (code === 'SystemError' || code === 'reply-too-large') return 500;
+  if (code === 'Unsupported') return 501;
+  if (code === 'SystemError' || code === 'ReplyTooLarge' || code === 'EventLogFailed' || code === 'EventLogCorrupt') return 500;
   return 409;
 }
 
 /** Serve the command verbs of `sup` on `nc` until stop(). */
 export function serveCommands(sup: Supervisor, nc: NatsConnection, opts: CommandServiceOptions = {}): CommandService {
-  const host = opts.host ?? sup.recorder.host;
+  const host = opts.host ?? sup.host;
   if (!HOST_TOKEN.test(host)) throw new CommandServiceError('host', `${JSON.stringify(host)} is not one subject token (letters, digits, - and _)`);
   const bundleRoot = opts.bundleRoot ?? `/var/lib/cordon/bundles/${host}`;
   const nul = fs.openSync('/dev/null', 'r+');
@@ -86,7 +80,7 @@ export function serveCommands(sup: Supervisor, nc: NatsConnection, opts: Command
   const prefix = commandSubject(host, '>').slice(0, -1);
   const discovery = serveDiscovery(
     nc,
-    { name: SERVICE_NAME, version: COMMAND_SERVICE_VERSION, description: `cordon supervisor of host ${host}`, metadata: { host, root: sup.runtime.state.root, ...opts.metadata } },
+    { name: SERVICE_NAME, version: COMMAND_SERVICE_VERSION, description: `cordon supervisor of host ${host}`, metadata: { host, root: sup.root, ...opts.metadata } },
     COMMAND_VERBS.map((v) => ({ name: v, subject: commandSubject(host, v) })),
   );
   const inFlight = new Set<Promise<void>>();
@@ -107,7 +101,7 @@ export function serveCommands(sup: Supervisor, nc: NatsConnection, opts: Command
     }
     const max = nc.info?.max_payload ?? 1 << 20;
     if (Buffer.byteLength(body) > max - 4096) {
-      failure = { code: 'reply-too-large', message: `${verb} reply of ${Buffer.byteLength(body)} bytes exceeds the server's max_payload (${max})` };
+      failure = { code: 'ReplyTooLarge', message: `${verb} reply of ${Buffer.byteLength(body)} bytes exceeds the server's max_payload (${max})` };
       body = JSON.stringify({ error: failure });
     }
     if (verb) discovery.record(verb, Number(process.hrtime.bigint() - t0), failure?.message);

@@ -8,7 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { acceptUnix, listenUnix, recvFds } from '../kernel/index.js';
 import { watchReadable } from '../kernel/index.js';
-import { asLifecycleError } from './cordon.js';
+import { LifecycleError } from '../errors/index.js';
+import { toLifecycleError } from './errors.js';
+import { ociStateOf } from './queries.js';
 import type { Supervisor } from './supervisor.js';
 
 import { CONTROL_SOCKET, type ControlRequest } from './daemon-client.js';
@@ -46,11 +48,11 @@ async function handle(sup: Supervisor, conn: number): Promise<void> {
     const msg = recvFds(conn, 64, 65536);
     fds = msg.fds;
     const req = JSON.parse(msg.data.toString('utf8')) as ControlRequest;
-    if (req.verb !== 'create' || typeof req.id !== 'string' || typeof req.bundle !== 'string') throw new Error('bad request: expected {"verb":"create","id","bundle"}');
+    if (req.verb !== 'create' || typeof req.id !== 'string' || typeof req.bundle !== 'string') throw new LifecycleError('BadRequest', 'bad request: expected {"verb":"create","id","bundle"}');
     await sup.create(req.id, { bundle: req.bundle, pidFile: req.pidFile, noPivot: req.noPivot, consoleSocket: req.consoleSocket, network: req.network, stdio: fds.length >= 3 ? fds.slice(0, 3) : undefined, extraFiles: fds.length > 3 ? fds.slice(3) : undefined });
-    reply = { ok: true, pid: sup.runtime.stateOf(req.id).pid };
+    reply = { ok: true, pid: ociStateOf(sup.containers.state, req.id).pid };
   } catch (e) {
-    const err = asLifecycleError(e);
+    const err = toLifecycleError(e);
     reply = { error: { code: err.code, message: err.message } };
   } finally {
     for (const fd of fds) fs.closeSync(fd);

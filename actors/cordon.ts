@@ -1,40 +1,26 @@
 /**
  * The library API for platform engineers: `Cordon.open()` (a state dir and an event store) creates and
- * loads containers; a `Container` has create/start/run/signal/pause/resume/processes/stats/state/update/
+ * loads containers; a `Container` has start/run/signal/pause/resume/exec/processes/stats/state/update/
  * destroy/wait; events are an rxjs Observable; every failure is a LifecycleError with libcontainer's code.
+ * Each verb goes through the container's machine, as from every other door.
  */
 import type { Observable } from 'rxjs';
-import { ConfigError } from '../config/config-error.js';
+import type { InspectionEvent, Observer } from 'xstate';
+import { LifecycleError } from '../errors/index.js';
 import type { EventFilter } from '../events/observable.js';
 import type { CordonEvent } from '../events/schema.js';
 import type { EventStore } from '../events/store.js';
 import type { NatsOptions } from '../events/nats-connection.js';
 import type { CgroupResources } from '../kernel/index.js';
-import { SetupError } from '../kernel/index.js';
-import type { ExitStatus } from '../kernel/index.js';
 import type { ContainerStateName, ExitInfo } from '../machines/container.js';
-import { LifecycleError, type LifecycleErrorCode } from '../machines/commands.js';
-import type { ContainerStats } from './cgroup-operations.js';
-import type { CreateOptions } from './oci-runtime.js';
-import { type OciState, RuntimeError } from './state-dir.js';
-import { Supervisor } from './supervisor.js';
-import { randomUUID } from 'node:crypto';
-import { type Actor, createActor, fromCallback, fromPromise, waitFor } from 'xstate';
-import { type ExecEvent, execMachine } from '../machines/exec.js';
-import type { ExecIo, ExecProcess, ExecRequest } from './exec.js';
-
-/** A running exec: its host pid, exec id (as in the events), machine, and its exit. */
-export interface ExecHandle {
-  pid: number;
-  execId: string;
-  actor: Actor<typeof execMachine>;
-  exited: Promise<{ exitCode: number | null; signal: number | null }>;
-  /** With `tty` and no console socket: the pty master made in the container (the caller's to drive and close). */
-  ptyMaster?: number;
-}
-
-export { LifecycleError };
-export type { LifecycleErrorCode };
+import type { ExecHandle } from './container-host.js';
+import { typed } from './errors.js';
+import { type ContainerStats, containerPids, containerStats, ociStateOf } from './queries.js';
+import type { OciState } from './state-dir.js';
+import { type RecoveryReport, Supervisor } from './supervisor.js';
+import type { CreateOptions } from './verbs/create.js';
+import type { ExecRequest } from './verbs/exec.js';
+import { notRunning } from '../machines/commands.js';
 
 /** Options of Cordon.open. */
 export interface CordonOptions {
@@ -46,46 +32,37 @@ export interface CordonOptions {
   host?: string;
   /** Also forward events to JetStream (SupervisorOptions.nats: outbox, host lease, restore). */
   nats?: NatsOptions;
+  /** xstate's `inspect` for every container's machine (actors/inspection.ts gives one for the Stately inspector and NATS). */
+  inspect?: Observer<InspectionEvent>;
+  /** Conditions a verb tolerated (a config accepted with a note, a poststop hook that failed). */
+  onWarning?: (message: string) => void;
+  /** Failures nobody waits for (a watcher that could not record an exit). */
+  onError?: (e: Error) => void;
 }
 
-const RUNTIME_CODES: Record<RuntimeError['code'], LifecycleErrorCode> = {
-  exists: 'IdInUse',
-  'bad-id': 'InvalidIdFormat',
-  'not-found': 'ContainerNotExists',
-  'bad-state': 'ContainerNotRunning',
-  io: 'SystemError',
-};
-
-/** Any error as a LifecycleError with a code (config problems are ConfigInvalid, kernel failures SystemError). */
-export function asLifecycleError(e: unknown): LifecycleError {
-  if (e instanceof LifecycleError) return e;
-  if (e instanceof RuntimeError) return Object.assign(new LifecycleError(RUNTIME_CODES[e.code], e.message), { cause: e });
-  if (e instanceof ConfigError || e instanceof SetupError) return Object.assign(new LifecycleError('ConfigInvalid', (e as Error).message), { cause: e });
-  return Object.assign(new LifecycleError('SystemError', e instanceof Error ? e.message : String(e)), { cause: e });
-}
-
-async function typed<T>(f: () => Promise<T> | T): Promise<T> {
-  try {
-    return await f();
-  } catch (e) {
-    throw asLifecycleError(e);
-  }
+/** Options of Container.exec: the process (runc exec's overrides of the container's own) and its stdio. */
+export interface ExecOptions extends Omit<ExecRequest, 'tty' | 'consoleSize'> {
+  /** Fds for its stdin, stdout, stderr (default: this process's). */
+  stdio?: readonly [number, number, number];
+  /** A terminal: a pty made in the container, its master handed to this unix socket (SCM_RIGHTS) or returned as `ptyMaster`. */
+  tty?: boolean | { consoleSocket?: string; height?: number; width?: number };
 }
 
 /** One container. */
 export class Container {
+  readonly #sup: Supervisor;
+
+  /** A handle on container `id` of `cordon` (use Cordon.create or Cordon.load). */
   constructor(
     readonly id: string,
-    private readonly cordon: Cordon,
-  ) {}
-
-  private get sup(): Supervisor {
-    return this.cordon.supervisor;
+    cordon: Cordon,
+  ) {
+    this.#sup = supervisorOf(cordon);
   }
 
   /** Let the created container run its process. */
   start(): Promise<void> {
-    return typed(() => this.sup.start(this.id));
+    return typed(() => this.#sup.start(this.id));
   }
 
   /** Start and wait for the exit. */
@@ -96,90 +73,94 @@ export class Container {
 
   /** Send a signal to its init (or every process with `all`). */
   signal(signal = 15, opts: { all?: boolean } = {}): Promise<void> {
-    return typed(async () => (opts.all ? this.sup.runtime.killAll(this.id, signal) : this.sup.kill(this.id, signal)));
+    return typed(() => this.#sup.kill(this.id, signal, opts));
   }
 
   /** Freeze every process. */
   pause(): Promise<void> {
-    return typed(() => this.sup.pause(this.id));
+    return typed(() => this.#sup.pause(this.id));
   }
 
   /** Thaw. */
   resume(): Promise<void> {
-    return typed(() => this.sup.resume(this.id));
+    return typed(() => this.#sup.resume(this.id));
   }
 
   /** Host pids of its processes. */
   processes(): Promise<number[]> {
-    return typed(() => this.sup.cgroups.pids(this.id));
+    return typed(() => containerPids(this.#live('list processes of'), this.id));
   }
 
   /** One statistics sample (cgroups and network interfaces). */
   stats(): Promise<ContainerStats> {
-    return typed(() => this.sup.cgroups.stats(this.id));
+    return typed(() => containerStats(this.#live('get stats of'), this.id));
   }
 
   /** The machine state and the OCI state. */
   state(): Promise<{ machine: ContainerStateName; oci: OciState }> {
-    return typed(() => ({ machine: this.sup.stateOf(this.id), oci: this.sup.runtime.stateOf(this.id) }));
+    return typed(() => ({ machine: this.#sup.stateOf(this.id), oci: ociStateOf(this.#sup.containers.state, this.id) }));
   }
 
   /** Change its resources. */
   update(resources: CgroupResources): Promise<void> {
-    return typed(() => this.sup.runtime.update(this.id, resources));
+    return typed(() => this.#sup.containers.update(this.id, { resources }));
   }
 
   /** Remove it (force: kill it first if it runs). */
   destroy(opts: { force?: boolean } = {}): Promise<void> {
-    return typed(() => this.sup.destroy(this.id, opts));
+    return typed(() => this.#sup.destroy(this.id, opts));
   }
 
   /**
    * Run an additional process in the running container (runc exec): its own machine (machines/exec.ts)
    * goes starting → running → exited, with exec-start and exec-exit events. Resolves once it runs.
    */
-  exec(req: ExecRequest, opts: ExecIo = {}): Promise<ExecHandle> {
-    return typed(async () => {
-      let started: ExecProcess | undefined;
-      const machine = execMachine.provide({
-        actors: {
-          start: fromPromise<{ pid: number }, { containerId: string; execId: string }>(async () => {
-            this.sup.stateOf(this.id);
-            started = await this.sup.runtime.exec(this.id, req, opts);
-            return { pid: started.pid };
-          }),
-          watchExit: fromCallback<ExecEvent, { containerId: string; execId: string; pid?: number }>(({ sendBack }) => {
-            void started?.exited.then((st) => sendBack({ type: 'exited', exitCode: st.code, signal: st.signal }));
-            return () => {};
-          }),
-        },
-      });
-      const actor = createActor(machine, { input: { containerId: this.id, execId: randomUUID() } }).start();
-      const snap = await waitFor(actor, (x) => x.value !== 'starting');
-      if (snap.value === 'failed') throw new Error(snap.context.error ?? 'exec failed');
-      const done = waitFor(actor, (x) => x.status === 'done').then((x) => ({ exitCode: x.context.exitCode ?? null, signal: x.context.signal ?? null }));
-      return { pid: snap.context.pid as number, execId: started?.execId ?? snap.context.execId, actor, exited: done, ptyMaster: started?.ptyMaster };
-    });
+  exec(opts: ExecOptions): Promise<ExecHandle> {
+    const { stdio, tty, ...request } = opts;
+    const t = typeof tty === 'object' ? tty : tty ? {} : undefined;
+    return typed(() =>
+      this.#sup.containers.exec(this.id, {
+        request: { ...request, tty: t !== undefined, ...(t?.height && t.width ? { consoleSize: { height: t.height, width: t.width } } : {}) },
+        io: { stdio, consoleSocket: t?.consoleSocket },
+      }),
+    );
   }
 
   /** Resolves when it has stopped, with how it ended. */
   wait(timeoutMs = 24 * 3600_000): Promise<ExitInfo> {
     return typed(async () => {
-      await this.sup.waitFor(this.id, ['stopped', 'destroyed'], timeoutMs);
-      const exit = this.sup.contextOf(this.id)?.exit;
+      const actor = this.#sup.actorOf(this.id);
+      await this.#sup.waitFor(this.id, ['stopped', 'destroyed'], timeoutMs);
+      const exit = (actor?.getSnapshot().context ?? this.#sup.contextOf(this.id))?.exit;
       return exit ?? { exitCode: null, signal: null, oomKilled: false, unknown: true };
     });
   }
 
   /** This container's events. */
   events$(filter: Omit<EventFilter, 'containerId'> = {}): Observable<CordonEvent> {
-    return this.sup.events$({ ...filter, containerId: this.id });
+    return this.#sup.events$({ ...filter, containerId: this.id });
+  }
+
+  /** The state root after the machine says the container is live (its refusal otherwise). */
+  #live(what: string) {
+    const s = this.#sup.stateOf(this.id);
+    if (s === 'stopped' || s === 'checkpointed') throw notRunning(this.id, s, what);
+    return this.#sup.containers.state;
   }
 }
 
+const supervisors = new WeakMap<Cordon, Supervisor>();
+const supervisorOf = (c: Cordon): Supervisor => {
+  const s = supervisors.get(c);
+  if (!s) throw new LifecycleError('SystemError', 'Cordon: not open');
+  return s;
+};
+
 /** A host's containers: the factory of the library API. */
 export class Cordon {
-  private constructor(readonly supervisor: Supervisor) {}
+  private constructor(sup: Supervisor) {
+    supervisors.set(this, sup);
+  }
 
   /** Open a state directory: replays its events, re-adopts live containers, records exits missed. */
   static async open(opts: CordonOptions = {}): Promise<Cordon> {
@@ -188,30 +169,37 @@ export class Cordon {
 
   /** Create a container from an OCI bundle; it is parked before its process runs. */
   async create(id: string, opts: CreateOptions): Promise<Container> {
-    await typed(() => this.supervisor.create(id, opts));
+    await typed(() => supervisorOf(this).create(id, opts));
     return new Container(id, this);
   }
 
   /** A container the host already has. */
   load(id: string): Container {
-    this.supervisor.stateOf(id); // throws ContainerNotExists
+    supervisorOf(this).stateOf(id); // throws ContainerNotExists
     return new Container(id, this);
+  }
+
+  /** What opening found: containers re-adopted, recorded as exited while nothing watched, unchanged. */
+  get recovery(): Readonly<RecoveryReport> {
+    const r = supervisorOf(this).recovery;
+    return { adopted: [...r.adopted], exitedWhileDown: [...r.exitedWhileDown], unchanged: [...r.unchanged], restoredRecords: [...r.restoredRecords] };
   }
 
   /** Ids of all containers. */
   list(): string[] {
-    return this.supervisor.ids();
+    return supervisorOf(this).ids();
   }
 
   /** Events of every container. */
   events$(filter: EventFilter = {}): Observable<CordonEvent> {
-    return this.supervisor.events$(filter);
+    return supervisorOf(this).events$(filter);
   }
 
   /** Stop supervising (containers keep running; a later open re-adopts them). */
   close(): Promise<void> {
-    return this.supervisor.stop();
+    return supervisorOf(this).stop();
   }
 }
 
-export type { ExitInfo, ExitStatus };
+export { LifecycleError };
+export type { ExecHandle, ExitInfo, RecoveryReport };

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { connectUnix, sendFds } from '../kernel/index.js';
 import type { NetworkConfig } from '../config/network.js';
+import { LifecycleError, isErrorCode } from '../errors/index.js';
 
 /** Name of the socket in the state root. */
 export const CONTROL_SOCKET = 'cordon.sock';
@@ -54,7 +55,7 @@ export function createThroughDaemon(root: string, req: Omit<ControlRequest, 'ver
       chunks.push(Buffer.from(buf.subarray(0, n)));
     }
     const reply = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { ok?: boolean; pid?: number; error?: { code: string; message: string } };
-    if (reply.error) throw Object.assign(new Error(reply.error.message), { code: reply.error.code });
+    if (reply.error) throw new LifecycleError(isErrorCode(reply.error.code) ? reply.error.code : 'SystemError', reply.error.message);
     return { pid: reply.pid ?? 0 };
   } finally {
     fs.closeSync(conn);

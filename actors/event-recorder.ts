@@ -7,11 +7,12 @@
  */
 import os from 'node:os';
 import { type JournalOpenOptions, type JournalProjection, JournalStore } from '../events/journal.js';
-import { withFileLock } from '../kernel/index.js';
 import { type CordonEvent, type EventAction, newEvent } from '../events/schema.js';
 import { ConcurrencyError, type EventStore } from '../events/store.js';
+import { LifecycleError } from '../errors/index.js';
+import { withFileLock } from '../kernel/index.js';
 import { refusal } from '../machines/commands.js';
-import { type LifecycleState, initialLifecycle, reduce } from '../machines/lifecycle.js';
+import { type CommandType, type LifecycleState, initialLifecycle, reduce } from '../machines/lifecycle.js';
 import { applyFact, machineEventsOf } from '../machines/replay.js';
 
 /** The host id events carry (CORDON_HOST or the machine's hostname). */
@@ -59,6 +60,19 @@ export function openRecorderJournal(file: string): JournalStore {
   return openJournal(file, { projection: LIFECYCLE_PROJECTION as JournalProjection<unknown> });
 }
 
+/** Where the log has a container: its lifecycle state after its fact number `seq` (0: none). */
+export interface LoggedState {
+  seq: number;
+  state: LifecycleState;
+}
+
+/** Facts that a command of the same name records, for refusing one the log cannot take. */
+const COMMAND_OF: Partial<Record<EventAction, CommandType>> = {
+  start: 'start', pause: 'pause', resume: 'resume', kill: 'kill', update: 'update', destroy: 'destroy', checkpoint: 'checkpoint', restore: 'restore', 'exec-start': 'exec',
+};
+
+const LIVE = new Set(['created', 'running', 'paused']);
+
 /** Records facts of containers into an EventStore, keeping each container's machine state. */
 export class EventRecorder {
   readonly store: EventStore;
@@ -67,6 +81,8 @@ export class EventRecorder {
   /** The attributes of each container's latest `create` fact that carried a state record, or that event's seq (read when asked). */
   private readonly created = new Map<string, Record<string, unknown> | number>();
   private loaded = false;
+  /** Ids of events this recorder is appending (their store echo is not news to it). */
+  private readonly own = new Set<string>();
   /** The journal whose lifecycle projection holds the states not asked for yet. */
   private seed?: JournalStore;
   private unsubscribe?: () => void;
@@ -77,7 +93,7 @@ export class EventRecorder {
   }
 
   /** Learn every container's state (once; later appends keep it current). */
-  private async load(): Promise<void> {
+  async load(): Promise<void> {
     if (this.loaded) return;
     this.loaded = true;
     // Stay current with appends by other writers (CLI verbs next to a daemon) as they arrive.
@@ -155,8 +171,9 @@ export class EventRecorder {
   }
 
   /**
-   * Append a fact. Throws LifecycleError when the machine cannot take it in the container's state (so an
-   * illegal command is refused before anything is written); retries on ConcurrencyError.
+   * Append a fact. Throws LifecycleError when the log cannot take it in the container's state (another
+   * writer moved the container first); retries on ConcurrencyError; a store that cannot write throws (the
+   * journal's EventLogFailed naming its file and errno). Never drops a fact quietly.
    */
   async record(containerId: string, action: EventAction, attributes: Record<string, unknown> = {}): Promise<CordonEvent> {
     await this.load();
@@ -166,22 +183,62 @@ export class EventRecorder {
       let next = cur.state.value === 'destroyed' && action === 'create' ? initialLifecycle(containerId) : cur.state;
       for (const ev of machineEventsOf({ action, containerId, attributes })) {
         const after = reduce(next, ev);
-        if (after === next && action !== 'error') throw refusal(containerId, next.value, ev);
+        if (after === next && action !== 'error') throw this.refused(containerId, next.value, action);
         next = after;
       }
       const transition = next.value !== cur.state.value ? { from: cur.state.value, to: next.value } : undefined;
+      const event = newEvent(this.host, containerId, action, attributes, transition);
+      this.own.add(event.id);
       try {
-        const [stored] = await this.store.append([newEvent(this.host, containerId, action, attributes, transition)], { expectedContainerSeq: cur.seq });
+        const [stored] = await this.store.append([event], { expectedContainerSeq: cur.seq });
         this.put(containerId, next, stored.containerSeq);
         return stored;
       } catch (e) {
-        if (!(e instanceof ConcurrencyError) || attempt >= 5) throw e;
+        if (!(e instanceof ConcurrencyError)) throw e;
+        if (attempt >= 20) throw new LifecycleError('EventLogFailed', `container ${containerId}: ${action} not recorded: other writers kept appending first (${e.message})`, { cause: e });
         // Another writer appended for this container: take its events, then decide again. (The journal
         // delivered them to fold() already when it caught up before refusing; other stores are read again.)
         if (this.store instanceof JournalStore) this.store.refresh();
         else for (const ev of (await this.store.read(1)).filter((x) => x.containerId === containerId)) this.fold(ev);
+      } finally {
+        this.own.delete(event.id);
       }
     }
+  }
+
+  /** The refusal of a fact the log cannot take: a command's own code when it is a command's fact. */
+  private refused(id: string, state: string, action: EventAction): LifecycleError {
+    const command = COMMAND_OF[action];
+    if (command) return refusal(id, state, { type: command, force: true });
+    return new LifecycleError(LIVE.has(state) ? 'SystemError' : 'ContainerNotRunning', `container ${id}: the log cannot take "${action}" while it is ${state}`, { state });
+  }
+
+  /**
+   * Record the exit of a container the log still has live (created, running, paused); false when another
+   * writer recorded how it ended first (a daemon's watcher and a CLI's delete may both see it go).
+   */
+  async recordExit(containerId: string, attributes: Record<string, unknown>): Promise<boolean> {
+    for (;;) {
+      if (!LIVE.has((await this.stateOf(containerId)).value)) return false;
+      try {
+        await this.record(containerId, 'exit', attributes);
+        return true;
+      } catch (e) {
+        // The log moved on between the look and the append: look again (it now says stopped, or still live).
+        if (!(e instanceof LifecycleError) || e.code === 'EventLogFailed' || LIVE.has((await this.stateOf(containerId)).value)) throw e;
+      }
+    }
+  }
+
+  /** Where the log has a container now (after load: synchronous). */
+  logged(id: string): LoggedState {
+    const e = this.entry(id);
+    return e ? { seq: e.seq, state: e.state } : { seq: 0, state: initialLifecycle(id) };
+  }
+
+  /** Whether this recorder appended the event with this id and is still waiting for the store (own facts). */
+  isOwn(eventId: string): boolean {
+    return this.own.has(eventId);
   }
 
   /** Stop following the store. */
@@ -189,12 +246,4 @@ export class EventRecorder {
     this.unsubscribe?.();
   }
 
-  /** Like record(), but never throws: for facts that must not break the operation that observed them. */
-  async tryRecord(containerId: string, action: EventAction, attributes: Record<string, unknown> = {}): Promise<CordonEvent | undefined> {
-    try {
-      return await this.record(containerId, action, attributes);
-    } catch {
-      return undefined;
-    }
-  }
 }

@@ -5,8 +5,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { isSameProcess } from '../kernel/index.js';
-import { openCgroupManager } from '../kernel/index.js';
+import { type StoredConfig, decodeStoredConfig } from '../config/stored-config.js';
+import { LifecycleError } from '../errors/index.js';
+import { isSameProcess, openCgroupManager } from '../kernel/index.js';
 
 function isFrozen(paths: Record<string, string>): boolean {
   try {
@@ -21,8 +22,8 @@ export type OciStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped
 
 /** What cordon records about a container (state.json). */
 export interface ContainerRecord {
-  /** Schema version of this file. */
-  version: 1;
+  /** Schema version of this file (2: the config of create is kept in `config`). */
+  version: 2;
   id: string;
   /** ociVersion of the container's config.json. */
   ociVersion: string;
@@ -42,6 +43,8 @@ export interface ContainerRecord {
   cgroupPaths?: Record<string, string>;
   /** Directories its create made (ancestors included), so delete removes exactly those. */
   cgroupCreated?: string[];
+  /** The validated config of create (config/stored-config.ts encoding): what every later verb uses. */
+  config: unknown;
 }
 
 /** The OCI state JSON (`cordon state`), field for field as runc prints it. */
@@ -63,15 +66,10 @@ export const OCI_VERSION = '1.2.0';
 /** A container id as runc accepts it. */
 export const CONTAINER_ID = /^[\w+\-.]+$/;
 
-/** An error with a stable code for the CLI and command API (runc-like messages). */
-export class RuntimeError extends Error {
-  readonly code: 'not-found' | 'exists' | 'bad-id' | 'bad-state' | 'io';
-
-  constructor(code: RuntimeError['code'], message: string) {
-    super(message);
-    this.name = 'RuntimeError';
-    this.code = code;
-  }
+/** The config a container was created with, from its record. */
+export function storedConfigOf(rec: ContainerRecord): StoredConfig {
+  if (rec.version !== 2) throw new LifecycleError('SystemError', `container ${rec.id}: its state (version ${String(rec.version)}) was written by an older cordon and does not keep its config; delete and create it again`);
+  return decodeStoredConfig(rec.config);
 }
 
 /** The state directories under one root (default /run/cordon). */
@@ -84,7 +82,7 @@ export class StateRoot {
 
   /** Directory of container `id` (validated). */
   dir(id: string): string {
-    if (!CONTAINER_ID.test(id) || id === '.' || id === '..') throw new RuntimeError('bad-id', `invalid container id format: ${JSON.stringify(id)}`);
+    if (!CONTAINER_ID.test(id) || id === '.' || id === '..') throw new LifecycleError('InvalidIdFormat', `invalid container id format: ${JSON.stringify(id)}`);
     return path.join(this.root, id);
   }
 
@@ -100,7 +98,7 @@ export class StateRoot {
     try {
       fs.mkdirSync(d, { mode: 0o711 });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new RuntimeError('exists', `container with id exists: ${id}`);
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new LifecycleError('IdInUse', `container with id exists: ${id}`);
       throw e;
     }
     return d;
@@ -110,21 +108,33 @@ export class StateRoot {
   write(rec: ContainerRecord): void {
     const d = this.dir(rec.id);
     const tmp = path.join(d, `.state.json.${process.pid}`);
-    fs.writeFileSync(tmp, JSON.stringify(rec) + '\n', { mode: 0o600 });
-    fs.renameSync(tmp, path.join(d, 'state.json'));
+    try {
+      fs.writeFileSync(tmp, JSON.stringify(rec) + '\n', { mode: 0o600 });
+      fs.renameSync(tmp, path.join(d, 'state.json'));
+    } catch (e) {
+      fs.rmSync(tmp, { force: true }); // a full disk leaves no half-written state file behind
+      throw e;
+    }
   }
 
-  /** Read state.json; RuntimeError not-found when there is no such container. */
-  read(id: string): ContainerRecord {
+  /** Read state.json; undefined when there is none (no such container, or a create that has not written it). */
+  read(id: string): ContainerRecord | undefined {
     const d = this.dir(id);
     let text: string;
     try {
       text = fs.readFileSync(path.join(d, 'state.json'), 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new RuntimeError('not-found', `container does not exist: ${id}`);
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
       throw e;
     }
     return JSON.parse(text) as ContainerRecord;
+  }
+
+  /** Read state.json, which must exist (ContainerNotExists otherwise). */
+  require(id: string): ContainerRecord {
+    const rec = this.read(id);
+    if (!rec) throw new LifecycleError('ContainerNotExists', `container does not exist: ${id}`);
+    return rec;
   }
 
   /** True when a state dir exists for id (even without state.json: a create in progress or a crash). */

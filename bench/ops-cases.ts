@@ -82,7 +82,7 @@ export async function runningOps(w: BenchWorld, cordon: Cordon, z: { rounds: num
           {
             name: 'cordon library (warm)',
             run: async () => {
-              const h = await c.exec({ args: ['/bin/true'] }, { stdio: [nul, nul, nul] });
+              const h = await c.exec({ args: ['/bin/true'], stdio: [nul, nul, nul] });
               const st = await h.exited;
               if (st.exitCode !== 0) throw new Error(`library exec: ${JSON.stringify(st)}`);
             },

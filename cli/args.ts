@@ -2,6 +2,7 @@
  * Command-line parsing in the style of runc (urfave/cli): global flags before the verb, verb flags before
  * the positional arguments, `--flag value`, `--flag=value`, `-f value`, and boolean flags.
  */
+import { LifecycleError } from '../errors/index.js';
 
 /** A flag a verb accepts. */
 export interface FlagSpec {
@@ -22,9 +23,9 @@ export interface ParsedArgs {
 }
 
 /** A usage error (exit code 1 with a message, as runc). */
-export class UsageError extends Error {
+export class UsageError extends LifecycleError {
   constructor(message: string) {
-    super(message);
+    super('BadRequest', message);
     this.name = 'UsageError';
   }
 }

@@ -3,8 +3,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import type { OciRuntime } from '../actors/oci-runtime.js';
+import type { ContainerHost } from '../actors/container-host.js';
+import { containerPids, containerStats, watchContainerOom } from '../actors/queries.js';
 import { jsonWithBigints, runcStats } from '../actors/runc-events.js';
+import { StateRoot } from '../actors/state-dir.js';
 import { Issues, convertResources } from '../config/index.js';
 import type { CgroupResources } from '../kernel/index.js';
 import { type FlagSpec, UsageError, bool, parseArgs, str } from './args.js';
@@ -83,21 +85,27 @@ export function updateResources(argv: readonly string[]): { id: string; resource
   return { id: p.args[0], resources: r };
 }
 
-/** Run a cgroup verb; returns the exit code, or undefined when `verb` is not one. */
-export async function cgroupVerb(verb: string, argv: readonly string[], rt: OciRuntime): Promise<number | undefined> {
-  const ops = rt.cgroups;
+/** Run `f` with the root's containers as actors (cli/main.ts opens and closes them). */
+export type WithHost = <T>(root: string, f: (h: ContainerHost) => Promise<T>) => Promise<T>;
+
+/**
+ * Run a cgroup verb; returns the exit code, or undefined when `verb` is not one. pause, resume and update
+ * go through the container's machine; ps and events read the cgroups.
+ */
+export async function cgroupVerb(verb: string, argv: readonly string[], root: string, withHost: WithHost): Promise<number | undefined> {
+  const state = new StateRoot(root);
   switch (verb) {
     case 'pause':
     case 'resume': {
       const p = parseArgs(argv, []);
       if (p.args.length !== 1) throw new UsageError(`${verb}: expected exactly one container ID`);
-      await (verb === 'pause' ? rt.pause(p.args[0]) : rt.resume(p.args[0]));
+      await withHost(root, (h) => (verb === 'pause' ? h.pause(p.args[0]) : h.resume(p.args[0])));
       return 0;
     }
     case 'ps': {
       const p = parseArgs(argv, [{ name: 'format', short: ['f'] }]);
       if (p.args.length < 1) throw new UsageError('ps: expected a container ID');
-      const pids = ops.pids(p.args[0]);
+      const pids = containerPids(state, p.args[0]);
       const format = str(p, 'format') ?? 'table';
       if (format === 'json') {
         process.stdout.write(JSON.stringify(pids) + '\n');
@@ -122,7 +130,7 @@ export async function cgroupVerb(verb: string, argv: readonly string[], rt: OciR
       if (p.args.length !== 1) throw new UsageError('events: expected exactly one container ID');
       const id = p.args[0];
       const sample = () => {
-        const s = ops.stats(id);
+        const s = containerStats(state, id);
         process.stdout.write(jsonWithBigints({ type: 'stats', id, data: runcStats(s.cgroup, s.interfaces) }) + '\n');
       };
       if (bool(p, 'stats')) {
@@ -131,7 +139,7 @@ export async function cgroupVerb(verb: string, argv: readonly string[], rt: OciR
       }
       const interval = parseDuration(str(p, 'interval') ?? '5s');
       await new Promise<void>((resolve) => {
-        const stop = ops.watchOom(id, () => process.stdout.write(JSON.stringify({ type: 'oom', id }) + '\n'));
+        const stop = watchContainerOom(state, id, () => process.stdout.write(JSON.stringify({ type: 'oom', id }) + '\n'));
         const timer = setInterval(() => {
           try {
             sample();
@@ -147,7 +155,7 @@ export async function cgroupVerb(verb: string, argv: readonly string[], rt: OciR
     }
     case 'update': {
       const { id, resources } = updateResources(argv);
-      await rt.update(id, resources);
+      await withHost(root, (h) => h.update(id, { resources }));
       return 0;
     }
     default:

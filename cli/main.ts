@@ -1,24 +1,24 @@
 /**
  * The `cordon` command: runc's verbs and flags (create, start, state, kill, delete, run, list, spec) on
- * a state root (--root, default /run/cordon). Errors go to stderr as `cordon: message`, exit code 1;
- * `run` in the foreground exits with the container's code (128+N when killed by signal N).
+ * a state root (--root, default /run/cordon). Verbs that change a container go through its machine (a
+ * ContainerHost rebuilds it from the host's log) like every other door's. Errors go to stderr as
+ * `cordon: <Code>: message`, exit code 1; `run` in the foreground exits with the container's code
+ * (128+N when killed by signal N).
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { OciRuntime } from '../actors/oci-runtime.js';
-import type { OciState } from '../actors/state-dir.js';
-import { parseSignal } from '../kernel/index.js';
-import { exitCodeOf } from '../kernel/index.js';
+import type { ContainerHost } from '../actors/container-host.js';
+import { toLifecycleError } from '../actors/errors.js';
+import { listStates, ociStateOf } from '../actors/queries.js';
+import { type OciState, StateRoot } from '../actors/state-dir.js';
+import { exitCodeOf, parseSignal, windowSize } from '../kernel/index.js';
 import { type FlagSpec, type ParsedArgs, UsageError, bool, parseArgs, str } from './args.js';
 import { defaultSpecJson } from './spec.js';
 import { cgroupVerb } from './cgroup-verbs.js';
 import { LIFECYCLE_EVENT_FLAGS } from './event-flags.js';
-import { EventRecorder, openRecorderJournal } from '../actors/event-recorder.js';
 import { createThroughDaemon } from '../actors/daemon-client.js';
-import { JournalStore } from '../events/journal.js';
 import type { NetworkConfig } from '../config/network.js';
 import { attachTerminal, forwardSignals } from '../actors/foreground.js';
-import { windowSize } from '../kernel/index.js';
 
 const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'root' },
@@ -81,18 +81,16 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     return await dispatch(argv);
   } catch (e) {
-    process.stderr.write(`cordon: ${errorText(e)}\n`);
+    const le = toLifecycleError(e);
+    process.stderr.write(`cordon: ${le.code}: ${errorText(le)}\n`);
     return 1;
   }
 }
 
-function errorText(e: unknown): string {
-  if (e instanceof Error) {
-    const issues = (e as { issues?: Array<{ path: string; message: string }> }).issues;
-    if (Array.isArray(issues) && issues.length > 1) return `${e.message.split('\n')[0]}\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`;
-    return e.message;
-  }
-  return String(e);
+function errorText(e: Error): string {
+  const issues = (e as { issues?: Array<{ path: string; message: string }> }).issues;
+  if (Array.isArray(issues) && issues.length > 1) return `${e.message.split('\n')[0]}\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`;
+  return e.message;
 }
 
 async function dispatch(argv: readonly string[]): Promise<number> {
@@ -119,19 +117,18 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     if (p.args.length === 0) return (await import('./lifecycle-events.js')).streamEvents(root, p);
   }
   if (verb === 'daemon') return (await import('./daemon.js')).runDaemon(root, await daemonNats(rest));
-  // Verbs that change a container record the fact in the host's event log (the same journal a daemon uses).
-  const recording = ['create', 'start', 'run', 'kill', 'delete', 'pause', 'resume', 'update', 'exec'].includes(verb);
-  let store: JournalStore | undefined;
-  if (recording) {
-    fs.mkdirSync(root, { recursive: true, mode: 0o711 });
-    store = openRecorderJournal(path.join(root, 'events.journal'));
-  }
-  const rt = new OciRuntime(root, { recorder: store ? new EventRecorder(store) : undefined });
+  return runVerb(verb, rest, root);
+}
+
+/** Run `f` with the root's containers as actors (the host's log opened), closed afterwards: containers live on. */
+async function withHost<T>(root: string, f: (h: ContainerHost) => Promise<T>): Promise<T> {
+  // Loaded on demand (xstate, the journal): `state`, `list` and `ps` only read the state dirs.
+  const { ContainerHost } = await import('../actors/container-host.js');
+  const h = await ContainerHost.open({ root, watch: 'own', onWarning: warn, onError: (e) => warn(e.message) });
   try {
-    return await runVerb(verb, rest, rt);
+    return await f(h);
   } finally {
-    rt.recorder?.close();
-    await store?.close();
+    await h.close();
   }
 }
 
@@ -144,102 +141,56 @@ async function daemonNats(rest: string[]): Promise<import('./daemon.js').DaemonN
   return { nats: env, host: str(p, 'host'), inspect: bool(p, 'inspect') || str(p, 'inspect-url') !== undefined, inspectUrl: str(p, 'inspect-url') };
 }
 
-async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<number> {
-  const viaCgroups = await cgroupVerb(verb, rest, rt);
+async function runVerb(verb: string, rest: string[], root: string): Promise<number> {
+  const viaCgroups = await cgroupVerb(verb, rest, root, withHost);
   if (viaCgroups !== undefined) return viaCgroups;
   switch (verb) {
     case 'create': {
       const p = parseArgs(rest, CREATE_FLAGS);
       const id = oneId(p, 'create');
-      const req = { id, bundle: str(p, 'bundle') ?? process.cwd(), pidFile: str(p, 'pid-file') === undefined ? undefined : path.resolve(str(p, 'pid-file') as string), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket'), network: networkFlag(p), extraFiles: preservedFds(p) };
+      const req = { id, bundle: str(p, 'bundle') ?? process.cwd(), pidFile: pidFileFlag(p), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket'), network: networkFlag(p), extraFiles: preservedFds(p) };
       // Next to a running daemon, the daemon creates it (with our stdio) and stays its parent.
-      if (createThroughDaemon(rt.state.root, req)) return 0;
-      const c = await rt.create(id, { ...req, onWarning: warn });
-      c.init.handle.detach();
+      if (createThroughDaemon(root, req)) return 0;
+      await withHost(root, (h) => h.create(id, req));
       return 0;
     }
     case 'start':
-      await rt.start(oneId(parseArgs(rest, []), 'start'), { onWarning: warn });
+      await withHost(root, (h) => h.start(oneId(parseArgs(rest, []), 'start')));
       return 0;
     case 'run': {
       const p = parseArgs(rest, [...CREATE_FLAGS, { name: 'detach', short: ['d'], bool: true }, { name: 'keep', bool: true }]);
       const id = oneId(p, 'run');
-      const network = networkFlag(p);
-      const extraFiles = preservedFds(p);
-      if (bool(p, 'detach') && createThroughDaemon(rt.state.root, { id, bundle: str(p, 'bundle') ?? process.cwd(), pidFile: str(p, 'pid-file') === undefined ? undefined : path.resolve(str(p, 'pid-file') as string), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket'), network, extraFiles })) {
-        await rt.start(id, { onWarning: warn });
+      const detach = bool(p, 'detach');
+      const req = { bundle: str(p, 'bundle') ?? process.cwd(), pidFile: pidFileFlag(p), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket'), network: networkFlag(p), extraFiles: preservedFds(p) };
+      if (detach && createThroughDaemon(root, { id, ...req })) {
+        await withHost(root, (h) => h.start(id));
         return 0;
       }
-      const status = await rt.run(id, { bundle: str(p, 'bundle'), pidFile: str(p, 'pid-file'), noPivot: bool(p, 'no-pivot'), detach: bool(p, 'detach'), consoleSocket: str(p, 'console-socket'), network, extraFiles, forwardSignals: true, onWarning: warn });
-      return status ? exitCodeOf(status) : 0;
+      return withHost(root, (h) => runContainer(h, id, { ...req, keepTerminal: !detach && !req.consoleSocket }, detach));
     }
-    case 'exec': {
-      const p = parseArgs(rest, [
-        { name: 'process', short: ['p'] }, { name: 'tty', short: ['t'], bool: true }, { name: 'detach', short: ['d'], bool: true },
-        { name: 'pid-file' }, { name: 'env', short: ['e'], multi: true }, { name: 'cwd' }, { name: 'user', short: ['u'] },
-        { name: 'additional-gids', short: ['g'], multi: true }, { name: 'cap', short: ['c'], multi: true }, { name: 'no-new-privs', bool: true },
-        { name: 'preserve-fds' }, { name: 'console-socket' }, { name: 'process-label' }, { name: 'apparmor' }, { name: 'cgroup' },
-      ]);
-      const [id, ...cmd] = p.args;
-      if (!id) throw new UsageError('exec: expected a container ID and a command');
-      const file = str(p, 'process');
-      const processJson: unknown = file === undefined ? undefined : JSON.parse(fs.readFileSync(file === '-' ? 0 : file, 'utf8'));
-      // -p with "terminal": true asks for a tty as -t does.
-      const tty = bool(p, 'tty') || (processJson as { terminal?: unknown } | undefined)?.terminal === true;
-      const consoleSocket = str(p, 'console-socket');
-      if (tty && bool(p, 'detach') && !consoleSocket) throw new UsageError('exec: cannot allocate tty if cordon will detach without setting console socket');
-      if (!tty && consoleSocket) throw new UsageError('exec: cannot use console socket if cordon will not allocate tty');
-      const multi = (n: string) => (Array.isArray(p.flags[n]) ? (p.flags[n] as string[]) : []);
-      const u = str(p, 'user');
-      const um = u === undefined ? undefined : /^(\d+)(?::(\d+))?$/.exec(u);
-      if (u !== undefined && !um) throw new UsageError(`exec: --user: expected uid[:gid], got ${JSON.stringify(u)}`);
-      const proc = await rt.exec(id, {
-        args: cmd,
-        env: multi('env'),
-        cwd: str(p, 'cwd'),
-        user: um ? { uid: Number(um[1]), gid: um[2] === undefined ? undefined : Number(um[2]) } : undefined,
-        additionalGids: multi('additional-gids').length ? multi('additional-gids').map(Number) : undefined,
-        caps: multi('cap'),
-        noNewPrivileges: bool(p, 'no-new-privs'),
-        process: processJson,
-        tty,
-        consoleSize: tty && !consoleSocket ? ttySize() : undefined,
-      }, { extraFiles: preservedFds(p), consoleSocket });
-      if (str(p, 'pid-file')) fs.writeFileSync(str(p, 'pid-file') as string, String(proc.pid));
-      if (bool(p, 'detach')) {
-        proc.detach();
-        return 0;
-      }
-      // A terminal in the foreground: the caller's tty wired to the pty, signals forwarded, as `run` does.
-      const untty = proc.ptyMaster === undefined ? () => {} : attachTerminal(proc.ptyMaster);
-      const unforward = forwardSignals(proc);
-      try {
-        return exitCodeOf(await proc.exited);
-      } finally {
-        untty();
-        unforward();
-      }
-    }
+    case 'exec':
+      return withHost(root, (h) => execVerb(h, rest));
     case 'state':
-      process.stdout.write(JSON.stringify(rt.stateOf(oneId(parseArgs(rest, []), 'state')), null, 2) + '\n');
+      process.stdout.write(JSON.stringify(ociStateOf(new StateRoot(root), oneId(parseArgs(rest, []), 'state')), null, 2) + '\n');
       return 0;
     case 'kill': {
       const p = parseArgs(rest, [{ name: 'all', short: ['a'], bool: true }]);
       if (p.args.length < 1 || p.args.length > 2) throw new UsageError('kill: expected ID [SIGNAL]');
       const sig = p.args[1] === undefined ? 15 : parseSignal(p.args[1]);
       if (sig === undefined) throw new UsageError(`unknown signal ${JSON.stringify(p.args[1])}`);
-      await (bool(p, 'all') ? rt.killAll(p.args[0], sig) : rt.kill(p.args[0], sig));
+      await withHost(root, (h) => h.kill(p.args[0], sig, { all: bool(p, 'all') }));
       return 0;
     }
     case 'delete': {
       const p = parseArgs(rest, [{ name: 'force', short: ['f'], bool: true }]);
-      await rt.delete(oneId(p, 'delete'), { force: bool(p, 'force'), onWarning: warn });
+      const id = oneId(p, 'delete');
+      await withHost(root, (h) => h.destroy(id, { force: bool(p, 'force') }));
       return 0;
     }
     case 'list':
     case 'ps-list': {
       const p = parseArgs(rest, [{ name: 'format', short: ['f'] }, { name: 'quiet', short: ['q'], bool: true }]);
-      printList(rt.list(), str(p, 'format') ?? 'table', bool(p, 'quiet'));
+      printList(listStates(new StateRoot(root)), str(p, 'format') ?? 'table', bool(p, 'quiet'));
       return 0;
     }
     case 'spec': {
@@ -252,6 +203,93 @@ async function runVerb(verb: string, rest: string[], rt: OciRuntime): Promise<nu
     default:
       throw new UsageError(`unknown command ${JSON.stringify(verb)}; see cordon --help`);
   }
+}
+
+/**
+ * create + start in this process. Detached: return once it runs. In the foreground: the signals this process
+ * gets go to the container, a terminal is wired, and the container is deleted after its exit, whose
+ * shell-style code is returned.
+ */
+async function runContainer(h: ContainerHost, id: string, req: Parameters<ContainerHost['create']>[1], detach: boolean): Promise<number> {
+  if (detach) {
+    await h.create(id, req);
+    try {
+      await h.start(id);
+    } catch (e) {
+      await h.destroy(id, { force: true }).catch(() => {});
+      throw e;
+    }
+    return 0;
+  }
+  const status = await h.run(id, req, (c) => {
+    const unforward = forwardSignals(c.init);
+    const untty = c.ptyMaster === undefined ? () => {} : attachTerminal(c.ptyMaster);
+    return () => {
+      untty();
+      unforward();
+    };
+  });
+  return exitCodeOf(status);
+}
+
+const EXEC_FLAGS: FlagSpec[] = [
+  { name: 'process', short: ['p'] }, { name: 'tty', short: ['t'], bool: true }, { name: 'detach', short: ['d'], bool: true },
+  { name: 'pid-file' }, { name: 'env', short: ['e'], multi: true }, { name: 'cwd' }, { name: 'user', short: ['u'] },
+  { name: 'additional-gids', short: ['g'], multi: true }, { name: 'cap', short: ['c'], multi: true }, { name: 'no-new-privs', bool: true },
+  { name: 'preserve-fds' }, { name: 'console-socket' }, { name: 'process-label' }, { name: 'apparmor' }, { name: 'cgroup' },
+];
+
+/** exec: another process in a running container, through its machine; in the foreground, its exit code. */
+async function execVerb(h: ContainerHost, rest: string[]): Promise<number> {
+  const p = parseArgs(rest, EXEC_FLAGS);
+  const [id, ...cmd] = p.args;
+  if (!id) throw new UsageError('exec: expected a container ID and a command');
+  const file = str(p, 'process');
+  const processJson: unknown = file === undefined ? undefined : JSON.parse(fs.readFileSync(file === '-' ? 0 : file, 'utf8'));
+  // -p with "terminal": true asks for a tty as -t does.
+  const tty = bool(p, 'tty') || (processJson as { terminal?: unknown } | undefined)?.terminal === true;
+  const consoleSocket = str(p, 'console-socket');
+  if (tty && bool(p, 'detach') && !consoleSocket) throw new UsageError('exec: cannot allocate tty if cordon will detach without setting console socket');
+  if (!tty && consoleSocket) throw new UsageError('exec: cannot use console socket if cordon will not allocate tty');
+  const multi = (n: string) => (Array.isArray(p.flags[n]) ? (p.flags[n] as string[]) : []);
+  const u = str(p, 'user');
+  const um = u === undefined ? undefined : /^(\d+)(?::(\d+))?$/.exec(u);
+  if (u !== undefined && !um) throw new UsageError(`exec: --user: expected uid[:gid], got ${JSON.stringify(u)}`);
+  const proc = await h.exec(id, {
+    request: {
+      args: cmd,
+      env: multi('env'),
+      cwd: str(p, 'cwd'),
+      user: um ? { uid: Number(um[1]), gid: um[2] === undefined ? undefined : Number(um[2]) } : undefined,
+      additionalGids: multi('additional-gids').length ? multi('additional-gids').map(Number) : undefined,
+      caps: multi('cap'),
+      noNewPrivileges: bool(p, 'no-new-privs'),
+      process: processJson,
+      tty,
+      consoleSize: tty && !consoleSocket ? ttySize() : undefined,
+    },
+    io: { extraFiles: preservedFds(p), consoleSocket },
+  });
+  if (str(p, 'pid-file')) fs.writeFileSync(str(p, 'pid-file') as string, String(proc.pid));
+  if (bool(p, 'detach')) {
+    proc.detach();
+    return 0;
+  }
+  // A terminal in the foreground: the caller's tty wired to the pty, signals forwarded, as `run` does.
+  const untty = proc.ptyMaster === undefined ? () => {} : attachTerminal(proc.ptyMaster);
+  const unforward = forwardSignals(proc);
+  try {
+    const st = await proc.exited;
+    return st.signal !== null ? 128 + st.signal : (st.exitCode ?? 255);
+  } finally {
+    untty();
+    unforward();
+  }
+}
+
+function pidFileFlag(p: ParsedArgs): string | undefined {
+  const f = str(p, 'pid-file');
+  return f === undefined ? undefined : path.resolve(f);
 }
 
 /** --preserve-fds N: this process's fds 3..3+N-1, each checked open. */

@@ -2,7 +2,7 @@
  * `cordon --host H --nats URL <verb> ...`: the CLI's verbs sent to host H's supervisor over NATS (the command
  * service) instead of run here. Same verbs and flags as the local CLI where they make sense remotely; paths
  * (bundles) are paths on that host. Authentication and TLS come from CORDON_NATS_* (events/nats-connection.ts);
- * --nats (or CORDON_NATS_URL) says where NATS is. Errors print as `cordon: <host> <verb>: <message> [code]`.
+ * --nats (or CORDON_NATS_URL) says where NATS is. Errors print as `cordon: <Code>: <host> <verb>: <message>`, the remote code.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -49,9 +49,6 @@ export async function runRemote(host: string, natsUrl: string | undefined, verb:
   const client = await CommandClient.connect({ ...remoteNatsOptions(natsUrl), timeoutMs: Number(process.env.CORDON_NATS_TIMEOUT_MS) || 30_000 });
   try {
     return await remoteVerb(client.host(host), verb, rest);
-  } catch (e) {
-    if (e instanceof CordonCommandError) throw new Error(`${e.message} [${e.code}]`);
-    throw e;
   } finally {
     await client.close();
   }

@@ -6,24 +6,23 @@
 import { type NatsConnection, NoRespondersError, PermissionViolationError, TimeoutError } from '@nats-io/transport-node';
 import { type CommandReplies, type CommandRequests, type CommandVerb, COMMAND_VERBS, HOST_TOKEN, SERVICE_NAME, commandSubject, isErrorReply } from '../events/command-api.js';
 import { type NatsOptions, connectNats } from '../events/nats-connection.js';
+import { LifecycleError, isErrorCode } from '../errors/index.js';
 
 export type { CommandReplies, CommandRequests, CommandVerb };
 
-/** A command failed: `code` is the remote code (ContainerNotExists, bad-request, unsupported, ...) or a client one (timeout, no-responders, permission-denied). */
-export class CordonCommandError extends Error {
-  readonly code: string;
+/**
+ * A command failed: a LifecycleError whose `code` is the remote one (ContainerNotExists, BadRequest,
+ * Unsupported, ...; an unknown code becomes SystemError) or the client's (Timeout, NoResponders, PermissionDenied).
+ */
+export class CordonCommandError extends LifecycleError {
   readonly host: string;
   readonly verb: string;
-  /** The request field at fault, when the service named one. */
-  readonly field?: string;
 
-  constructor(host: string, verb: string, code: string, message: string, field?: string) {
-    super(`${host} ${verb}: ${message}`);
+  constructor(host: string, verb: string, code: string, message: string, field?: string, cause?: unknown) {
+    super(isErrorCode(code) ? code : 'SystemError', `${host} ${verb}: ${message}`, { ...(field === undefined ? {} : { field }), ...(cause === undefined ? {} : { cause }) });
     this.name = 'CordonCommandError';
     this.host = host;
     this.verb = verb;
-    this.code = code;
-    this.field = field;
   }
 }
 
@@ -70,8 +69,8 @@ export class CommandClient {
 
   /** Send one command to `host`'s supervisor; resolves with the reply or throws CordonCommandError. */
   async request<V extends CommandVerb>(host: string, verb: V, req: CommandRequests[V], opts: CommandOptions = {}): Promise<CommandReplies[V]> {
-    if (!HOST_TOKEN.test(host)) throw new CordonCommandError(host, verb, 'bad-request', `host: ${JSON.stringify(host)} is not a host id`, 'host');
-    if (!(COMMAND_VERBS as readonly string[]).includes(verb)) throw new CordonCommandError(host, verb, 'unknown-verb', `unknown verb ${JSON.stringify(verb)}`);
+    if (!HOST_TOKEN.test(host)) throw new CordonCommandError(host, verb, 'BadRequest', `host: ${JSON.stringify(host)} is not a host id`, 'host');
+    if (!(COMMAND_VERBS as readonly string[]).includes(verb)) throw new CordonCommandError(host, verb, 'UnknownVerb', `unknown verb ${JSON.stringify(verb)}`);
     const subject = commandSubject(host, verb);
     const timeout = opts.timeoutMs ?? this.timeoutMs;
     try {
@@ -82,11 +81,11 @@ export class CommandClient {
       return body as CommandReplies[V];
     } catch (e) {
       if (e instanceof CordonCommandError) throw e;
-      if (isPermissionViolation(e)) throw new CordonCommandError(host, verb, 'permission-denied', `not allowed to publish to ${subject} (${(e as Error).message})`);
+      if (isPermissionViolation(e)) throw new CordonCommandError(host, verb, 'PermissionDenied', `not allowed to publish to ${subject} (${(e as Error).message})`);
       const cause = (e as Error).cause;
-      if (e instanceof NoRespondersError || cause instanceof NoRespondersError) throw new CordonCommandError(host, verb, 'no-responders', `no supervisor answers ${subject}`);
-      if (e instanceof TimeoutError || cause instanceof TimeoutError) throw new CordonCommandError(host, verb, 'timeout', `no reply within ${timeout} ms`);
-      throw new CordonCommandError(host, verb, 'transport', (e as Error).message);
+      if (e instanceof NoRespondersError || cause instanceof NoRespondersError) throw new CordonCommandError(host, verb, 'NoResponders', `no supervisor answers ${subject}`);
+      if (e instanceof TimeoutError || cause instanceof TimeoutError) throw new CordonCommandError(host, verb, 'Timeout', `no reply within ${timeout} ms`);
+      throw new CordonCommandError(host, verb, 'SystemError', (e as Error).message, undefined, e);
     }
   }
 

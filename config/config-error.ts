@@ -2,6 +2,7 @@
  * The one error type config/ throws: every problem found in a bundle's config.json, each named by its
  * JSON path, collected before anything is created.
  */
+import { LifecycleError } from '../errors/index.js';
 
 /** One problem in config.json: where (a JSON path such as `process.rlimits[1].type`) and what. */
 export interface ConfigIssue {
@@ -20,13 +21,13 @@ export function formatIssue(issue: ConfigIssue): string {
  * A bundle's config.json was rejected. `issues` lists every problem found (not only the first); the
  * message is the single issue, or a count followed by one issue per line.
  */
-export class ConfigError extends Error {
+export class ConfigError extends LifecycleError {
   /** Every problem found, in the order the fields were checked. */
   readonly issues: readonly ConfigIssue[];
 
   /** @param issues - at least one problem; the message is built from them. */
   constructor(issues: readonly ConfigIssue[]) {
-    super(ConfigError.describe(issues));
+    super('ConfigInvalid', ConfigError.describe(issues), issues[0]?.path ? { field: issues[0].path } : {});
     this.name = 'ConfigError';
     this.issues = issues.map((i) => ({ path: i.path, message: i.message }));
   }

@@ -5,6 +5,8 @@
  * and the client (client/cordon-client.ts); no I/O here.
  */
 
+import { type ErrorCode, LifecycleError } from '../errors/index.js';
+
 /** Every verb the command service answers. */
 export const COMMAND_VERBS = ['create', 'start', 'pause', 'resume', 'kill', 'exec', 'checkpoint', 'restore', 'destroy', 'list', 'state', 'stats', 'update'] as const;
 
@@ -22,28 +24,20 @@ export function commandSubject(host: string, verb: CommandVerb | '>'): string {
   return `cordon.${host}.cmd.${verb}`;
 }
 
-/** Error codes of the service besides libcontainer's lifecycle codes (machines/commands.ts). */
-export type ServiceErrorCode = 'bad-request' | 'unknown-verb' | 'unsupported' | 'reply-too-large';
-
 /** The `error` member of a failed reply. */
 export interface WireError {
-  /** A lifecycle code (ContainerNotExists, ConfigInvalid, ...) or a ServiceErrorCode. */
-  code: string;
+  /** An error code (errors/index.ts: ContainerNotExists, ConfigInvalid, BadRequest, ...). */
+  code: ErrorCode;
   message: string;
   /** The request field (JSON path) at fault, when one is. */
   field?: string;
 }
 
-/** A request the schema refuses: names the field and why. */
-export class RequestError extends Error {
-  readonly code: ServiceErrorCode;
-  readonly field?: string;
-
-  constructor(code: ServiceErrorCode, message: string, field?: string) {
-    super(message);
+/** A request refused before it reaches a container: names the field and why. */
+export class RequestError extends LifecycleError {
+  constructor(code: Extract<ErrorCode, 'BadRequest' | 'UnknownVerb' | 'Unsupported' | 'ReplyTooLarge'>, message: string, field?: string) {
+    super(code, message, field === undefined ? {} : { field });
     this.name = 'RequestError';
-    this.code = code;
-    this.field = field;
   }
 }
 
@@ -241,7 +235,7 @@ function mismatch(kind: Kind, v: unknown): string | undefined {
 /** The verb of a subject `cordon.<host>.cmd.<verb>`, or a RequestError for an unknown one. */
 export function verbOf(token: string): CommandVerb {
   if ((COMMAND_VERBS as readonly string[]).includes(token)) return token as CommandVerb;
-  throw new RequestError('unknown-verb', `unknown verb ${JSON.stringify(token)}; verbs: ${COMMAND_VERBS.join(', ')}`);
+  throw new RequestError('UnknownVerb', `unknown verb ${JSON.stringify(token)}; verbs: ${COMMAND_VERBS.join(', ')}`);
 }
 
 /**
@@ -255,7 +249,7 @@ export function parseRequest<V extends CommandVerb>(verb: V, body: Uint8Array | 
     try {
       raw = JSON.parse(text);
     } catch (e) {
-      throw new RequestError('bad-request', `${verb}: the request is not JSON: ${(e as Error).message}`);
+      throw new RequestError('BadRequest', `${verb}: the request is not JSON: ${(e as Error).message}`);
     }
   }
   return checkRequest(verb, raw);
@@ -263,28 +257,28 @@ export function parseRequest<V extends CommandVerb>(verb: V, body: Uint8Array | 
 
 /** Check a parsed request body (see parseRequest). */
 export function checkRequest<V extends CommandVerb>(verb: V, raw: unknown): CommandRequests[V] {
-  if (!isObj(raw)) throw new RequestError('bad-request', `${verb}: the request must be a JSON object`);
+  if (!isObj(raw)) throw new RequestError('BadRequest', `${verb}: the request must be a JSON object`);
   const schema = SCHEMAS[verb];
   for (const k of Object.keys(raw)) {
-    if (!(k in schema)) throw new RequestError('bad-request', `${verb}: ${k}: unknown field (expected ${Object.keys(schema).join(', ') || 'none'})`, k);
+    if (!(k in schema)) throw new RequestError('BadRequest', `${verb}: ${k}: unknown field (expected ${Object.keys(schema).join(', ') || 'none'})`, k);
   }
   for (const [k, f] of Object.entries(schema)) {
     const v = raw[k];
     if (v === undefined) {
-      if (f.required) throw new RequestError('bad-request', `${verb}: ${k}: required`, k);
+      if (f.required) throw new RequestError('BadRequest', `${verb}: ${k}: required`, k);
       continue;
     }
     const why = mismatch(f.kind, v);
-    if (why) throw new RequestError('bad-request', `${verb}: ${k}: ${why}, got ${JSON.stringify(v)?.slice(0, 80)}`, k);
+    if (why) throw new RequestError('BadRequest', `${verb}: ${k}: ${why}, got ${JSON.stringify(v)?.slice(0, 80)}`, k);
   }
   if (verb === 'create' && (raw.bundle === undefined) === (raw.config === undefined)) {
-    throw new RequestError('bad-request', 'create: bundle: give exactly one of "bundle" (a bundle directory) or "config" (an OCI config object)', 'bundle');
+    throw new RequestError('BadRequest', 'create: bundle: give exactly one of "bundle" (a bundle directory) or "config" (an OCI config object)', 'bundle');
   }
-  if (verb === 'create' && raw.rootfs !== undefined && raw.config === undefined) throw new RequestError('bad-request', 'create: rootfs: only with "config"', 'rootfs');
+  if (verb === 'create' && raw.rootfs !== undefined && raw.config === undefined) throw new RequestError('BadRequest', 'create: rootfs: only with "config"', 'rootfs');
   if (verb === 'exec' && raw.process === undefined && !(Array.isArray(raw.args) && raw.args.length > 0)) {
-    throw new RequestError('bad-request', 'exec: args: a command is required (or a whole "process" object)', 'args');
+    throw new RequestError('BadRequest', 'exec: args: a command is required (or a whole "process" object)', 'args');
   }
-  if (verb === 'exec' && raw.output === true && raw.detach === true) throw new RequestError('bad-request', 'exec: output: cannot capture the output of a detached exec', 'output');
+  if (verb === 'exec' && raw.output === true && raw.detach === true) throw new RequestError('BadRequest', 'exec: output: cannot capture the output of a detached exec', 'output');
   return raw as CommandRequests[V];
 }
 

@@ -4,6 +4,7 @@
  * when the holder stops heartbeating (the bucket's TTL) or releases it. A second supervisor with the same
  * host id is refused with HostLeaseHeldError instead of interleaving its events with the first one's.
  */
+import { LifecycleError } from '../errors/index.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -17,10 +18,10 @@ export const HOSTS_BUCKET = 'CORDON_HOSTS';
 export const HOST_ID = /^[A-Za-z0-9_-]+$/;
 
 /** A host id that cannot be a subject token. */
-export class HostIdError extends Error {
+export class HostIdError extends LifecycleError {
   readonly host: string;
   constructor(host: string) {
-    super(`host id ${JSON.stringify(host)}: must be letters, digits, "-" or "_" (it is a NATS subject token and a KV key); pass --host ID`);
+    super('BadRequest', `host id ${JSON.stringify(host)}: must be letters, digits, "-" or "_" (it is a NATS subject token and a KV key); pass --host ID`, { field: 'host' });
     this.name = 'HostIdError';
     this.host = host;
   }
@@ -45,11 +46,11 @@ export interface LeaseHolder {
 }
 
 /** Another live supervisor holds the host's lease: refuse to write its log. */
-export class HostLeaseHeldError extends Error {
+export class HostLeaseHeldError extends LifecycleError {
   readonly host: string;
   readonly holder: LeaseHolder;
   constructor(host: string, holder: LeaseHolder) {
-    super(`host ${host}: its event log is held by another supervisor (pid ${holder.pid} on ${holder.machine}, since ${holder.since}, last heartbeat ${holder.heartbeat}); stop it or use another --host`);
+    super('HostLeaseHeld', `host ${host}: its event log is held by another supervisor (pid ${holder.pid} on ${holder.machine}, since ${holder.since}, last heartbeat ${holder.heartbeat}); stop it or use another --host`);
     this.name = 'HostLeaseHeldError';
     this.host = host;
     this.holder = holder;
@@ -57,10 +58,10 @@ export class HostLeaseHeldError extends Error {
 }
 
 /** The lease was taken by another supervisor while this one could not renew it. */
-export class HostLeaseLostError extends Error {
+export class HostLeaseLostError extends LifecycleError {
   readonly host: string;
   constructor(host: string, why: string) {
-    super(`host ${host}: lost the event-log lease: ${why}`);
+    super('HostLeaseHeld', `host ${host}: lost the event-log lease: ${why}`);
     this.name = 'HostLeaseLostError';
     this.host = host;
   }

@@ -6,6 +6,7 @@
  * runs. At start it also restores: a journal that is behind the stream (an empty state dir) gets the
  * host's events imported, keeping their seq, before the supervisor replays it.
  */
+import { LifecycleError } from '../errors/index.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { HostLease, HostLeaseHeldError, HostLeaseLostError, checkHostId } from './host-lease.js';
 import type { JournalStore } from './journal.js';
@@ -14,11 +15,11 @@ import { type NatsOptions, connectNats } from './nats-connection.js';
 import type { CordonEvent } from './schema.js';
 
 /** The journal and the stream disagree about the host's history (another journal wrote this host id). */
-export class HostLogDivergedError extends Error {
+export class HostLogDivergedError extends LifecycleError {
   readonly host: string;
   readonly seq: number;
   constructor(host: string, seq: number, why: string) {
-    super(`host ${host}: the local journal and JetStream disagree at event ${seq}: ${why}; not publishing`);
+    super('HostLogDiverged', `host ${host}: the local journal and JetStream disagree at event ${seq}: ${why}; not publishing`);
     this.name = 'HostLogDivergedError';
     this.host = host;
     this.seq = seq;

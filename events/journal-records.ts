@@ -3,18 +3,19 @@
  * ends a record), the error for damage, and the two ways of reading them that need no scan from the start —
  * a range from an index mark, and the check that a prefix ends with a given record.
  */
+import { LifecycleError } from '../errors/index.js';
 import fs from 'node:fs';
 import { crc32 } from 'node:zlib';
 import type { JournalSnapshot } from './journal-snapshot.js';
 import type { CordonEvent } from './schema.js';
 
 /** A record in the middle of the journal is damaged (not a torn tail): refuse rather than guess. */
-export class JournalCorruptError extends Error {
+export class JournalCorruptError extends LifecycleError {
   readonly path: string;
   readonly offset: number;
 
   constructor(path: string, offset: number, why: string) {
-    super(`journal ${path} is damaged at byte ${offset}: ${why}`);
+    super('EventLogCorrupt', `journal ${path} is damaged at byte ${offset}: ${why}`);
     this.name = 'JournalCorruptError';
     this.path = path;
     this.offset = offset;

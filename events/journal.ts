@@ -5,6 +5,7 @@
  * missing newline or CRC and truncated. Live subscribers hear this process's appends at once and other
  * processes' appends through a file watch.
  */
+import { LifecycleError } from '../errors/index.js';
 import fs from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { EventEmitter } from 'eventemitter3';
@@ -98,7 +99,15 @@ export class JournalStore implements EventStore {
     this.projection = opts.projection;
     this.lock = opts.lock;
     this.snapshotAfter = opts.snapshotAfter ?? { records: 1000, bytes: 1 << 20 };
-    this.fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND, 0o600);
+    try {
+      this.fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND, 0o600);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new LifecycleError('EventLogFailed', `event log ${path}: cannot open it for appending: open: ${err.code ?? err.message}${err.code ? ` (${err.message})` : ''}`, {
+        ...(typeof err.errno === 'number' ? { errno: Math.abs(err.errno) } : {}),
+        cause: e,
+      });
+    }
     try {
       this.openReport = this.lock(this.fd, () => this.openLocked());
     } catch (e) {
@@ -299,7 +308,9 @@ export class JournalStore implements EventStore {
     const containerId = events[0].containerId;
     if (events.some((e) => e.containerId !== containerId)) throw new Error('append: one container per batch');
     const stored = this.lock(this.fd, () => {
-      this.load(false, true); // catch up with other writers first
+      // Catch up with other writers first; under the lock no writer is mid-record, so an incomplete last record is
+      // a torn one (a writer killed mid-write) and is cut before anything is appended after it.
+      this.load(true, true);
       const current = this.perContainer.get(containerId) ?? 0;
       if (opts.expectedContainerSeq !== undefined && opts.expectedContainerSeq !== current) {
         throw new ConcurrencyError(containerId, opts.expectedContainerSeq, current);
@@ -316,7 +327,7 @@ export class JournalStore implements EventStore {
   async importEvents(events: CordonEvent[]): Promise<void> {
     if (events.length === 0) return;
     const stored = this.lock(this.fd, () => {
-      this.load(false, true);
+      this.load(true, true);
       events.forEach((e, i) => {
         validateEvent(e);
         if (e.seq !== this.seq + 1 + i) throw new JournalCorruptError(this.path, this.size, `imported event ${e.seq} does not follow ${this.seq + i}`);
@@ -327,17 +338,47 @@ export class JournalStore implements EventStore {
     for (const e of stored) this.bus.emit('event', e);
   }
 
-  /** Under the lock and caught up: write numbered records with one fsync, take them in, maybe snapshot. */
+  /**
+   * Under the lock and caught up: write numbered records with one fsync, take them in, maybe snapshot. A write
+   * or fsync that fails (a full disk, an I/O error) or stops short is taken back — the file is cut to where it
+   * was — and throws EventLogFailed naming the journal and errno: a record is either wholly in the log or not.
+   */
   private write(out: CordonEvent[]): void {
     const bufs = out.map(encodeRecord);
     const all = Buffer.concat(bufs);
-    fs.writeSync(this.fd, all, 0, all.length);
-    fs.fsyncSync(this.fd);
+    try {
+      for (let done = 0; done < all.length; ) {
+        const n = fs.writeSync(this.fd, all, done, all.length - done);
+        if (n <= 0) throw Object.assign(new Error('write returned 0 bytes'), { code: 'EIO', errno: -5, syscall: 'write' });
+        done += n;
+      }
+      fs.fsyncSync(this.fd);
+    } catch (e) {
+      throw this.appendFailed(out.length, e);
+    }
     for (const [i, b] of bufs.entries()) {
       this.note(out[i], this.size, b.toString('latin1', 0, 8));
       this.size += b.length;
     }
     this.maybeSnapshot();
+  }
+
+  /** Cut what a failed append wrote (so the next record follows the last whole one) and say why it failed. */
+  private appendFailed(records: number, e: unknown): LifecycleError {
+    const err = e as NodeJS.ErrnoException;
+    let undone = '';
+    try {
+      fs.ftruncateSync(this.fd, this.size);
+      fs.fsyncSync(this.fd);
+    } catch (t) {
+      // Left as a torn tail: the next writer (under the lock) or open cuts it.
+      undone = `; cutting the partial record failed too (${(t as Error).message})`;
+    }
+    const what = err.code ? `${err.syscall ?? 'write'}: ${err.code}` : String(err.message ?? e);
+    return new LifecycleError('EventLogFailed', `event log ${this.path}: ${records} record(s) not appended: ${what}${err.message && err.code ? ` (${err.message})` : ''}${undone}`, {
+      ...(typeof err.errno === 'number' ? { errno: Math.abs(err.errno) } : {}),
+      cause: e,
+    });
   }
 
   /**

@@ -3,6 +3,7 @@
  * shared by the supervisor, the command service, the CLI and the client library, read from flags or from
  * CORDON_NATS_* environment variables, turned into a connection of the v3 Node client.
  */
+import { LifecycleError } from '../errors/index.js';
 import fs from 'node:fs';
 import { type Authenticator, type NatsConnection, connect, credsAuthenticator, nkeyAuthenticator } from '@nats-io/transport-node';
 
@@ -31,12 +32,11 @@ export interface NatsOptions {
 }
 
 /** A NATS option that cannot be used (a missing file, a user without a password). */
-export class NatsOptionsError extends Error {
-  readonly field: string;
+export class NatsOptionsError extends LifecycleError {
+  declare readonly field: string;
   constructor(field: string, reason: string) {
-    super(`NATS option ${field}: ${reason}`);
+    super('BadRequest', `NATS option ${field}: ${reason}`, { field });
     this.name = 'NatsOptionsError';
-    this.field = field;
   }
 }
 

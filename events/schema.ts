@@ -2,6 +2,7 @@
  * The event contract other services rely on (ARCHITECTURE.md, "Events"): one event per transition or
  * notable fact, versioned, with a validator that names every bad field.
  */
+import { LifecycleError } from '../errors/index.js';
 import { randomUUID } from 'node:crypto';
 
 /** Version of the event schema; bumped on incompatible changes. */
@@ -40,11 +41,11 @@ export interface CordonEvent {
 export type NewEvent = Omit<CordonEvent, 'seq' | 'containerSeq'>;
 
 /** An event that does not match the schema; `issues` names each bad field. */
-export class EventSchemaError extends Error {
+export class EventSchemaError extends LifecycleError {
   readonly issues: string[];
 
   constructor(issues: string[]) {
-    super(`invalid event: ${issues.join('; ')}`);
+    super('EventLogCorrupt', `invalid event: ${issues.join('; ')}`);
     this.name = 'EventSchemaError';
     this.issues = issues;
   }

@@ -122,7 +122,13 @@ export async function spawnExec(target: ExecTarget, proc: ProcessSetup, opts: Ex
       releasePlan();
     }
     for (const fd of opened.splice(0)) fs.closeSync(fd);
-    await handle.started;
+    try {
+      await handle.started;
+    } catch (e) {
+      // Killed at a failed step or gate: resolve only once it is reaped, so no process of it is left when this rejects.
+      await handle.exited.catch(() => {});
+      throw e;
+    }
     if (consoleEnd < 0) return { handle };
     // The child made its pty in the container and sent the master before execve.
     const { fd } = recvFd(consoleEnd);

@@ -1,50 +1,56 @@
 /**
- * Typed errors of the lifecycle (libcontainer's set) and the check that turns an illegal command into one:
- * a command the machine cannot take in its current state is an error with a code, never a crash or a
- * silent no-op.
+ * The refusal of a command the container's machine cannot take in its state: one LifecycleError with a
+ * libcontainer code and a runc-like message, the same from every door (CLI, library, NATS, control socket).
  */
-import type { ContainerEvent, ContainerStateName } from './container.js';
+import { type ErrorCode, LifecycleError } from '../errors/index.js';
+import type { CommandSpec, ContainerStateName } from './lifecycle.js';
 
-/** libcontainer's error codes, plus the ones the extra states need. */
-export type LifecycleErrorCode =
-  | 'IdInUse'
-  | 'InvalidIdFormat'
-  | 'ContainerNotExists'
-  | 'ContainerPaused'
-  | 'ContainerNotStopped'
-  | 'ContainerNotRunning'
-  | 'ContainerNotPaused'
-  | 'ContainerBusy'
-  | 'ConfigInvalid'
-  | 'SystemError';
+export { LifecycleError, type ErrorCode };
 
-/** An error of the container lifecycle, with a stable code. */
-export class LifecycleError extends Error {
-  readonly code: LifecycleErrorCode;
-  /** The container's state when the command was refused, if any. */
-  readonly state?: string;
+/** States in which the container is not settled: creating, an operation in progress, a checkpoint or restore. */
+const SETTLED: readonly string[] = ['created', 'running', 'paused', 'checkpointed', 'stopped', 'destroyed'];
 
-  constructor(code: LifecycleErrorCode, message: string, state?: string) {
-    super(message);
-    this.name = 'LifecycleError';
-    this.code = code;
-    this.state = state;
+const VERB: Partial<Record<CommandSpec['type'], string>> = { destroy: 'delete', kill: 'signal', exec: 'exec into' };
+
+/**
+ * The error for command `c` refused by the machine of container `id` in `state` (a state name of the
+ * machine: a lifecycle state or an operation state such as `pausing`). Call only when the machine cannot
+ * take the command. Messages start with runc's wording ("container not running", "cannot delete container
+ * X that is not stopped: running", ...), which the tools that drive runtimes match on.
+ */
+export function refusal(id: string, state: ContainerStateName | string, c: CommandSpec): LifecycleError {
+  const err = (code: ErrorCode, message: string) => new LifecycleError(code, message, { state });
+  const verb = VERB[c.type] ?? c.type;
+  if (!SETTLED.includes(state)) return err('ContainerBusy', `container busy: ${id} is ${state} (cannot ${verb} it now)`);
+  if (state === 'destroyed') return new LifecycleError('ContainerNotExists', `container does not exist: ${id}`, { state });
+  switch (c.type) {
+    case 'destroy':
+      return err('ContainerNotStopped', `cannot delete container ${id} that is not stopped: ${state}`);
+    case 'resume':
+      return err('ContainerNotPaused', `container not paused: ${id} is ${state}`);
+    case 'restore':
+      return err('ContainerNotStopped', `cannot restore container ${id}: it is ${state}, not checkpointed`);
+    case 'start':
+      if (state === 'running' || state === 'paused') return err('ContainerNotStopped', `cannot start an already ${state} container: ${id}`);
+      return err('ContainerNotRunning', state === 'stopped' ? `cannot start a container that has stopped: ${id}` : `cannot start container ${id}: it is ${state}`);
+    default:
+      break;
   }
+  if (state === 'paused') return err('ContainerPaused', `container paused: ${id} (cannot ${verb} it)`);
+  return notRunning(id, state, verb);
 }
 
-const BUSY: ContainerStateName[] = ['creating', 'checkpointing', 'restoring'];
-const GONE: ContainerStateName[] = ['stopped', 'checkpointed', 'destroyed'];
+/** The refusal of a query that needs a live container (processes, stats) in `state`. */
+export function notRunning(id: string, state: string, what: string): LifecycleError {
+  return new LifecycleError('ContainerNotRunning', `container not running: ${id} is ${state} (cannot ${what} it)`, { state });
+}
 
-/** The error for `command` refused in `state` (call only when the machine cannot take it). */
-export function refusal(id: string, state: ContainerStateName, command: ContainerEvent): LifecycleError {
-  const verb = command.type;
-  const err = (code: LifecycleErrorCode, why: string) => new LifecycleError(code, `container ${id}: cannot ${verb}: ${why}`, state);
-  if (BUSY.includes(state)) return err('ContainerBusy', `it is ${state}`);
-  if (verb === 'destroy') return err('ContainerNotStopped', `it is ${state} (use force)`);
-  if (verb === 'resume') return err('ContainerNotPaused', `it is ${state}`);
-  if (verb === 'restore') return err('ContainerNotStopped', `it is ${state}, not checkpointed`);
-  if (state === 'paused') return err('ContainerPaused', 'it is paused');
-  if (verb === 'start' && (state === 'running')) return err('ContainerNotStopped', 'it is already running');
-  if (GONE.includes(state)) return err('ContainerNotRunning', `it is ${state}`);
-  return err('SystemError', `not allowed in state ${state}`);
+/** The error for a container the log does not know (or knows as destroyed). */
+export function notExists(id: string): LifecycleError {
+  return new LifecycleError('ContainerNotExists', `container does not exist: ${id}`);
+}
+
+/** The error for a create with an id the log holds for a container that is not destroyed. */
+export function idInUse(id: string, state?: string): LifecycleError {
+  return new LifecycleError('IdInUse', `container with id exists: ${id}`, state === undefined ? {} : { state });
 }

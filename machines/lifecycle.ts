@@ -151,6 +151,53 @@ export function transitionFor(state: ContainerStateName, ev: ContainerEvent): Tr
   return t;
 }
 
+/**
+ * The commands a door can send a container, each with the fact whose legality decides it (the table above:
+ * a command is legal in a state exactly when its fact is) and the operation state the machine runs it in.
+ */
+export const COMMANDS = {
+  start: { fact: 'start', op: 'starting' },
+  kill: { fact: 'kill', op: 'signalling' },
+  pause: { fact: 'pause', op: 'pausing' },
+  resume: { fact: 'resume', op: 'resuming' },
+  update: { fact: 'update', op: 'updating' },
+  exec: { fact: 'exec-started', op: 'exec-starting' },
+  destroy: { fact: 'destroy', op: 'destroying' },
+  checkpoint: { fact: 'checkpoint', op: 'checkpointing' },
+  restore: { fact: 'restore', op: 'restoring' },
+} as const satisfies Record<string, { fact: ContainerEvent['type']; op: string }>;
+
+/** A command verb. */
+export type CommandType = keyof typeof COMMANDS;
+
+/** A command as a door sends it (the parameters the table's guards look at). */
+export interface CommandSpec {
+  type: CommandType;
+  /** destroy: kill a live container first. */
+  force?: boolean;
+  /** kill: the signal. */
+  signal?: number;
+}
+
+/** The fact event whose legality decides a command. */
+export function factOfCommand(c: CommandSpec): ContainerEvent {
+  switch (c.type) {
+    case 'kill':
+      return { type: 'kill', signal: c.signal ?? 15 };
+    case 'destroy':
+      return { type: 'destroy', force: c.force };
+    case 'exec':
+      return { type: 'exec-started', execId: '', pid: 0 };
+    default:
+      return { type: COMMANDS[c.type].fact } as ContainerEvent;
+  }
+}
+
+/** Whether a container in `state` takes command `c` (the one rule every door's verbs go through). */
+export function commandAllowed(state: ContainerStateName, c: CommandSpec): boolean {
+  return transitionFor(state, factOfCommand(c)) !== undefined;
+}
+
 /** The pure reducer: the next state (the same object when the event is not accepted). */
 export function reduce(s: LifecycleState, ev: ContainerEvent): LifecycleState {
   const t = transitionFor(s.value, ev);

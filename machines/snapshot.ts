@@ -3,15 +3,15 @@
  * not load xstate).
  */
 import type { SnapshotFrom } from 'xstate';
-import { containerMachine } from './container.js';
+import { type ContainerMachine, containerMachine, settledState } from './container.js';
 import type { ContainerStateName, LifecycleState } from './lifecycle.js';
 
 /** A container machine snapshot. */
-export type ContainerSnapshot = SnapshotFrom<typeof containerMachine>;
+export type ContainerSnapshot = SnapshotFrom<ContainerMachine>;
 
-/** A machine snapshot in a replayed state (for createActor(machine, { snapshot })). */
-export function snapshotOf(s: LifecycleState): ContainerSnapshot {
-  return containerMachine.resolveState({ value: s.value, context: s.context });
+/** A machine snapshot in a replayed state, at the container's fact number `seq` (for createActor(machine, { snapshot })). */
+export function snapshotOf(s: LifecycleState, seq = 0): ContainerSnapshot {
+  return containerMachine().resolveState({ value: settledState(s.value), context: { ...s.context, seq } });
 }
 
 /** The state name of a snapshot. */

@@ -58,7 +58,7 @@ fi
 
 # --- 3. build -------------------------------------------------------------------------------------------------
 stamp=dist/.build-stamp
-src_dirs=(cli actors machines events kernel config bench)
+src_dirs=(errors cli client actors machines events kernel config bench)
 need_build=
 if [[ ! -d dist || ! -f $stamp ]]; then
   need_build=1

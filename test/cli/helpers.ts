@@ -6,6 +6,7 @@
  * them open after the CLI exits, so waiting for a pipe to close would wait for the container. A call resolves
  * when the CLI process exits.
  */
+import { type ErrorCode, isErrorCode } from '../../errors/index.js';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -118,11 +119,18 @@ export function errorLines(stderr: string): string[] {
   return stderr.split('\n').filter((l) => l.startsWith('cordon: ') && !l.startsWith('cordon: warning: '));
 }
 
-/** The single error line of a failed cordon command (fails the test when there is not exactly one). */
-export function theError(r: CmdResult): string {
+/** The code and message of a failed cordon command's single error line, `cordon: <Code>: <message>` (fails the test otherwise). */
+export function theFailure(r: CmdResult): { code: ErrorCode; message: string } {
   const lines = errorLines(r.stderr);
   if (lines.length !== 1) throw new Error(`expected exactly one error line on stderr, got ${lines.length}:\n${r.stderr}`);
-  return lines[0];
+  const m = /^cordon: ([A-Za-z]+): (.*)$/s.exec(lines[0]);
+  if (!m || !isErrorCode(m[1])) throw new Error(`expected "cordon: <Code>: <message>" with a known code, got ${JSON.stringify(lines[0])}`);
+  return { code: m[1], message: m[2] };
+}
+
+/** The single error line of a failed cordon command without its code: `cordon: <message>` (the code must be a known one). */
+export function theError(r: CmdResult): string {
+  return `cordon: ${theFailure(r).message}`;
 }
 
 /** Parsed `state` output; throws with stderr when the command failed. */

@@ -19,7 +19,7 @@ import {
   removeIoDir,
   startCordon,
   stateOf,
-  theError,
+  theFailure,
   waitFor,
   waitStatus, stateEntries } from './helpers.js';
 
@@ -121,12 +121,12 @@ describe('cordon CLI lifecycle (one process per verb)', () => {
 
     const again = await cordon(root, ['start', id]);
     expect(again.code).toBe(1);
-    expect(theError(again)).toBe('cordon: cannot start an already running container');
+    expect(theFailure(again)).toEqual({ code: 'ContainerNotStopped', message: `cannot start an already running container: ${id}` });
 
     const del = await cordon(root, ['delete', id]);
     expect(del.code).toBe(1);
-    expect(theError(del)).toBe(`cordon: cannot delete container ${id} that is not stopped: running`);
-    expect(theError(del)).toContain('not stopped');
+    expect(theFailure(del)).toEqual({ code: 'ContainerNotStopped', message: `cannot delete container ${id} that is not stopped: running` });
+    expect(theFailure(del).message).toContain('not stopped');
     expect(alive(pid)).toBe(true);
     expect((await stateOf(root, id)).status).toBe('running');
 
@@ -136,7 +136,7 @@ describe('cordon CLI lifecycle (one process per verb)', () => {
     expect(existsSync(join(root, id))).toBe(false);
     const gone = await cordon(root, ['state', id]);
     expect(gone.code).toBe(1);
-    expect(theError(gone)).toBe(`cordon: container does not exist: ${id}`);
+    expect(theFailure(gone)).toEqual({ code: 'ContainerNotExists', message: `container does not exist: ${id}` });
   });
 
   it.each([
@@ -157,7 +157,7 @@ describe('cordon CLI lifecycle (one process per verb)', () => {
 
     const k2 = await cordon(root, ['kill', id, 'KILL']);
     expect(k2.code).toBe(1);
-    expect(theError(k2)).toBe('cordon: container not running');
+    expect(theFailure(k2)).toEqual({ code: 'ContainerNotRunning', message: `container not running: ${id} is stopped (cannot signal it)` });
     const d = await cordon(root, ['delete', id]);
     expect(d.code, d.stderr).toBe(0);
     expect(existsSync(join(root, id))).toBe(false);
@@ -168,7 +168,7 @@ describe('cordon CLI lifecycle (one process per verb)', () => {
     const c = await createAndStart(id);
     const k = await cordon(root, ['kill', id, 'SIGFOO']);
     expect(k.code).toBe(1);
-    expect(theError(k)).toBe('cordon: unknown signal "SIGFOO"');
+    expect(theFailure(k)).toEqual({ code: 'BadRequest', message: 'unknown signal "SIGFOO"' });
     await new Promise((res) => setTimeout(res, 300));
     expect((await stateOf(root, id)).status).toBe('running');
     expect(alive(c.pid)).toBe(true);
@@ -228,7 +228,7 @@ describe('cordon CLI lifecycle (one process per verb)', () => {
 
     const bad = await cordon(root, ['list', '--format', 'yaml']);
     expect(bad.code).toBe(1);
-    expect(theError(bad)).toBe('cordon: invalid format option: yaml');
+    expect(theFailure(bad)).toEqual({ code: 'BadRequest', message: 'invalid format option: yaml' });
 
     for (const id of [a, b]) expect((await cordon(root, ['delete', '--force', id])).code).toBe(0);
     const empty = await cordon(root, ['list', '-q']);
@@ -239,7 +239,7 @@ describe('cordon CLI lifecycle (one process per verb)', () => {
     const r = await cordon(root, ['state', 'no-such-container']);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
-    expect(theError(r)).toBe('cordon: container does not exist: no-such-container');
+    expect(theFailure(r)).toEqual({ code: 'ContainerNotExists', message: 'container does not exist: no-such-container' });
   });
 
   it('creating an id that exists fails and leaves the first container untouched', async () => {
@@ -253,7 +253,7 @@ describe('cordon CLI lifecycle (one process per verb)', () => {
 
     const second = await cordon(root, ['create', '-b', annotated.dir, '--pid-file', pid2, id]);
     expect(second.code).toBe(1);
-    expect(theError(second)).toBe(`cordon: container with id exists: ${id}`);
+    expect(theFailure(second)).toEqual({ code: 'IdInUse', message: `container with id exists: ${id}` });
     expect(existsSync(pid2)).toBe(false);
     expect(readFileSync(pid1, 'utf8')).toBe(String(before.pid));
     expect(await stateOf(root, id)).toEqual(before);
@@ -271,7 +271,7 @@ describe('cordon CLI lifecycle (one process per verb)', () => {
   it.each(['a/b', '..', 'has space', 'semi;colon'])('rejects the invalid id %j and creates nothing', async (id) => {
     const r = await cordon(root, ['create', '-b', plain.dir, id]);
     expect(r.code).toBe(1);
-    expect(theError(r)).toBe(`cordon: invalid container id format: ${JSON.stringify(id)}`);
+    expect(theFailure(r)).toEqual({ code: 'InvalidIdFormat', message: `invalid container id format: ${JSON.stringify(id)}` });
     expect(stateEntries(root)).toEqual([]);
   });
 });

@@ -14,7 +14,7 @@ import {
   removeIoDir,
   runc,
   stateOf,
-  theError,
+  theFailure,
   waitStatus,
 } from './helpers.js';
 
@@ -95,7 +95,7 @@ describe('cordon next to runc on one bundle', () => {
     expect(rs.code).toBe(1);
     expect(cs.code).toBe(rs.code);
     expect(rs.stderr).toContain('container does not exist');
-    expect(theError(cs)).toBe('cordon: container does not exist: c');
+    expect(theFailure(cs)).toEqual({ code: 'ContainerNotExists', message: 'container does not exist: c' });
   });
 
   it('without annotations neither prints the key; error cases exit 1 with runc\'s wording', async () => {
@@ -115,21 +115,21 @@ describe('cordon next to runc on one bundle', () => {
     expect(rk.code).toBe(1);
     expect(ck.code).toBe(rk.code);
     expect(rk.stderr).toContain('unknown signal \\"FOO\\"');
-    expect(theError(ck)).toBe('cordon: unknown signal "FOO"');
+    expect(theFailure(ck)).toEqual({ code: 'BadRequest', message: 'unknown signal "FOO"' });
 
     const rd = await runc(runcRoot, ['delete', 'r2']);
     const cd = await cordon(root, ['delete', 'c2']);
     expect(rd.code).toBe(1);
     expect(cd.code).toBe(rd.code);
     expect(rd.stderr).toContain('cannot delete container r2 that is not stopped: running');
-    expect(theError(cd)).toBe('cordon: cannot delete container c2 that is not stopped: running');
+    expect(theFailure(cd)).toEqual({ code: 'ContainerNotStopped', message: 'cannot delete container c2 that is not stopped: running' });
 
     const rs = await runc(runcRoot, ['start', 'r2']);
     const cs = await cordon(root, ['start', 'c2']);
     expect(rs.code).toBe(1);
     expect(cs.code).toBe(rs.code);
     expect(rs.stderr).toContain('cannot start an already running container');
-    expect(theError(cs)).toBe('cordon: cannot start an already running container');
+    expect(theFailure(cs)).toEqual({ code: 'ContainerNotStopped', message: 'cannot start an already running container: c2' });
 
     expect((await runc(runcRoot, ['delete', '--force', 'r2'])).code).toBe(0);
     expect((await cordon(root, ['delete', '--force', 'c2'])).code).toBe(0);

@@ -1,6 +1,6 @@
 /**
  * Shared helpers of the integration tests: a private state root per test file, containers run through the
- * library (OciRuntime) with their stdout/stderr captured in temp files, and readers for what a container
+ * library (ContainerHost, the lifecycle path every door takes) with their stdout/stderr captured in temp files, and readers for what a container
  * prints (/proc/self/status, /proc/self/mountinfo) and for what the host sees afterwards.
  *
  *   const h = new Harness('process');
@@ -10,7 +10,10 @@
  */
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { OciRuntime } from '../../actors/oci-runtime.js';
+import { ContainerHost } from '../../actors/container-host.js';
+import { StateRoot } from '../../actors/state-dir.js';
+import { containerStats, listStates, ociStateOf } from '../../actors/queries.js';
+import type { CreateRequest } from '../../actors/verbs/create.js';
 import type { ExitStatus } from '../../kernel/process.js';
 import type { NetworkConfig } from '../../config/network.js';
 import { type Bundle, type OciSpecLike, type SpecMutator, makeBundle } from '../fixtures/bundle.js';
@@ -47,7 +50,7 @@ export interface RunOptions {
 /** A private state root and the bundles and temp files of one test file. */
 export class Harness {
   readonly root: string;
-  readonly rt: OciRuntime;
+  private host?: ContainerHost;
   private readonly scratch: string;
   private readonly bundles: Bundle[] = [];
   private seq = 0;
@@ -55,7 +58,36 @@ export class Harness {
   constructor(readonly name: string) {
     this.root = mkdtempSync(`/tmp/cordon-it-${name}-root-`);
     this.scratch = mkdtempSync(`/tmp/cordon-it-${name}-io-`);
-    this.rt = new OciRuntime(this.root);
+  }
+
+  /** The root's state dirs. */
+  get state(): StateRoot {
+    return new StateRoot(this.root);
+  }
+
+  /** runc's verbs on this root through ContainerHost (the lifecycle path every door takes), as the tests use them. */
+  readonly rt = {
+    create: async (id: string, req: CreateRequest) => (await this.containers()).create(id, req),
+    start: async (id: string) => (await this.containers()).start(id),
+    kill: async (id: string, signal = 15) => (await this.containers()).kill(id, signal),
+    delete: async (id: string, opts: { force?: boolean } = {}) => (await this.containers()).destroy(id, opts),
+    /** Foreground: create, start, wait, delete, the exit status; detached: create and start. */
+    run: async (id: string, req: CreateRequest & { detach?: boolean }): Promise<ExitStatus | null> => {
+      const h = await this.containers();
+      if (!req.detach) return h.run(id, req);
+      await h.create(id, req);
+      await h.start(id);
+      return null;
+    },
+    stateOf: (id: string) => ociStateOf(this.state, id),
+    list: () => listStates(this.state),
+    state: { dir: (id: string) => this.state.dir(id), fifo: (id: string) => this.state.fifo(id) },
+    cgroups: { stats: (id: string) => containerStats(this.state, id) },
+  };
+
+  /** The root's containers as actors (opened on first use; the CLI opens its own per verb). */
+  async containers(): Promise<ContainerHost> {
+    return (this.host ??= await ContainerHost.open({ root: this.root, watch: 'own' }));
   }
 
   /** A fresh container id. */
@@ -75,7 +107,7 @@ export class Harness {
     return join(this.scratch, `${++this.seq}-${name}`);
   }
 
-  /** Run a container in the foreground through OciRuntime.run and capture its output. */
+  /** Run a container in the foreground through ContainerHost.run and capture its output. */
   async run(spec: SpecMutator | Bundle, opts: RunOptions = {}): Promise<RunResult> {
     const bundle = isBundle(spec) ? spec : this.bundle(spec, opts.rootfs);
     const id = this.nextId();
@@ -89,7 +121,7 @@ export class Harness {
     const inFd = opts.stdin === undefined ? openSync('/dev/null', 'r') : openSync(inPath, 'r');
     let status: ExitStatus | null;
     try {
-      status = await this.rt.run(id, { bundle: bundle.dir, stdio: [inFd, outFd, errFd], pidFile, noPivot: opts.noPivot, network: opts.network });
+      status = await (await this.containers()).run(id, { bundle: bundle.dir, stdio: [inFd, outFd, errFd], pidFile, noPivot: opts.noPivot, network: opts.network });
     } finally {
       closeSync(inFd);
       closeSync(outFd);
@@ -112,11 +144,12 @@ export class Harness {
   async cleanup(): Promise<void> {
     for (const id of safeList(this.root)) {
       try {
-        await this.rt.delete(id, { force: true });
+        await (await this.containers()).destroy(id, { force: true });
       } catch {
         // best effort
       }
     }
+    await this.host?.close();
     for (const b of this.bundles) b.cleanup();
     rmSync(this.scratch, { recursive: true, force: true });
     rmSync(this.root, { recursive: true, force: true });
@@ -125,7 +158,7 @@ export class Harness {
 
 function safeList(root: string): string[] {
   try {
-    return existsSync(root) ? new OciRuntime(root).state.list() : [];
+    return existsSync(root) ? new StateRoot(root).list() : [];
   } catch {
     return [];
   }

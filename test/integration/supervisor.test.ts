@@ -10,9 +10,11 @@ import { appendFileSync, existsSync, mkdtempSync, openSync, closeSync, readFileS
 import { join } from 'node:path';
 import { firstValueFrom, toArray } from 'rxjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Cordon, type Container, LifecycleError, type LifecycleErrorCode } from '../../actors/cordon.js';
+import { Cordon, type Container, LifecycleError } from '../../actors/cordon.js';
+import type { ErrorCode as LifecycleErrorCode } from '../../errors/index.js';
+import { Supervisor } from '../../actors/supervisor.js';
 import { EventRecorder } from '../../actors/event-recorder.js';
-import { OciRuntime } from '../../actors/oci-runtime.js';
+import { destroyAll } from '../fixtures/containers.js';
 import { JournalStore } from '../../events/journal.js';
 import type { CordonEvent } from '../../events/schema.js';
 import { ConcurrencyError, type EventStore } from '../../events/store.js';
@@ -33,10 +35,9 @@ afterAll(async () => {
     c.kill('SIGKILL');
     await gone;
   }
-  // Whatever a failed test left: force-delete every container of every root (a bare runtime: no log needed).
+  // Whatever a failed test left: force-delete every container of every root.
   for (const root of roots) {
-    const rt = new OciRuntime(root);
-    for (const id of rt.state.list()) await rt.delete(id, { force: true }).catch(() => {});
+    await destroyAll(root);
     rmSync(root, { recursive: true, force: true });
   }
   for (const b of bundles) b.cleanup();
@@ -166,13 +167,13 @@ describe('library: illegal commands are LifecycleErrors that change nothing', ()
       made.push(done);
       expect(await done.run()).toMatchObject({ exitCode: 0 });
 
-      const snapshot = () => ({
+      const snapshotNow = async () => ({
         log: readFileSync(join(root, 'events.journal')),
         dirs: readdirSync(root).sort(),
         ids: lib.list(),
-        states: lib.list().map((id) => lib.supervisor.stateOf(id)),
+        states: await Promise.all(lib.list().map(async (id) => (await lib.load(id).state()).machine)),
       });
-      const before = snapshot();
+      const before = await snapshotNow();
       expect(before.states).toEqual(['stopped', 'running']);
 
       expect(await codeOf(() => run.start())).toBe('ContainerNotStopped');
@@ -185,7 +186,7 @@ describe('library: illegal commands are LifecycleErrors that change nothing', ()
       expect(await codeOf(() => lib.create('ill-bad', { bundle: bad.dir, stdio: STDIO }))).toBe('ConfigInvalid');
       expect(await codeOf(() => lib.load('no-such-container'))).toBe('ContainerNotExists');
 
-      const after = snapshot();
+      const after = await snapshotNow();
       expect(after.log.equals(before.log)).toBe(true);
       expect(after.dirs).toEqual(before.dirs);
       expect(after.ids).toEqual(before.ids);
@@ -233,7 +234,7 @@ describe('recovery after the supervisor process is SIGKILLed', () => {
       const seqBefore = journal(root).length;
 
       lib = await Cordon.open({ root });
-      const r = lib.supervisor.recovery;
+      const r = lib.recovery;
       expect([...r.adopted].sort()).toEqual([paused.id, adoptedA.id, adoptedB.id].sort());
       expect(r.exitedWhileDown).toEqual([killedWhileDown.id]);
       expect(r.unchanged).toEqual([]);
@@ -301,8 +302,8 @@ describe('closing a Cordon', () => {
     for (const m of made) expect(alive(m.pid), m.id).toBe(true);
     const lib = await Cordon.open({ root });
     try {
-      expect([...lib.supervisor.recovery.adopted].sort()).toEqual(made.map((m) => m.id).sort());
-      expect(made.map((m) => lib.supervisor.stateOf(m.id))).toEqual(['paused', 'running']);
+      expect([...lib.recovery.adopted].sort()).toEqual(made.map((m) => m.id).sort());
+      expect(await Promise.all(made.map(async (m) => (await lib.load(m.id).state()).machine))).toEqual(['paused', 'running']);
       for (const m of made) await lib.load(m.id).destroy({ force: true });
       for (const m of made) expect(alive(m.pid), m.id).toBe(false);
       expect(readdirSync(root)).toEqual(['events.journal']);
@@ -463,7 +464,7 @@ describe('cordon events (the host lifecycle stream)', () => {
 
       const bad = await cordon(root, ['events', '--no-follow', '--filter', 'colour=red']);
       expect(bad.code).toBe(1);
-      expect(bad.stderr).toMatch(/^cordon: --filter: expected container=ID or action=ACTION/);
+      expect(bad.stderr).toMatch(/^cordon: BadRequest: --filter: expected container=ID or action=ACTION/);
 
       // Following: only what is appended after it started, filtered; SIGINT ends it with 0.
       const follower = startCordon(root, ['events', '--format', 'json', '--filter', 'container=ed'], { timeoutMs: 30_000 });
@@ -558,18 +559,18 @@ describe('torn journal tail', () => {
     const half = '0badc0de {"v":1,"seq":6,"containerSeq":1,"id":"1c4f';
     appendFileSync(file, half);
 
-    const lib = await Cordon.open({ root });
+    const lib = await Supervisor.start({ root });
     try {
-      const js = lib.supervisor.store as JournalStore;
+      const js = lib.store as JournalStore;
       expect(js.openReport).toEqual({ records: 5, truncatedBytes: half.length });
       expect(readFileSync(file).equals(good)).toBe(true);
       expect(await firstValueFrom(lib.events$({ sinceSeq: 1, follow: false }).pipe(toArray()))).toEqual(events);
-      expect(lib.list()).toEqual([]);
-      const next = await lib.supervisor.recorder.record('t3', 'create', { pid: 3 });
+      expect(lib.ids()).toEqual([]);
+      const next = await lib.containers.recorder.record('t3', 'create', { pid: 3 });
       expect([next.seq, next.containerSeq]).toEqual([6, 1]);
       expectGapFree(journal(root));
     } finally {
-      await lib.close();
+      await lib.stop();
     }
   });
 });

@@ -1,19 +1,27 @@
 /**
- * The lifecycle table, its pure reducer and the xstate machine built from it: every state × every event,
- * the same answer from both executions, random sequences through both, refusal codes, and the live
- * machine with stub actors (explicit invoke ids, watcher input, exits and failures).
+ * The lifecycle table, its pure reducer and the xstate machine built from it: every state × every event
+ * through the reducer; every settled state × every command through the machine (it takes exactly the
+ * commands whose facts the table allows); random command sequences through the machine with stub actors
+ * that record facts into a simulated log, agreeing with the reducer at every step; refusal codes; and the
+ * live machine's invokes (explicit ids, watcher input, facts, failures, the exec child).
  */
 import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { type AnyActorRef, createActor, fromCallback, fromPromise, getInitialSnapshot, transition, waitFor } from 'xstate';
+import { type AnyActorRef, createActor, fromCallback, fromPromise, waitFor } from 'xstate';
 import { LifecycleError, refusal } from '../../machines/commands.js';
-import { containerMachine } from '../../machines/container.js';
+import { type MachineEvent, type OpInput, type OpOutcome, SETTLED_STATES, containerMachineWith, settledState } from '../../machines/container.js';
+import { execMachineWith } from '../../machines/exec.js';
 import {
+  COMMANDS,
+  type CommandSpec,
+  type CommandType,
   type ContainerContext,
   type ContainerEvent,
   type ContainerStateName,
   LIFECYCLE,
   type LifecycleState,
+  commandAllowed,
+  factOfCommand,
   initialLifecycle,
   reduce,
   transitionFor,
@@ -174,13 +182,6 @@ function expected(state: ContainerStateName, ev: ContainerEvent): Expect | undef
 
 const describeEvent = (ev: ContainerEvent) => JSON.stringify(ev);
 
-/** xstate's pure step from a snapshot in `s`. */
-function machineStep(s: LifecycleState, ev: ContainerEvent) {
-  const snap = snapshotOf(s);
-  const [next] = transition(containerMachine, snap, ev);
-  return { before: snap, next };
-}
-
 describe('the table matches the written-out lifecycle', () => {
   it('LIFECYCLE has exactly the expected (state, event) entries and targets', () => {
     for (const state of STATES) {
@@ -196,12 +197,10 @@ describe('the table matches the written-out lifecycle', () => {
   });
 });
 
-describe.each(STATES)('state %s × every event', (state) => {
+describe.each(STATES)('the reducer: state %s × every event', (state) => {
   it.each(EVENTS.map((ev) => [describeEvent(ev), ev] as const))('%s', (_name, ev) => {
     const s: LifecycleState = { value: state, context: BASE };
     const x = expected(state, ev);
-
-    // The reducer.
     const r = reduce(s, ev);
     expect(transitionFor(state, ev) !== undefined).toBe(x !== undefined);
     if (x) {
@@ -211,17 +210,124 @@ describe.each(STATES)('state %s × every event', (state) => {
       expect(r).toBe(s); // the same object: nothing moved, nothing changed
       expect(r.context).toEqual(BASE);
     }
-
-    // The xstate machine: same outcome, and can() says yes exactly for the legal ones.
-    const { before, next } = machineStep(s, ev);
-    expect(before.value).toBe(state);
-    expect(before.can(ev)).toBe(x !== undefined);
-    expect(next.value).toBe(x ? x.to : state);
-    expect(next.context).toEqual(x ? expectedContext(BASE, ev, x.change) : BASE);
   });
 });
 
-describe('reducer and machine agree on random sequences', () => {
+/** Every command with the parameter variants the table's guards look at. */
+const COMMAND_SPECS: CommandSpec[] = [
+  ...(Object.keys(COMMANDS) as CommandType[]).filter((t) => t !== 'destroy' && t !== 'kill').map((type) => ({ type })),
+  { type: 'kill', signal: 9 },
+  { type: 'destroy' },
+  { type: 'destroy', force: false },
+  { type: 'destroy', force: true },
+];
+
+describe.each(SETTLED_STATES)('the machine: settled state %s × every command', (state) => {
+  it.each(COMMAND_SPECS.map((c) => [JSON.stringify(c), c] as const))('%s', (_name, c) => {
+    const legal = expected(state, factOfCommand(c)) !== undefined;
+    expect(commandAllowed(state, c)).toBe(legal);
+    const snap = snapshotOf({ value: state, context: BASE }, 5);
+    expect(snap.value).toBe(state);
+    // can() is the machine deciding: exactly the commands whose fact the table takes.
+    expect(snap.can({ ...c, op: 1 })).toBe(legal);
+    if (!legal) {
+      const e = refusal('web-1', state, c);
+      expect(e).toBeInstanceOf(LifecycleError);
+      expect(e.message).toContain('web-1');
+    }
+  });
+});
+
+/** A simulated log for one container: stub actors append facts to it and say where it is, as the real ones do. */
+class FakeLog {
+  seq = 0;
+  state: LifecycleState;
+  constructor(id: string, state?: LifecycleState) {
+    this.state = state ?? initialLifecycle(id);
+  }
+  append(...facts: ContainerEvent[]): OpOutcome {
+    for (const f of facts) {
+      const next = reduce(this.state, f);
+      if (next === this.state && f.type !== 'error') throw new Error(`the log refuses ${f.type} in ${this.state.value}`);
+      this.state = next;
+      this.seq++;
+    }
+    return { seq: this.seq, state: this.state };
+  }
+  get outcome(): OpOutcome {
+    return { seq: this.seq, state: this.state };
+  }
+}
+
+interface Watch {
+  input: { id: string; pid?: number };
+  sendBack: (e: MachineEvent) => void;
+  stopped: boolean;
+}
+
+/** The machine with stub actors over a FakeLog: each operation appends the command's fact (or fails, on request). */
+function harness(log: FakeLog, opts: { fail?: Set<string>; createPid?: number; startIn?: LifecycleState; criu?: boolean } = {}) {
+  const exitWatches: Watch[] = [];
+  const oomWatches: Watch[] = [];
+  const inputs: Array<{ src: string; input: unknown }> = [];
+  const watcher = (into: Watch[]) =>
+    fromCallback<MachineEvent, { id: string; pid?: number }>(({ input, sendBack }) => {
+      const w: Watch = { input, sendBack: (e) => sendBack(e), stopped: false };
+      into.push(w);
+      return () => {
+        w.stopped = true;
+      };
+    });
+  const op = (src: string, facts: (i: OpInput) => ContainerEvent[]) =>
+    fromPromise<OpOutcome, OpInput>(async ({ input }) => {
+      inputs.push({ src, input });
+      if (opts.fail?.has(src)) return { ...log.outcome, error: { code: 'SystemError', message: `${src} failed` } };
+      return log.append(...facts(input));
+    });
+  const machine = containerMachineWith({
+    create: fromPromise<OpOutcome, { id: string; op: number }>(async ({ input }) => {
+      inputs.push({ src: 'create', input });
+      if (opts.fail?.has('create')) return log.append({ type: 'error', message: 'pivot_root: EINVAL', step: 'create' });
+      return log.append({ type: 'created', pid: opts.createPid ?? 42 });
+    }),
+    start: op('start', () => [{ type: 'start' }]),
+    kill: op('kill', (i) => [{ type: 'kill', signal: i.command.signal ?? 15 }]),
+    pause: op('pause', () => [{ type: 'pause' }]),
+    resume: op('resume', () => [{ type: 'resume' }]),
+    update: op('update', () => [{ type: 'update' }]),
+    destroy: op('destroy', (i) => [...(['running', 'paused', 'created'].includes(log.state.value) ? [{ type: 'exited', exitCode: null, signal: 9 } as ContainerEvent] : []), { type: 'destroy', force: i.command.force }]),
+    exec: execMachineWith({
+      start: fromPromise(async ({ input }) => {
+        inputs.push({ src: 'exec', input });
+        if (opts.fail?.has('exec')) return { ...log.outcome, error: { code: 'SystemError', message: 'exec failed' } };
+        return { execId: `x${input.op}`, pid: 300 + input.op, ...log.append({ type: 'exec-started', execId: `x${input.op}`, pid: 300 + input.op }) };
+      }),
+    }),
+    ...(opts.criu
+      ? {
+          checkpoint: op('checkpoint', () => [{ type: 'checkpoint' }, { type: 'checkpointed' }]),
+          restore: op('restore', () => [{ type: 'restore' }, { type: 'restored', pid: 77 }]),
+        }
+      : {}),
+    watchExit: watcher(exitWatches),
+    watchOom: watcher(oomWatches),
+  });
+  const actor = opts.startIn
+    ? createActor(machine, { input: { id: 'web-1', state: opts.startIn.value, context: opts.startIn.context, seq: log.seq } })
+    : createActor(machine, { input: { id: 'web-1', op: 1 } });
+  const children = () => Object.keys(actor.getSnapshot().children as Record<string, AnyActorRef>).sort();
+  let op_ = 10;
+  /** Send a command as a door does: refused when can() is false, else wait for the machine to settle it. */
+  const command = async (c: CommandSpec) => {
+    const ev = { ...c, op: ++op_ };
+    if (!actor.getSnapshot().can(ev)) throw refusal('web-1', String(actor.getSnapshot().value), c);
+    actor.send(ev);
+    return waitFor(actor, (s) => s.context.result?.op === ev.op, { timeout: 2000 });
+  };
+  return { actor, exitWatches, oomWatches, inputs, children, command };
+}
+
+describe('machine and reducer agree on random command sequences', () => {
   /** mulberry32: a small seeded PRNG, so a failure is reproducible. */
   function prng(seed: number) {
     let a = seed >>> 0;
@@ -233,75 +339,80 @@ describe('reducer and machine agree on random sequences', () => {
       return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
     };
   }
+  const FACTS: ContainerEvent[] = [
+    { type: 'exited', exitCode: 0, signal: null },
+    { type: 'exited', exitCode: 137, signal: 9, oomKilled: true },
+    { type: 'oom' },
+    { type: 'exec-exited', execId: 'x11', exitCode: 0 },
+  ];
+  const same = (a: ContainerContext, b: ContainerContext) =>
+    isDeepStrictEqual({ pid: a.pid, exit: a.exit, oomEvents: a.oomEvents, execs: a.execs, lastError: a.lastError }, { pid: b.pid, exit: b.exit, oomEvents: b.oomEvents, execs: b.execs, lastError: b.lastError });
 
-  it('2,000 seeded sequences give identical state values and contexts at every step', () => {
+  it('400 seeded sequences of commands and observed facts: the machine settles where the log is, and takes exactly the legal commands', async () => {
     const rnd = prng(0xc0ffee);
     const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)];
     const visited = new Set<string>();
     const taken = new Set<string>();
     let steps = 0;
-    let legalSteps = 0;
-    for (let n = 0; n < 2000; n++) {
-      const id = `c${n}`;
-      // Half start fresh (creating), half from a random state with a rich context.
-      let r: LifecycleState;
-      let snap: ReturnType<typeof snapshotOf>;
-      if (n % 2 === 0) {
-        r = initialLifecycle(id);
-        snap = getInitialSnapshot(containerMachine, { id });
-      } else {
-        r = { value: pick(STATES), context: { ...BASE, id } };
-        snap = snapshotOf(r);
-      }
-      expect(snap.value).toBe(r.value);
-      expect(snap.context).toEqual(r.context);
-      const len = 2 + Math.floor(rnd() * 40);
+    for (let n = 0; n < 400; n++) {
+      const log = new FakeLog('web-1');
+      const h = harness(log, { criu: true });
+      h.actor.start();
+      await waitFor(h.actor, (s) => s.value === 'created', { timeout: 2000 });
+      const len = 4 + Math.floor(rnd() * 30);
       for (let i = 0; i < len; i++) {
-        // Bias towards legal events so sequences get deep, but keep illegal ones in the mix.
-        const legal = EVENTS.filter((e) => transitionFor(r.value, e));
-        const ev = rnd() < 0.6 && legal.length ? pick(legal) : pick(EVENTS);
-        const trail = `sequence ${n}, step ${i}, ${r.value} + ${describeEvent(ev)}`;
-        const ok = transitionFor(r.value, ev) !== undefined;
-        // Plain comparisons first (26k steps); expect() only to report a difference.
-        if (snap.can(ev) !== ok) expect(snap.can(ev), trail).toBe(ok);
-        if (ok) {
-          legalSteps++;
-          taken.add(`${r.value}:${ev.type}`);
+        const settled = settledState(log.state.value);
+        const trail = `sequence ${n}, step ${i}, in ${settled}`;
+        if (rnd() < 0.25) {
+          // A fact another process (or a watcher) appended: it reaches the machine as a `fact` event.
+          const f = pick(FACTS);
+          if (!transitionFor(log.state.value, f)) continue;
+          h.actor.send({ type: 'fact', action: f.type, ...log.append(f) });
+        } else {
+          const c = pick(COMMAND_SPECS);
+          const legal = commandAllowed(settled, c);
+          const can = h.actor.getSnapshot().can({ ...c, op: 0 });
+          if (can !== legal) expect(can, `${trail}: can(${JSON.stringify(c)})`).toBe(legal);
+          if (!legal) {
+            await expect(h.command(c)).rejects.toBeInstanceOf(LifecycleError);
+            continue;
+          }
+          taken.add(`${settled}:${c.type}`);
+          const s = await h.command(c);
+          if (!s.context.result?.ok) expect(s.context.result, trail).toMatchObject({ ok: true });
         }
-        const wasDestroyed = r.value === 'destroyed';
-        r = reduce(r, ev);
-        [snap] = transition(containerMachine, snap, ev);
-        if (snap.value !== r.value) expect(snap.value, trail).toBe(r.value);
-        if (!isDeepStrictEqual(snap.context, r.context)) expect(snap.context, trail).toStrictEqual(r.context);
-        visited.add(r.value);
         steps++;
-        if (wasDestroyed) break; // one event after the end is enough
+        const s = h.actor.getSnapshot();
+        if (s.value !== settledState(log.state.value)) expect(s.value, trail).toBe(settledState(log.state.value));
+        if (log.state.value !== 'destroyed' && !same(s.context, log.state.context)) expect(s.context, trail).toMatchObject(log.state.context);
+        if (s.context.seq !== log.seq) expect(s.context.seq, trail).toBe(log.seq);
+        visited.add(String(s.value));
+        if (s.value === 'destroyed') break;
       }
+      h.actor.stop();
     }
-    // The walk really explored the machine.
-    expect([...visited].sort()).toEqual([...STATES].sort());
-    const allLegal = STATES.flatMap((st) => Object.keys(SPEC[st]).map((t) => `${st}:${t}`));
-    expect([...taken].sort()).toEqual(allLegal.sort()); // every legal transition was taken at least once
-    expect(steps).toBeGreaterThan(8_000);
-    expect(legalSteps).toBeGreaterThan(steps / 2);
+    expect([...visited].sort()).toEqual(['checkpointed', 'created', 'destroyed', 'paused', 'running', 'stopped']);
+    for (const t of ['created:start', 'created:kill', 'created:destroy', 'running:pause', 'running:exec', 'running:update', 'running:checkpoint', 'checkpointed:restore', 'paused:resume', 'paused:destroy', 'stopped:destroy']) expect([...taken]).toContain(t);
+    expect(steps, [...taken].sort().join(" ")).toBeGreaterThan(600);
   });
 });
 
 describe('refusal()', () => {
-  const code = (state: ContainerStateName, ev: ContainerEvent) => {
+  const code = (state: ContainerStateName | string, c: CommandSpec) => {
     // refusal() is for commands the machine cannot take: check that first.
-    expect(transitionFor(state, ev)).toBeUndefined();
-    const e = refusal('web-1', state, ev);
+    if ((SETTLED_STATES as readonly string[]).includes(state)) expect(commandAllowed(state as ContainerStateName, c)).toBe(false);
+    const e = refusal('web-1', state, c);
     expect(e).toBeInstanceOf(LifecycleError);
     expect(e.state).toBe(state);
-    expect(e.message).toContain('container web-1: cannot ' + ev.type);
+    expect(e.message).toContain('web-1');
     return e.code;
   };
 
   it('start twice → ContainerNotStopped', () => {
-    const s = reduce(reduce(initialLifecycle('web-1'), { type: 'created', pid: 1 }), { type: 'start' });
-    expect(s.value).toBe('running');
-    expect(code(s.value, { type: 'start' })).toBe('ContainerNotStopped');
+    expect(code('running', { type: 'start' })).toBe('ContainerNotStopped');
+  });
+  it('start a stopped container → ContainerNotRunning', () => {
+    expect(code('stopped', { type: 'start' })).toBe('ContainerNotRunning');
   });
   it('pause a stopped container → ContainerNotRunning', () => {
     expect(code('stopped', { type: 'pause' })).toBe('ContainerNotRunning');
@@ -312,194 +423,192 @@ describe('refusal()', () => {
   it('resume a running container → ContainerNotPaused', () => {
     expect(code('running', { type: 'resume' })).toBe('ContainerNotPaused');
   });
+  it('exec into a stopped container → ContainerNotRunning; into a paused one → ContainerPaused', () => {
+    expect(code('stopped', { type: 'exec' })).toBe('ContainerNotRunning');
+    expect(code('paused', { type: 'exec' })).toBe('ContainerPaused');
+  });
   it('destroy a running container without force → ContainerNotStopped', () => {
     expect(code('running', { type: 'destroy' })).toBe('ContainerNotStopped');
     expect(code('running', { type: 'destroy', force: false })).toBe('ContainerNotStopped');
     expect(code('paused', { type: 'destroy' })).toBe('ContainerNotStopped');
   });
-  it('any command while creating (and the other busy states) → ContainerBusy', () => {
-    for (const ev of [{ type: 'start' }, { type: 'pause' }, { type: 'resume' }, { type: 'kill', signal: 9 }, { type: 'destroy' }, { type: 'destroy', force: true }, { type: 'checkpoint' }, { type: 'restore' }, { type: 'update' }] as ContainerEvent[]) {
-      expect(code('creating', ev), describeEvent(ev)).toBe('ContainerBusy');
-      expect(code('checkpointing', ev), describeEvent(ev)).toBe('ContainerBusy');
-      expect(code('restoring', ev), describeEvent(ev)).toBe('ContainerBusy');
+  it('any command while creating or while an operation runs → ContainerBusy', () => {
+    for (const c of COMMAND_SPECS) {
+      for (const busy of ['creating', 'pausing', 'signalling', 'destroying', 'exec-starting', 'checkpointing', 'restoring']) expect(code(busy, c), `${busy} ${JSON.stringify(c)}`).toBe('ContainerBusy');
     }
+  });
+  it('a command to a destroyed container → ContainerNotExists', () => {
+    expect(code('destroyed', { type: 'start' })).toBe('ContainerNotExists');
   });
   it('resume of a non-paused container → ContainerNotPaused; a command to a paused one → ContainerPaused', () => {
     expect(code('created', { type: 'resume' })).toBe('ContainerNotPaused');
     expect(code('stopped', { type: 'resume' })).toBe('ContainerNotPaused');
-    expect(code('paused', { type: 'start' })).toBe('ContainerPaused');
+    expect(code('paused', { type: 'start' })).toBe('ContainerNotStopped');
     expect(code('paused', { type: 'checkpoint' })).toBe('ContainerPaused');
   });
 });
 
 describe('the live machine with stub actors', () => {
-  interface Watch {
-    input: { id: string; pid?: number };
-    sendBack: (e: ContainerEvent) => void;
-    stopped: boolean;
-  }
-
-  function harness(opts: { create?: () => Promise<{ pid: number }>; checkpoint?: () => Promise<void>; restore?: () => Promise<{ pid: number }> } = {}) {
-    const exitWatches: Watch[] = [];
-    const oomWatches: Watch[] = [];
-    const createInputs: unknown[] = [];
-    const watcher = (into: Watch[]) =>
-      fromCallback<ContainerEvent, { id: string; pid?: number }>(({ input, sendBack }) => {
-        const w: Watch = { input, sendBack: (e) => sendBack(e), stopped: false };
-        into.push(w);
-        return () => {
-          w.stopped = true;
-        };
-      });
-    const machine = containerMachine.provide({
-      actors: {
-        create: fromPromise<{ pid: number }, { id: string }>(async ({ input }) => {
-          createInputs.push(input);
-          return opts.create ? opts.create() : { pid: 42 };
-        }),
-        watchExit: watcher(exitWatches),
-        watchOom: watcher(oomWatches),
-        checkpoint: fromPromise<void, { id: string }>(async () => (opts.checkpoint ? opts.checkpoint() : undefined)),
-        restore: fromPromise<{ pid: number }, { id: string }>(async () => (opts.restore ? opts.restore() : { pid: 77 })),
-      },
-    });
-    const actor = createActor(machine, { input: { id: 'web-1' } });
-    const children = () => Object.keys(actor.getSnapshot().children as Record<string, AnyActorRef>).sort();
-    return { actor, exitWatches, oomWatches, createInputs, children };
-  }
-
-  it('creating invokes "create"; created, running and paused invoke "exit-watch" / "oom-watch" with the pid', async () => {
-    const h = harness();
+  it('creating invokes "create" with the ticket; created, running and paused invoke "exit-watch" / "oom-watch" with the pid', async () => {
+    const log = new FakeLog('web-1');
+    const h = harness(log);
     h.actor.start();
     expect(h.actor.getSnapshot().value).toBe('creating');
     expect(h.children()).toEqual(['create']);
-
     await waitFor(h.actor, (s) => s.value === 'created', { timeout: 2000 });
-    expect(h.createInputs).toEqual([{ id: 'web-1' }]);
-    expect(h.actor.getSnapshot().context.pid).toBe(42);
+    expect(h.inputs).toEqual([{ src: 'create', input: { id: 'web-1', op: 1 } }]);
+    expect(h.actor.getSnapshot().context).toMatchObject({ pid: 42, seq: 1, result: { op: 1, ok: true } });
     expect(h.children()).toEqual(['exit-watch']);
     expect(h.exitWatches.map((w) => w.input)).toEqual([{ id: 'web-1', pid: 42 }]);
 
-    h.actor.send({ type: 'start' });
-    expect(h.actor.getSnapshot().value).toBe('running');
+    // A command runs in its operation state, whose invoke is named after the verb, then settles.
+    h.actor.send({ type: 'start', op: 2 });
+    expect(h.actor.getSnapshot().value).toBe('starting');
+    expect(h.children()).toEqual(['start']);
+    await waitFor(h.actor, (s) => s.value === 'running', { timeout: 2000 });
     expect(h.children()).toEqual(['exit-watch', 'oom-watch']);
-    expect(h.exitWatches.at(-1)!.input).toEqual({ id: 'web-1', pid: 42 });
     expect(h.oomWatches.map((w) => w.input)).toEqual([{ id: 'web-1', pid: 42 }]);
 
-    h.actor.send({ type: 'pause' });
+    await h.command({ type: 'pause' });
     expect(h.actor.getSnapshot().value).toBe('paused');
-    expect(h.children()).toEqual(['exit-watch', 'oom-watch']);
-    h.actor.send({ type: 'resume' });
+    await h.command({ type: 'resume' });
     expect(h.actor.getSnapshot().value).toBe('running');
-    expect(h.children()).toEqual(['exit-watch', 'oom-watch']);
     // Exactly one live watcher of each kind at any time.
     expect(h.exitWatches.filter((w) => !w.stopped)).toHaveLength(1);
     expect(h.oomWatches.filter((w) => !w.stopped)).toHaveLength(1);
     h.actor.stop();
   });
 
-  it('an `oom` sent by the watcher is counted, an `exited` moves to stopped with the exit recorded', async () => {
-    const h = harness();
+  it('facts: a newer one moves the machine where the log is, an older or repeated one changes nothing', async () => {
+    const log = new FakeLog('web-1');
+    const h = harness(log);
     h.actor.start();
     await waitFor(h.actor, (s) => s.value === 'created', { timeout: 2000 });
-    h.actor.send({ type: 'start' });
-    h.actor.send({ type: 'exec-started', execId: 'x1', pid: 50 });
-    h.oomWatches.at(-1)!.sendBack({ type: 'oom' });
+    await h.command({ type: 'start' });
+    const oom = log.append({ type: 'oom' });
+    h.oomWatches.at(-1)!.sendBack({ type: 'fact', action: 'oom', ...oom });
+    expect(h.actor.getSnapshot().context).toMatchObject({ oomEvents: 1, seq: 3 });
+    expect(h.actor.getSnapshot().value).toBe('running');
+    // The same fact again (the log's echo of a watcher's own fact): ignored.
+    h.actor.send({ type: 'fact', action: 'oom', ...oom });
     expect(h.actor.getSnapshot().context.oomEvents).toBe(1);
+    // An older one: ignored.
+    h.actor.send({ type: 'fact', action: 'exit', seq: 2, state: { value: 'stopped', context: { id: 'web-1', oomEvents: 0, execs: {} } } });
     expect(h.actor.getSnapshot().value).toBe('running');
 
-    h.exitWatches.at(-1)!.sendBack({ type: 'exited', exitCode: 137, signal: 9, oomKilled: true });
+    const exit = log.append({ type: 'exited', exitCode: 137, signal: 9, oomKilled: true });
+    h.exitWatches.at(-1)!.sendBack({ type: 'fact', action: 'exit', ...exit });
     const s = h.actor.getSnapshot();
     expect(s.value).toBe('stopped');
-    expect(s.context).toEqual({ id: 'web-1', pid: 42, oomEvents: 1, execs: {}, exit: { exitCode: 137, signal: 9, oomKilled: true, unknown: false } });
+    expect(s.context).toMatchObject({ pid: 42, oomEvents: 1, execs: {}, exit: { exitCode: 137, signal: 9, oomKilled: true, unknown: false }, seq: 4 });
     expect(h.children()).toEqual([]);
     expect(h.exitWatches.every((w) => w.stopped) && h.oomWatches.every((w) => w.stopped)).toBe(true);
 
-    h.actor.send({ type: 'destroy' });
+    await h.command({ type: 'destroy' });
     expect(h.actor.getSnapshot().value).toBe('destroyed');
     expect(h.actor.getSnapshot().status).toBe('done');
+    // The log forgets a destroyed container's context; the machine keeps how it ended.
+    expect(h.actor.getSnapshot().context.exit).toEqual({ exitCode: 137, signal: 9, oomKilled: true, unknown: false });
   });
 
-  it('an exit in `created` (before start) is recorded too', async () => {
-    const h = harness();
-    h.actor.start();
-    await waitFor(h.actor, (s) => s.value === 'created', { timeout: 2000 });
-    h.exitWatches.at(-1)!.sendBack({ type: 'exited', exitCode: 1, signal: null });
-    expect(h.actor.getSnapshot().value).toBe('stopped');
-    expect(h.actor.getSnapshot().context.exit).toEqual({ exitCode: 1, signal: null, oomKilled: false, unknown: false });
-    h.actor.stop();
-  });
-
-  it('a create actor that rejects leads to destroyed with lastError', async () => {
-    const h = harness({
-      create: async () => {
-        throw new Error('pivot_root: EINVAL');
-      },
-    });
+  it('a create that fails (the error recorded) ends destroyed with lastError', async () => {
+    const log = new FakeLog('web-1');
+    const h = harness(log, { fail: new Set(['create']) });
     h.actor.start();
     const s = await waitFor(h.actor, (x) => x.status === 'done', { timeout: 2000 });
     expect(s.value).toBe('destroyed');
     expect(s.context.lastError).toEqual({ message: 'pivot_root: EINVAL', step: 'create', errno: undefined });
-    expect(s.context.pid).toBeUndefined();
     expect(h.exitWatches).toHaveLength(0);
   });
 
-  it('checkpoint and restore actors: done → checkpointed / running with the new pid; failures go back with lastError', async () => {
-    let failCheckpoint = true;
-    let failRestore = true;
-    const h = harness({
-      checkpoint: async () => {
-        if (failCheckpoint) throw new Error('criu dump failed');
-      },
-      restore: async () => {
-        if (failRestore) throw new Error('criu restore failed');
-        return { pid: 77 };
-      },
-    });
+  it('a failed operation settles where the log is (unchanged) with the error as its result', async () => {
+    const log = new FakeLog('web-1');
+    const h = harness(log, { fail: new Set(['pause']) });
     h.actor.start();
     await waitFor(h.actor, (s) => s.value === 'created', { timeout: 2000 });
-    h.actor.send({ type: 'start' });
-
-    h.actor.send({ type: 'checkpoint' });
-    expect(h.actor.getSnapshot().value).toBe('checkpointing');
-    expect(h.children()).toEqual(['checkpoint']);
-    let s = await waitFor(h.actor, (x) => x.value !== 'checkpointing', { timeout: 2000 });
+    await h.command({ type: 'start' });
+    const s = await h.command({ type: 'pause' });
     expect(s.value).toBe('running');
-    expect(s.context.lastError).toEqual({ message: 'criu dump failed', step: 'checkpoint', errno: undefined });
-
-    failCheckpoint = false;
-    h.actor.send({ type: 'checkpoint' });
-    s = await waitFor(h.actor, (x) => x.value !== 'checkpointing', { timeout: 2000 });
-    expect(s.value).toBe('checkpointed');
-    expect(s.context.pid).toBeUndefined();
-    expect(h.children()).toEqual([]);
-
-    h.actor.send({ type: 'restore' });
-    expect(h.children()).toEqual(['restore']);
-    s = await waitFor(h.actor, (x) => x.value !== 'restoring', { timeout: 2000 });
-    expect(s.value).toBe('checkpointed');
-    expect(s.context.lastError).toEqual({ message: 'criu restore failed', step: 'restore', errno: undefined });
-
-    failRestore = false;
-    h.actor.send({ type: 'restore' });
-    s = await waitFor(h.actor, (x) => x.value !== 'restoring', { timeout: 2000 });
-    expect(s.value).toBe('running');
-    expect(s.context.pid).toBe(77);
-    expect(h.children()).toEqual(['exit-watch', 'oom-watch']);
-    expect(h.exitWatches.at(-1)!.input).toEqual({ id: 'web-1', pid: 77 });
+    expect(s.context.result).toMatchObject({ ok: false, error: { code: 'SystemError', message: 'pause failed' } });
     h.actor.stop();
   });
 
-  it('an illegal command sent to the live actor changes nothing', async () => {
-    const h = harness();
+  it('checkpoint and restore without provided actors go back where they were taken, with the error', async () => {
+    const log = new FakeLog('web-1');
+    const h = harness(log);
+    h.actor.start();
+    await waitFor(h.actor, (s) => s.value === 'created', { timeout: 2000 });
+    await h.command({ type: 'start' });
+    h.actor.send({ type: 'checkpoint', op: 50 });
+    expect(h.actor.getSnapshot().value).toBe('checkpointing');
+    expect(h.children()).toEqual(['checkpoint']);
+    const s = await waitFor(h.actor, (x) => x.context.result?.op === 50, { timeout: 2000 });
+    expect(s.value).toBe('running');
+    expect(s.context.result).toEqual({ op: 50, ok: false, error: { code: 'SystemError', message: 'no checkpoint actor provided' } });
+    h.actor.stop();
+  });
+
+  it('exec runs as a child machine: it reports its start (exec-start in the log) and later its exit as a fact', async () => {
+    const log = new FakeLog('web-1');
+    let exitOf: ((e: { type: 'exited'; exitCode: number | null; signal: number | null; seq: number; state: LifecycleState }) => void) | undefined;
+    const h = harness(log);
+    h.actor.start();
+    await waitFor(h.actor, (s) => s.value === 'created', { timeout: 2000 });
+    await h.command({ type: 'start' });
+    // Swap in an exec watcher that hands us its sendBack.
+    const machine = containerMachineWith({
+      exec: execMachineWith({
+        start: fromPromise(async ({ input }) => ({ execId: 'x1', pid: 301, ...log.append({ type: 'exec-started', execId: 'x1', pid: 301 }), ...{ input: undefined } })),
+        watchExit: fromCallback(({ sendBack }) => {
+          exitOf = sendBack as typeof exitOf;
+          return () => {};
+        }),
+      }),
+      watchExit: fromCallback(() => () => {}),
+    });
+    const a = createActor(machine, { input: { id: 'web-1', state: 'running', context: log.state.context, seq: log.seq } }).start();
+    a.send({ type: 'exec', op: 7 });
+    expect(a.getSnapshot().value).toBe('exec-starting');
+    const s = await waitFor(a, (x) => x.context.result?.op === 7, { timeout: 2000 });
+    expect(s.value).toBe('running');
+    expect(s.context.execs).toEqual({ x1: { pid: 301 } });
+    const child = s.children['exec-7'] as AnyActorRef;
+    expect(child.getSnapshot().value).toBe('running');
+    exitOf!({ type: 'exited', exitCode: 3, signal: null, ...log.append({ type: 'exec-exited', execId: 'x1', exitCode: 3 }) });
+    expect(a.getSnapshot().context.execs).toEqual({});
+    expect(child.getSnapshot().status).toBe('done');
+    expect(child.getSnapshot().context).toMatchObject({ exitCode: 3, execId: 'x1', pid: 301 });
+    a.stop();
+    h.actor.stop();
+  });
+
+  it('a command the machine cannot take changes nothing, and a second command while one runs is refused (busy)', async () => {
+    const log = new FakeLog('web-1');
+    const h = harness(log);
     h.actor.start();
     await waitFor(h.actor, (s) => s.value === 'created', { timeout: 2000 });
     const before = h.actor.getSnapshot();
-    h.actor.send({ type: 'pause' });
-    h.actor.send({ type: 'resume' });
-    h.actor.send({ type: 'restored', pid: 9 });
+    await expect(h.command({ type: 'pause' })).rejects.toMatchObject({ code: 'ContainerNotRunning' });
+    await expect(h.command({ type: 'resume' })).rejects.toMatchObject({ code: 'ContainerNotPaused' });
+    h.actor.send({ type: 'pause', op: 99 }); // sent anyway: not taken
     expect(h.actor.getSnapshot().value).toBe('created');
     expect(h.actor.getSnapshot().context).toEqual(before.context);
+    h.actor.send({ type: 'start', op: 100 });
+    expect(h.actor.getSnapshot().value).toBe('starting');
+    await expect(h.command({ type: 'kill', signal: 9 })).rejects.toMatchObject({ code: 'ContainerBusy' });
+    await waitFor(h.actor, (s) => s.value === 'running', { timeout: 2000 });
+    h.actor.stop();
+  });
+
+  it('a machine rebuilt from the log enters its state (its watchers start), at the log seq', async () => {
+    const log = new FakeLog('web-1', { value: 'paused', context: { ...BASE, id: 'web-1' } });
+    log.seq = 9;
+    const h = harness(log, { startIn: log.state });
+    h.actor.start();
+    expect(h.actor.getSnapshot().value).toBe('paused');
+    expect(h.actor.getSnapshot().context.seq).toBe(9);
+    expect(h.children()).toEqual(['exit-watch', 'oom-watch']);
+    expect(h.exitWatches[0].input).toEqual({ id: 'web-1', pid: 100 });
     h.actor.stop();
   });
 });

@@ -6,11 +6,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type AnyActorRef, createActor, fromCallback, fromPromise } from 'xstate';
-import { JournalStore } from '../../events/journal.js';
+import { type AnyActorRef, createActor, fromCallback, fromPromise, waitFor } from 'xstate';
 import { EVENT_ACTIONS, type EventAction, newEvent } from '../../events/schema.js';
-import { type WatchInput, containerMachine } from '../../machines/container.js';
-import { type ContainerEvent, type ContainerStateName, type LifecycleState, initialLifecycle, transitionFor } from '../../machines/lifecycle.js';
+import { type MachineEvent, type OpInput, type OpOutcome, type WatchInput, containerMachineWith } from '../../machines/container.js';
+import { type CommandSpec, type ContainerEvent, type ContainerStateName, type LifecycleState, commandAllowed, initialLifecycle, reduce as applyEvent, transitionFor } from '../../machines/lifecycle.js';
 import { type LoggedFact, applyFact, machineEventsOf, replayFacts } from '../../machines/replay.js';
 import { snapshotOf, stateOf } from '../../machines/snapshot.js';
 import { openJournal } from '../../actors/event-recorder.js';
@@ -173,88 +172,88 @@ describe('replayFacts', () => {
   });
 });
 
-describe('snapshotOf', () => {
-  const EVENTS: ContainerEvent[] = [
-    { type: 'created', pid: 1 },
+describe('snapshotOf and machines rebuilt from the log', () => {
+  const COMMANDS_TRIED: CommandSpec[] = [
     { type: 'start' },
     { type: 'pause' },
     { type: 'resume' },
     { type: 'kill', signal: 9 },
-    { type: 'exited', exitCode: 0, signal: null },
-    { type: 'oom' },
     { type: 'update' },
+    { type: 'exec' },
     { type: 'checkpoint' },
-    { type: 'checkpointed' },
     { type: 'restore' },
-    { type: 'restored', pid: 2 },
-    { type: 'exec-started', execId: 'e', pid: 3 },
-    { type: 'exec-exited', execId: 'e', exitCode: 0 },
     { type: 'destroy' },
     { type: 'destroy', force: true },
-    { type: 'error', message: 'x' },
   ];
 
-  const stubs = () => {
+  /** A machine whose operations append their facts to a replayed state (as the host's actors append to the journal). */
+  const stubs = (start: LifecycleState, seq: number) => {
     const started: string[] = [];
-    const machine = containerMachine.provide({
-      actors: {
-        create: fromPromise(async () => ({ pid: 9 })),
-        watchExit: fromCallback<ContainerEvent, WatchInput>(({ input }) => {
-          started.push(`exit:${input.pid}`);
-          return () => {};
-        }),
-        watchOom: fromCallback<ContainerEvent, WatchInput>(({ input }) => {
-          started.push(`oom:${input.pid}`);
-          return () => {};
-        }),
-        checkpoint: fromPromise(async () => {}),
-        restore: fromPromise(async () => ({ pid: 10 })),
-      },
+    let log = { seq, state: start };
+    const append = (...facts: ContainerEvent[]): OpOutcome => {
+      for (const f of facts) log = { seq: log.seq + 1, state: applyEvent(log.state, f) };
+      return log;
+    };
+    const machine = containerMachineWith({
+      pause: fromPromise<OpOutcome, OpInput>(async () => append({ type: 'pause' })),
+      resume: fromPromise<OpOutcome, OpInput>(async () => append({ type: 'resume' })),
+      destroy: fromPromise<OpOutcome, OpInput>(async () => append({ type: 'destroy', force: true })),
+      restore: fromPromise<OpOutcome, OpInput>(async () => append({ type: 'restore' }, { type: 'restored', pid: 10 })),
+      watchExit: fromCallback<MachineEvent, WatchInput>(({ input }) => {
+        started.push(`exit:${input.pid}`);
+        return () => {};
+      }),
+      watchOom: fromCallback<MachineEvent, WatchInput>(({ input }) => {
+        started.push(`oom:${input.pid}`);
+        return () => {};
+      }),
     });
-    return { machine, started };
+    return { machine, started, append, log: () => log };
   };
 
   const replayed = replayFacts(LOG);
 
-  it.each(Object.keys(EXPECTED))('%s: value and context match; a started actor resumes there and can() follows the table', (id) => {
+  it.each(Object.keys(EXPECTED))('%s: value and context match; a machine rebuilt there takes exactly the commands the table allows', (id) => {
     const s = replayed.get(id)!;
-    const snap = snapshotOf(s);
+    const snap = snapshotOf(s, 4);
     expect(stateOf(snap)).toBe(s.value);
     expect(snap.value).toBe(s.value);
-    expect(snap.context).toEqual(s.context);
+    expect(snap.context).toEqual({ ...s.context, seq: 4 });
 
-    const { machine } = stubs();
-    const actor = createActor(machine, { input: { id }, snapshot: snap }).start();
+    const { machine } = stubs(s, 4);
+    const actor = createActor(machine, { input: { id, state: s.value, context: s.context, seq: 4 } }).start();
     const live = actor.getSnapshot();
     expect(live.value).toBe(s.value);
-    expect(live.context).toEqual(s.context);
+    expect(live.context).toMatchObject({ ...s.context, seq: 4 });
     expect(live.status).toBe(s.value === 'destroyed' ? 'done' : 'active');
-    for (const ev of EVENTS) expect(live.can(ev), `${s.value} can ${JSON.stringify(ev)}`).toBe(transitionFor(s.value, ev) !== undefined);
+    for (const c of COMMANDS_TRIED) expect(live.can({ ...c, op: 1 }), `${s.value} can ${JSON.stringify(c)}`).toBe(commandAllowed(s.value, c));
     actor.stop();
   });
 
-  it('a resumed running container goes on: pause/resume/exit move the live actor as the table says', () => {
-    const { machine, started } = stubs();
-    const actor = createActor(machine, { input: { id: 'web' }, snapshot: snapshotOf(replayed.get('web')!) }).start();
-    actor.send({ type: 'pause' });
-    expect(actor.getSnapshot().value).toBe('paused');
+  it('a rebuilt running container goes on: its watchers get the replayed pid, pause/resume settle where the log is, an exit fact stops it', async () => {
+    const s = replayed.get('web')!;
+    const { machine, started, append } = stubs(s, 7);
+    const actor = createActor(machine, { input: { id: 'web', state: s.value, context: s.context, seq: 7 } }).start();
+    expect(started).toEqual(['exit:150', 'oom:150']); // entering the state invokes the watchers with the replayed pid
+    actor.send({ type: 'pause', op: 1 });
+    await waitFor(actor, (x) => x.value === 'paused', { timeout: 2000 });
     expect(Object.keys(actor.getSnapshot().children as Record<string, AnyActorRef>).sort()).toEqual(['exit-watch', 'oom-watch']);
-    expect(started).toEqual(['exit:150', 'oom:150']); // the watchers get the replayed pid
-    actor.send({ type: 'resume' });
-    actor.send({ type: 'exited', exitCode: 0, signal: null });
+    actor.send({ type: 'resume', op: 2 });
+    await waitFor(actor, (x) => x.value === 'running', { timeout: 2000 });
+    actor.send({ type: 'fact', action: 'exit', ...append({ type: 'exited', exitCode: 0, signal: null }) });
     expect(actor.getSnapshot().value).toBe('stopped');
-    expect(actor.getSnapshot().context).toEqual({ id: 'web', pid: 150, oomEvents: 0, execs: {}, exit: { exitCode: 0, signal: null, oomKilled: false, unknown: false } });
-    actor.send({ type: 'destroy' });
-    expect(actor.getSnapshot().status).toBe('done');
+    expect(actor.getSnapshot().context).toMatchObject({ id: 'web', pid: 150, oomEvents: 0, execs: {}, exit: { exitCode: 0, signal: null, oomKilled: false, unknown: false }, seq: 10 });
+    actor.send({ type: 'destroy', op: 3 });
+    await waitFor(actor, (x) => x.status === 'done', { timeout: 2000 });
   });
 
-  it('a resumed checkpointed container restores through the provided restore actor', async () => {
-    const { machine, started } = stubs();
-    const actor = createActor(machine, { input: { id: 'cache' }, snapshot: snapshotOf(replayed.get('cache')!) }).start();
-    actor.send({ type: 'restore' });
+  it('a rebuilt checkpointed container restores through the provided restore actor', async () => {
+    const s = replayed.get('cache')!;
+    const { machine, started } = stubs(s, 3);
+    const actor = createActor(machine, { input: { id: 'cache', state: s.value, context: s.context, seq: 3 } }).start();
+    actor.send({ type: 'restore', op: 1 });
     expect(actor.getSnapshot().value).toBe('restoring');
-    await new Promise((r) => setTimeout(r, 10));
-    expect(actor.getSnapshot().value).toBe('running');
+    await waitFor(actor, (x) => x.value === 'running', { timeout: 2000 });
     expect(actor.getSnapshot().context.pid).toBe(10);
     expect(started).toEqual(['exit:10', 'oom:10']);
     actor.stop();

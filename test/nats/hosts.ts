@@ -7,7 +7,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { expect } from 'vitest';
 import { CordonCommandError } from '../../client/cordon-client.js';
 import { type CommandService, serveCommands } from '../../actors/command-service.js';
-import { OciRuntime } from '../../actors/oci-runtime.js';
+import { destroyAll } from '../fixtures/containers.js';
 import { Supervisor } from '../../actors/supervisor.js';
 
 /** A supervisor serving commands. */
@@ -36,8 +36,7 @@ export async function startHost(nc: NatsConnection, host: string, extra: Partial
     async cleanup() {
       await svc.stop();
       await sup.stop();
-      const rt = new OciRuntime(root);
-      for (const id of rt.state.list()) await rt.delete(id, { force: true }).catch(() => {});
+      await destroyAll(root);
       rmSync(root, { recursive: true, force: true });
       rmSync(bundleRoot, { recursive: true, force: true });
     },

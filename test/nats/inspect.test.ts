@@ -11,7 +11,7 @@ import { createWebSocketReceiver, type StatelyInspectionEvent } from '@statelyai
 import { createInspectorServer } from '@statelyai/inspect/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInspection, type InspectedSnapshot } from '../../actors/inspection.js';
-import { OciRuntime } from '../../actors/oci-runtime.js';
+import { destroyAll } from '../fixtures/containers.js';
 import { connectNats } from '../../events/nats-connection.js';
 import { type Bundle, REPO_ROOT, makeBundle } from '../fixtures/bundle.js';
 import { NatsServer, freePort } from '../fixtures/nats-server.js';
@@ -32,8 +32,7 @@ afterAll(async () => {
   await nc?.close();
   await srv?.stop();
   for (const r of roots) {
-    const rt = new OciRuntime(r);
-    for (const id of rt.state.list()) await rt.delete(id, { force: true }).catch(() => {});
+    await destroyAll(r);
     rmSync(r, { recursive: true, force: true });
     rmSync(`${r}-bundles`, { recursive: true, force: true });
   }

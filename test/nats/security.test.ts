@@ -75,7 +75,7 @@ describe('subject permissions', () => {
     bundles.push(b);
     const t0 = Date.now();
     const denied = await failure(reader.host('sec-a').create({ id: 'ro-1', bundle: b.dir }));
-    expect(denied.code).toBe('permission-denied');
+    expect(denied.code).toBe('PermissionDenied');
     expect(denied.message).toContain('cordon.sec-a.cmd.create');
     expect(Date.now() - t0).toBeLessThan(3000);
     expect(h.sup.ids()).toEqual([]);
@@ -83,7 +83,7 @@ describe('subject permissions', () => {
     const created = await operator.host('sec-a').create({ id: 'op-1', bundle: b.dir });
     await operator.host('sec-a').start({ id: 'op-1' });
     for (const p of [reader.host('sec-a').kill({ id: 'op-1', signal: 'KILL' }), reader.host('sec-a').destroy({ id: 'op-1', force: true }), reader.host('sec-a').pause({ id: 'op-1' })]) {
-      expect((await failure(p)).code).toBe('permission-denied');
+      expect((await failure(p)).code).toBe('PermissionDenied');
     }
     // A fire-and-forget publish is dropped by the server too.
     reader.nc.publish('cordon.sec-a.cmd.kill', JSON.stringify({ id: 'op-1', signal: 9 }));

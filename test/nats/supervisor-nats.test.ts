@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OciRuntime } from '../../actors/oci-runtime.js';
+import { destroyAll } from '../fixtures/containers.js';
 import { Supervisor, type SupervisorOptions } from '../../actors/supervisor.js';
 import { HostLeaseHeldError } from '../../events/host-lease.js';
 import { eventsJetStream, readHostEvents } from '../../events/jetstream-log.js';
@@ -32,8 +32,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const s of sups) await s.stop().catch(() => {});
   for (const root of roots) {
-    const rt = new OciRuntime(root);
-    for (const id of rt.state.list()) await rt.delete(id, { force: true }).catch(() => {});
+    await destroyAll(root);
     rmSync(root, { recursive: true, force: true });
   }
   for (const b of bundles) b.cleanup();
@@ -197,9 +196,8 @@ describe('supervisor → JetStream with real containers', () => {
     const before = await a.store.read();
     await a.outbox!.waitPublished(before.length);
     await stopSup(a);
-    // The machine is lost: its containers die with it (a bare runtime, so no event), its state dir is gone.
-    const bare = new OciRuntime(root);
-    for (const id of bare.state.list()) await bare.delete(id, { force: true });
+    // The machine is lost: its containers die with it (their events stay in that root's journal), its state dir is gone.
+    await destroyAll(root);
 
     const empty = freshRoot('empty');
     expect(readdirSync(empty)).toEqual([]);
@@ -307,7 +305,7 @@ describe('supervisor → JetStream with real containers', () => {
         delete process.env.CORDON_NATS_URL;
       }
       expect(d2.code).toBe(1);
-      expect(d2.stderr).toMatch(`cordon: host ${host}: its event log is held by another supervisor (pid ${d1.child.pid}`);
+      expect(d2.stderr).toMatch(`cordon: HostLeaseHeld: host ${host}: its event log is held by another supervisor (pid ${d1.child.pid}`);
     } finally {
       inspected.unsubscribe();
       await watcher.close();

@@ -404,6 +404,7 @@ export class ContainerHost implements VerbContext {
 
   /** The machine state of a container: its held actor's, else the log's. */
   machineState(id: string): string {
+    this.state.dir(id); // InvalidIdFormat
     const a = this.actors.get(id);
     if (a) return String(a.getSnapshot().value);
     const v = settledState(this.recorder.logged(id).state.value);

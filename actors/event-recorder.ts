@@ -230,6 +230,28 @@ export class EventRecorder {
     }
   }
 
+  /**
+   * Resolve with where the log has container `id` once `ok` holds for it (checked on every append by any
+   * writer), or with where it is after `timeoutMs`.
+   */
+  async waitFor(id: string, ok: (s: LoggedState) => boolean, timeoutMs: number): Promise<LoggedState> {
+    await this.load();
+    if (ok(this.logged(id))) return this.logged(id);
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        unsubscribe();
+        resolve(this.logged(id));
+      };
+      // Subscribed after the recorder's own fold, so the state is current when this runs.
+      const unsubscribe = this.store.subscribe((e) => {
+        if (e.containerId === id && ok(this.logged(id))) done();
+      });
+      const timer = setTimeout(done, timeoutMs);
+      if (this.store instanceof JournalStore) this.store.refresh();
+    });
+  }
+
   /** Where the log has a container now (after load: synchronous). */
   logged(id: string): LoggedState {
     const e = this.entry(id);

@@ -5,7 +5,7 @@
  * restored from JetStream) gets state.json and network.json written back from its `create` fact.
  */
 import fs from 'node:fs';
-import { isSameProcess } from '../kernel/index.js';
+import { isSameProcess, reapZombieChild } from '../kernel/index.js';
 import type { LoggedState } from './event-recorder.js';
 import { type NetworkRecord, writeNetworkRecord } from './network.js';
 import type { ContainerRecord } from './state-dir.js';
@@ -26,7 +26,12 @@ export async function reconcile(ctx: VerbContext, id: string): Promise<{ logged:
     found.push('restored-record');
     rec = ctx.state.read(id);
   }
-  if (rec && isSameProcess(rec.pid, BigInt(rec.pidStartTime))) found.push('adopted');
+  const reaped = rec ? reapZombieChild(rec.pid, BigInt(rec.pidStartTime)) : null;
+  if (reaped) {
+    // Our own child, exited while nothing here followed it: reaped, so its status is known.
+    await (await import('./verbs/watch.js')).recordInitExit(ctx, id, reaped);
+    found.push('exited-while-down');
+  } else if (rec && isSameProcess(rec.pid, BigInt(rec.pidStartTime))) found.push('adopted');
   else {
     await ctx.recorder.recordExit(id, { exitCode: null, signal: null, unknown: true, reason: rec ? 'gone while nothing watched it' : 'its state is gone' });
     found.push('exited-while-down');

@@ -16,6 +16,7 @@ export {
   openPidfd,
   pidfdSignal,
   processStartTime,
+  reapZombieChild,
   waitPidfd,
 } from './process.js';
 export { NAMESPACE_PROC_NAMES } from './namespaces.js';

@@ -59,6 +59,29 @@ export function processStartTime(pid: number): bigint | undefined {
   return BigInt(rest[19]);
 }
 
+/**
+ * Reap `pid` if it is a zombie child of this process with the recorded start time (it exited while nothing
+ * here followed it: a library reopened after close, a watcher started after the exit): its exit status, else
+ * null. pidfd_open works on zombies; waitid through the pidfd reaps only a child of ours.
+ */
+export function reapZombieChild(pid: number, startTime: bigint): ExitStatus | null {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if (rest[0] !== 'Z' || Number(rest[1]) !== process.pid || BigInt(rest[19]) !== startTime) return null;
+  const fd = C.syscall(SYS.pidfd_open, 'int', pid, 'uint', 0) as number;
+  if (fd < 0) return null;
+  try {
+    return decodeWaitid(fd);
+  } finally {
+    C.close(fd);
+  }
+}
+
 /** True when `pid` is alive and has the recorded start time (so it is the same process). */
 export function isSameProcess(pid: number, startTime: bigint): boolean {
   return processStartTime(pid) === startTime;

@@ -5,7 +5,7 @@
  * (failures are warnings). The order keeps the log and the kernel agreeing at every step a crash or a
  * failed append can stop: a `destroy` that cannot be recorded leaves a stopped container with its state dir.
  */
-import { SIGNALS, type CgroupManager, type ExitStatus, openPidfd, pidfdSignal, waitPidfd } from '../../kernel/index.js';
+import { SIGNALS, type CgroupManager, type ExitStatus, openPidfd, pidfdSignal, reapZombieChild, waitPidfd } from '../../kernel/index.js';
 import { runHooks } from '../hook-runner.js';
 import { openNetns, teardownNetwork } from '../network.js';
 import { type ContainerRecord, storedConfigOf } from '../state-dir.js';
@@ -115,8 +115,16 @@ async function stopEverything(ctx: VerbContext, id: string, rec: ContainerRecord
     return;
   }
   if (status !== 'stopped') {
-    await killAndWait(rec);
-    await ctx.recorder.recordExit(id, { pid: rec.pid, exitCode: null, signal: SIGNALS.KILL, unknown: true });
+    // Its status is known when it is our child (reaped through the pidfd); else only that SIGKILL ended it.
+    const st = await killAndWait(rec);
+    if (st) await recordInitExit(ctx, id, st);
+    else await ctx.recorder.recordExit(id, { pid: rec.pid, exitCode: null, signal: SIGNALS.KILL, unknown: true });
+    return;
+  }
+  // A child of ours nothing followed any more (a reopened library): reaped, its status known.
+  const reaped = reapZombieChild(rec.pid, BigInt(rec.pidStartTime));
+  if (reaped) {
+    await recordInitExit(ctx, id, reaped);
     return;
   }
   // It ended where nobody was watching (a detached container): the exit is a fact too.
@@ -128,7 +136,7 @@ async function killAndWait(rec: ContainerRecord): Promise<ExitStatus | null> {
   try {
     pidfd = openPidfd(rec.pid, BigInt(rec.pidStartTime));
   } catch {
-    return null; // already gone
+    return reapZombieChild(rec.pid, BigInt(rec.pidStartTime)); // already gone (reaped here if it is our child)
   }
   try {
     pidfdSignal(pidfd, SIGNALS.KILL);

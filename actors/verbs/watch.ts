@@ -4,7 +4,8 @@
  * and OOM kills (the cgroup's OOM event). Each fact is recorded before the machine hears of it; a watcher
  * aborted when its state is left records nothing more.
  */
-import { type ExitStatus, SIGNALS, isNoSuchProcess, openPidfd, waitPidfd } from '../../kernel/index.js';
+import { readFileSync } from 'node:fs';
+import { type ExitStatus, SIGNALS, isNoSuchProcess, openPidfd, reapZombieChild, waitPidfd } from '../../kernel/index.js';
 import type { LoggedState } from '../event-recorder.js';
 import { cgroupOf, storedRecord } from './cgroups.js';
 import type { VerbContext } from './context.js';
@@ -40,9 +41,17 @@ export async function watchInitExit(ctx: VerbContext, id: string, abort: AbortSi
   }
   const rec = ctx.state.read(id);
   let pidfd = -1;
+  let parent = 0;
   if (rec) {
+    // A child of ours that exited while nothing here followed it (a reopened library): reaped, its status known.
+    const reaped = reapZombieChild(rec.pid, BigInt(rec.pidStartTime));
+    if (reaped) {
+      await recordInitExit(ctx, id, reaped);
+      return ctx.recorder.logged(id);
+    }
     try {
       pidfd = openPidfd(rec.pid, BigInt(rec.pidStartTime));
+      parent = parentOf(rec.pid);
     } catch (e) {
       // Gone before the watch began (a short-lived container started by another process): the exit is still a fact.
       if (!isNoSuchProcess(e)) throw e;
@@ -57,8 +66,27 @@ export async function watchInitExit(ctx: VerbContext, id: string, abort: AbortSi
     }
   }
   if (abort.aborted) return undefined;
+  // Its parent (a foreground `cordon run`, another supervisor) reaps it and records how it ended, exit code
+  // included: give it the chance before recording an exit whose status nobody here can know.
+  if (parent > 1 && parent !== process.pid && parentOf(parent) >= 0) {
+    await ctx.recorder.waitFor(id, (s) => !['created', 'running', 'paused'].includes(s.state.value), PARENT_GRACE_MS);
+    if (abort.aborted) return undefined;
+  }
   await ctx.recorder.recordExit(id, { exitCode: null, signal: null, unknown: true, reason: !rec ? 'its state is gone' : pidfd >= 0 ? 'adopted: not our child' : 'gone before it was watched' });
   return ctx.recorder.logged(id);
+}
+
+/** How long a watcher that is not the init's parent waits for the parent to record the exit. */
+const PARENT_GRACE_MS = 2000;
+
+/** The parent pid of a live process (/proc/PID/stat field 4), or -1 when it is gone. */
+function parentOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return -1;
+  }
 }
 
 /** Call `onOom` with where the log has the container after each OOM kill in it (recorded first); returns the stop function. */

@@ -349,7 +349,8 @@ describe('a create that fails after the init joined its cgroups', () => {
     const d = await cordon(root, ['delete', id]); // a created container is killed by delete, as runc does
     expect(d.code, d.stderr).toBe(0);
     expectGone(id, b);
-    expect(journal(id).map((e) => e.action)).toEqual(['error', 'create', 'exit', 'destroy']);
+    // delete of a created container records the SIGKILL it sends, then the exit it causes (as runc, it kills first).
+    expect(journal(id).map((e) => e.action)).toEqual(['error', 'create', 'kill', 'exit', 'destroy']);
   });
 });
 

@@ -153,7 +153,7 @@ describe('lifecycle through CordonClient', () => {
     expect((await failure(a.restore({ id: 'ck-1', imagePath: '/tmp/ck-img' }))).code).toBe('ContainerNotStopped');
     expect((await failure(a.checkpoint({ id: 'nope' }))).code).toBe('ContainerNotExists');
     expect((await raw('checkpoint', '{"id":"ck-1"}')).code).toBe('501');
-    expect(h.sup.stateOf('ck-1')).toBe('created');
+    expect(h.sup.stateOf('ck-1')).toBe('running');
     await a.destroy({ id: 'ck-1', force: true });
   });
 

@@ -41,7 +41,9 @@ export async function watchInitExit(ctx: VerbContext, id: string, abort: AbortSi
   }
   const rec = ctx.state.read(id);
   let pidfd = -1;
-  let parent = 0;
+  // Who reaps it: a parent that is another cordon process (a foreground `cordon run`, another supervisor)
+  // records how it ended, exit code included; -1 when it was reaped before this watch looked.
+  let parent = -1;
   if (rec) {
     // A child of ours that exited while nothing here followed it (a reopened library): reaped, its status known.
     const reaped = reapZombieChild(rec.pid, BigInt(rec.pidStartTime));
@@ -49,9 +51,9 @@ export async function watchInitExit(ctx: VerbContext, id: string, abort: AbortSi
       await recordInitExit(ctx, id, reaped);
       return ctx.recorder.logged(id);
     }
+    parent = parentOf(rec.pid);
     try {
       pidfd = openPidfd(rec.pid, BigInt(rec.pidStartTime));
-      parent = parentOf(rec.pid);
     } catch (e) {
       // Gone before the watch began (a short-lived container started by another process): the exit is still a fact.
       if (!isNoSuchProcess(e)) throw e;
@@ -66,9 +68,9 @@ export async function watchInitExit(ctx: VerbContext, id: string, abort: AbortSi
     }
   }
   if (abort.aborted) return undefined;
-  // Its parent (a foreground `cordon run`, another supervisor) reaps it and records how it ended, exit code
-  // included: give it the chance before recording an exit whose status nobody here can know.
-  if (parent > 1 && parent !== process.pid && parentOf(parent) >= 0) {
+  // Give that parent the chance before recording an exit whose status nobody here can know (not for an orphan
+  // of pid 1, which records nothing).
+  if (rec && parent !== 1 && parent !== process.pid) {
     await ctx.recorder.waitFor(id, (s) => !['created', 'running', 'paused'].includes(s.state.value), PARENT_GRACE_MS);
     if (abort.aborted) return undefined;
   }

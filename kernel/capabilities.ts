@@ -3,13 +3,11 @@
  * the ambient set, in libcontainer's order around the uid switch.
  */
 import fs from 'node:fs';
-import { SYS } from './abi.js';
+import { ERRNO, SYS } from './sys/numbers.js';
 import type { ChildSteps } from './child-steps.js';
 import { CAPABILITY_NAMES, PR, PR_CAP_AMBIENT } from './constants.js';
 import type { CapabilitySetup } from './types.js';
 
-const EPERM = 1;
-const EINVAL = 22;
 let capLast: number | undefined;
 
 /** Highest capability number this kernel knows (/proc/sys/kernel/cap_last_cap). */
@@ -63,7 +61,7 @@ export function applyCapabilities(s: ChildSteps, c: CapabilitySetup): void {
   for (const cap of c.ambient) {
     // runc only warns when an ambient capability cannot be raised (not permitted and inheritable): same here.
     s.call('prctl', [PR.CAP_AMBIENT, PR_CAP_AMBIENT.RAISE, cap, 0, 0], {
-      check: 'report', tolerate: [EPERM, EINVAL], field: 'process.capabilities.ambient', label: `prctl(PR_CAP_AMBIENT_RAISE, CAP_${CAPABILITY_NAMES[cap] ?? cap})`,
+      check: 'report', tolerate: [ERRNO.EPERM, ERRNO.EINVAL], field: 'process.capabilities.ambient', label: `prctl(PR_CAP_AMBIENT_RAISE, CAP_${CAPABILITY_NAMES[cap] ?? cap})`,
     });
   }
 }

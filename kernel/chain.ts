@@ -3,9 +3,10 @@
  * chained by uc_link, so the child runs only libc code between clone() and execve() (see
  * ../shared/design/SPAWN.md). The plan itself is built in spawn-plan.ts; nothing here calls clone: see spawn.ts.
  */
-import { ARG_REGS, SYS, UC, assertSupportedPlatform, signalMasks } from './abi.js';
+import { ARG_REGS, UC, assertSupportedPlatform, signalMasks } from './sys/abi.js';
+import { SYS } from './sys/numbers.js';
 import { PR } from './constants.js';
-import { C, allocNative, fail, freeNative, symbol } from './libc.js';
+import { C, allocNative, fail, freeNative, symbol } from './sys/libc.js';
 import { type ArenaLayout, Blob, type ChainArg, type CheckMode, type FdRef, type PlanStep, type SpawnPlan, type StepRecord } from './spawn-plan.js';
 
 export * from './spawn-plan.js';

@@ -3,14 +3,9 @@
  * on top of SpawnPlan. It tracks which deterministic fd slots are open, since the child cannot return
  * values: an open() in the child lands on the lowest free slot, which this builder predicts.
  */
-import { SYS } from './abi.js';
+import { ERRNO, SYS } from './sys/numbers.js';
 import { type Blob, type CallOptions, type ChainArg, type FdRef, SpawnPlan } from './chain.js';
 import { MS, O, RESOLVE } from './constants.js';
-
-const ENOENT = 2;
-const EEXIST = 17;
-const AT_FDCWD = -100;
-const SYS_SENDMSG = 46;
 
 /** Render MS_* flags for labels ("MS_BIND|MS_REC"). */
 export function msFlagNames(flags: number): string {
@@ -123,7 +118,7 @@ export class ChildSteps {
 
   /** symlinkat(target, dir, name), an existing link is fine. */
   symlink(dir: FdRef, target: string, name: string, field?: string): void {
-    this.plan.call('symlinkat', [target, dir, name], { check: 'report', tolerate: [EEXIST], field, label: `symlinkat(${JSON.stringify(target)}, ${JSON.stringify(name)})` });
+    this.plan.call('symlinkat', [target, dir, name], { check: 'report', tolerate: [ERRNO.EEXIST], field, label: `symlinkat(${JSON.stringify(target)}, ${JSON.stringify(name)})` });
   }
 
   /** sendmsg(sock, one byte + SCM_RIGHTS [fd]): hand an fd made in the child to the parent. */
@@ -150,7 +145,7 @@ export class ChildSteps {
         return m;
       },
     };
-    this.plan.sys(SYS_SENDMSG, [sock, msg, 0x4000 /* MSG_NOSIGNAL */], { label: 'sendmsg(fd to the runtime)', ...opts });
+    this.plan.sys(SYS.sendmsg, [sock, msg, 0x4000 /* MSG_NOSIGNAL */], { label: 'sendmsg(fd to the runtime)', ...opts });
   }
 
   /** A raw syscall step. */
@@ -164,4 +159,3 @@ export class ChildSteps {
   }
 }
 
-export { AT_FDCWD, EEXIST, ENOENT };

@@ -9,8 +9,9 @@
  * uc_flags, uc_link, uc_stack and gregs R8-R13, which setcontext does not need for a one-argument context
  * (makecontext has consumed uc_stack before). The wrapper's code is checked at load; anything else → null.
  */
-import { ARG_REGS, UC, signalMasks } from './abi.js';
-import { C, allocNative, koffi, lastErrno, symbol } from './libc.js';
+import { ARG_REGS, UC, signalMasks } from './sys/abi.js';
+import { C, allocNative, koffi, lastErrno, symbol } from './sys/libc.js';
+import { ERRNO, SYS } from './sys/numbers.js';
 
 /** CLONE_INTO_CGROUP (a 64-bit clone3 flag). */
 export const CLONE_INTO_CGROUP = 0x200000000n;
@@ -64,7 +65,7 @@ export function clone3Available(): boolean {
  */
 export function clone3Chain(flags: number, cgroupFd: number, firstContext: bigint, pidfdPtr: bigint, pidfdFlag: number): number {
   const t = trampoline();
-  if (!t) return -38; // ENOSYS
+  if (!t) return -ERRNO.ENOSYS;
   const v = t.ctx.view;
   v.writeBigUInt64LE(BigInt(flags) | BigInt(pidfdFlag) | CLONE_INTO_CGROUP, 0); // flags
   v.writeBigUInt64LE(pidfdPtr, 8); // pidfd
@@ -78,7 +79,7 @@ export function clone3Chain(flags: number, cgroupFd: number, firstContext: bigin
   v.writeBigUInt64LE(0n, 72); // set_tid_size
   v.writeBigUInt64LE(BigInt(cgroupFd), 80); // cgroup
   v.writeBigUInt64LE(firstContext, UC.gregs + 8 * ARG_REGS[0]); // the trampoline's setcontext argument
-  const r = Number(C.syscall(435, 'void *', t.ctx.ptr, 'size_t', ARGS_SIZE));
+  const r = Number(C.syscall(SYS.clone3, 'void *', t.ctx.ptr, 'size_t', ARGS_SIZE));
   return r < 0 ? -lastErrno() : r;
 }
 

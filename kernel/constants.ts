@@ -42,6 +42,9 @@ export const MS = {
   LAZYTIME: 0x2000000,
 } as const;
 
+/** The dirfd argument of the *at() calls that means the current directory. */
+export const AT_FDCWD = -100;
+
 /** umount2(2) flags. */
 export const MNT_DETACH = 2;
 

@@ -5,7 +5,7 @@
  * no_new_privs → start gate (pipe, or the exec fifo of a detached create) → execve.
  */
 import fs from 'node:fs';
-import { SYS } from './abi.js';
+import { ERRNO, SYS } from './sys/numbers.js';
 import { SpawnPlan } from './chain.js';
 import { ChildSteps } from './child-steps.js';
 import { O, PR } from './constants.js';
@@ -200,7 +200,7 @@ export function buildContainerPlan(setup: ContainerSetup, opts: ContainerPlanOpt
   const notifySocket = seccomp?.notify ? s.plan.keep('seccompSocket') : undefined;
   const seccompEarly = seccomp !== undefined && !setup.process.noNewPrivileges;
   if (seccomp && seccompEarly) loadSeccompSteps(s, seccomp, notifySocket);
-  setupUser(s, setup, { setgroupsAllowed: true, execPath, execCheckTolerates: seccompEarly ? [1, 38] : [] });
+  setupUser(s, setup, { setgroupsAllowed: true, execPath, execCheckTolerates: seccompEarly ? [ERRNO.EPERM, ERRNO.ENOSYS] : [] });
   if (seccomp && !seccompEarly) loadSeccompSteps(s, seccomp, notifySocket);
   if (opts.startGate === 'fifo') {
     // The creating process exits after `created`: the child must not die with it.

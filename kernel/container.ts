@@ -14,7 +14,7 @@ import type { ContainerSetup } from './types.js';
 import type { ExitStatus } from './process.js';
 import { O } from './constants.js';
 import { connectUnix, recvFd, sendFds, socketPair } from './unix-socket.js';
-import { koffi } from './libc.js';
+import { koffi } from './sys/libc.js';
 import { compileCached } from './plan-cache.js';
 
 /** Options of spawnContainer. */

@@ -19,6 +19,7 @@ import { type SpawnHandle, spawn } from './spawn.js';
 import { compileCached } from './plan-cache.js';
 import type { ContainerSetup, NamespaceType, ProcessSetup } from './types.js';
 import { recvFd, socketPair } from './unix-socket.js';
+import { ERRNO } from './sys/numbers.js';
 
 /** The running container an exec joins. */
 export interface ExecTarget {
@@ -82,7 +83,7 @@ export async function spawnExec(target: ExecTarget, proc: ProcessSetup, opts: Ex
   if (seccomp?.notify) throw new SetupError('linux.seccomp', 'exec into a container whose profile uses SCMP_ACT_NOTIFY is not supported yet');
   const early = seccomp !== undefined && !proc.noNewPrivileges;
   if (seccomp && early) loadSeccompSteps(s, seccomp);
-  setupUser(s, setup, { setgroupsAllowed: true, execPath, execCheckTolerates: early ? [1, 38] : [] });
+  setupUser(s, setup, { setgroupsAllowed: true, execPath, execCheckTolerates: early ? [ERRNO.EPERM, ERRNO.ENOSYS] : [] });
   if (seccomp && !early) loadSeccompSteps(s, seccomp);
   s.plan.exec(execPath, proc.args, withHome(setup));
 

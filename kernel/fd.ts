@@ -2,7 +2,7 @@
  * File descriptors for the layers above: fifos (the exec fifo of a created container), closing a raw fd,
  * and readiness on the event loop (koffi's poll), each failure a KernelError naming the call, path and errno.
  */
-import { C, fail, koffi } from './libc.js';
+import { C, fail, koffi } from './sys/libc.js';
 
 /** Make a fifo at `path` with `mode` (mkfifo(3)). */
 export function mkfifo(path: string, mode: number): void {

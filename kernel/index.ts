@@ -22,7 +22,7 @@ export { NAMESPACE_PROC_NAMES } from './namespaces.js';
 export { runHook, HookError, type HookPlace, type HookSpec } from './hooks.js';
 
 // Errors and Linux numbers
-export { KernelError, errnoName } from './libc.js';
+export { KernelError, errnoName } from './sys/libc.js';
 export { O, SIGNALS, parseSignal, signalName, capabilityNumber } from './constants.js';
 
 // Files, sockets, terminals

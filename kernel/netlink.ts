@@ -6,7 +6,8 @@
  */
 import fs from 'node:fs';
 import { CLONE } from './constants.js';
-import { C, KernelError, fail, koffi, lastErrno, libc } from './libc.js';
+import { C, KernelError, fail, koffi, lastErrno, libc } from './sys/libc.js';
+import { ERRNO } from './sys/numbers.js';
 
 const F = {
   socket: libc.func('int socket(int domain, int type, int protocol)'),
@@ -218,7 +219,7 @@ export class RtNetlink {
     for (;;) {
       const n = F.recv(this.fd, this.buf, this.buf.length, 0) as number;
       if (n < 0) {
-        if (lastErrno() === 4 /* EINTR */) continue;
+        if (lastErrno() === ERRNO.EINTR) continue;
         fail('netlink recv', undefined, what);
       }
       for (const m of splitMessages(this.buf.subarray(0, n))) {

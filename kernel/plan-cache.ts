@@ -8,7 +8,7 @@
  * first plan is compiled without keying it: a CLI process starts one container and exits.
  */
 import { Blob, type ChainArg, type CompiledPlan, type SpawnPlan } from './chain.js';
-import { C } from './libc.js';
+import { C } from './sys/libc.js';
 
 const MAX_ENTRIES = 8;
 const cache = new Map<string, CompiledPlan>();

@@ -3,16 +3,14 @@
  * sysctls, rlimits, then user/groups, cwd, capabilities, umask and no_new_privs (libcontainer's
  * finalizeNamespace order), and a check that the executable can be run.
  */
-import { SYS } from './abi.js';
+import { SYS } from './sys/numbers.js';
 import { applyCapabilities, dropBoundingSet } from './capabilities.js';
 import type { ChildSteps } from './child-steps.js';
-import { PR } from './constants.js';
+import { AT_FDCWD, PR } from './constants.js';
 import type { ContainerSetup } from './types.js';
 
-const AT_FDCWD = -100;
 const X_OK = 1;
 const AT_EACCESS = 0x200;
-const SYS_FACCESSAT2 = 439;
 
 /** A raw uint32 array (setgroups list). */
 function u32s(values: readonly number[]): Buffer {
@@ -69,7 +67,7 @@ export function setupUser(s: ChildSteps, setup: ContainerSetup, opts: { setgroup
   s.call('umask', [p.umask ?? 0o022], { check: 'none' });
   if (p.noNewPrivileges) s.call('prctl', [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], { field: 'process.noNewPrivileges', label: 'prctl(PR_SET_NO_NEW_PRIVS, 1)' });
   // A seccomp profile loaded before this check may deny faccessat2 itself (EPERM/ENOSYS): then execve decides.
-  s.sys(SYS_FACCESSAT2, [AT_FDCWD, opts.execPath, X_OK, AT_EACCESS], {
+  s.sys(SYS.faccessat2, [AT_FDCWD, opts.execPath, X_OK, AT_EACCESS], {
     field: 'process.args[0]', label: `faccessat2(${JSON.stringify(opts.execPath)}, X_OK)`, tolerate: opts.execCheckTolerates ?? [],
   });
 }

@@ -3,9 +3,9 @@
  * its exit on the event loop whether or not it is our child, and decode exit statuses.
  */
 import fs from 'node:fs';
-import { SYS } from './abi.js';
+import { ERRNO, SYS } from './sys/numbers.js';
 import { O } from './constants.js';
-import { C, KernelError, allocNative, fail, koffi, lastErrno } from './libc.js';
+import { C, KernelError, allocNative, fail, koffi, lastErrno } from './sys/libc.js';
 
 /** How a process ended: an exit code, or the signal that killed it. */
 export interface ExitStatus {
@@ -70,7 +70,7 @@ export function openPidfd(pid: number, startTime?: bigint): number {
   if (fd < 0) fail('pidfd_open', `/proc/${pid}`);
   if (startTime !== undefined && processStartTime(pid) !== startTime) {
     C.close(fd);
-    throw new KernelError('pidfd_open', 3 /* ESRCH */, `/proc/${pid}`, '(the pid now belongs to another process)');
+    throw new KernelError('pidfd_open', ERRNO.ESRCH, `/proc/${pid}`, '(the pid now belongs to another process)');
   }
   return fd;
 }
@@ -107,10 +107,10 @@ export function waitPidfd(pidfd: number, timeoutMs?: number, abort?: AbortSignal
       C.close(pidfd);
       reject(e);
     };
-    const onAbort = () => give(new KernelError('poll', 125 /* ECANCELED */, undefined, '(pidfd: wait cancelled)'));
+    const onAbort = () => give(new KernelError('poll', ERRNO.ECANCELED, undefined, '(pidfd: wait cancelled)'));
     const handle = koffi.node.poll(pidfd, { readable: true }, done);
     if (timeoutMs !== undefined) {
-      timer = setTimeout(() => give(new KernelError('poll', 110 /* ETIMEDOUT */, undefined, `(pidfd: no exit within ${timeoutMs} ms)`)), timeoutMs);
+      timer = setTimeout(() => give(new KernelError('poll', ERRNO.ETIMEDOUT, undefined, `(pidfd: no exit within ${timeoutMs} ms)`)), timeoutMs);
     }
     if (abort?.aborted) onAbort();
     else abort?.addEventListener('abort', onAbort, { once: true });

@@ -7,14 +7,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type FdRef } from './chain.js';
-import { AT_FDCWD, ChildSteps, EEXIST, ENOENT } from './child-steps.js';
+import { ChildSteps } from './child-steps.js';
 import { MNT_DETACH, MS, O, RESOLVE, S_IF } from './constants.js';
 import { type MountInfo, isShared, lockedFlags, mountContaining } from './mountinfo.js';
 import type { ContainerSetup, DeviceSetup, MountSetup } from './types.js';
-import { SYS } from './abi.js';
+import { ERRNO, SYS } from './sys/numbers.js';
 import { resolveInRoot } from './root-path.js';
 
-const ENOTDIR = 20;
 const IN_ROOT = RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS;
 const ATIME = MS.NOATIME | MS.NODIRATIME | MS.RELATIME | MS.STRICTATIME;
 const LOCKABLE = MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.RDONLY;
@@ -97,7 +96,7 @@ export function mountRootfs(s: ChildSteps, o: RootfsOptions): PlannedMount[] {
   const parent = mountContaining(path.dirname(rootfs), host.mounts);
   if (parent && (setup.rootPropagation & MS.SHARED || isShared(parent))) {
     // pivot_root refuses a shared parent mount: make it private in this namespace only.
-    s.call('mount', [null, parent.mountPoint, null, MS.PRIVATE, null], { check: 'report', tolerate: [ENOENT], label: `mount("", ${JSON.stringify(parent.mountPoint)}, MS_PRIVATE)`, field: 'root.path' });
+    s.call('mount', [null, parent.mountPoint, null, MS.PRIVATE, null], { check: 'report', tolerate: [ERRNO.ENOENT], label: `mount("", ${JSON.stringify(parent.mountPoint)}, MS_PRIVATE)`, field: 'root.path' });
   }
   s.call('mount', [rootfs, rootfs, null, MS.BIND | MS.REC, null], { label: `mount(${JSON.stringify(rootfs)}, ${JSON.stringify(rootfs)}, MS_BIND|MS_REC)`, field: 'root.path' });
   const root = s.openPath(rootfs, O.PATH | O.DIRECTORY, { field: 'root.path', label: `open(${JSON.stringify(rootfs)}, O_PATH|O_DIRECTORY)` });
@@ -254,7 +253,7 @@ function setupDev(s: ChildSteps, root: FdRef, setup: ContainerSetup, userns: boo
     } else {
       const kind = d.type === 'b' ? S_IF.BLK : d.type === 'p' ? S_IF.FIFO : S_IF.CHR;
       s.call('mknodat', [p, base, kind | d.fileMode, d.type === 'p' ? 0 : makedev(d.major, d.minor)], {
-        check: 'report', tolerate: [EEXIST], field, label: `mknodat(${JSON.stringify(d.path)}, ${d.type} ${d.major}:${d.minor}, 0${d.fileMode.toString(8)})`,
+        check: 'report', tolerate: [ERRNO.EEXIST], field, label: `mknodat(${JSON.stringify(d.path)}, ${d.type} ${d.major}:${d.minor}, 0${d.fileMode.toString(8)})`,
       });
       s.call('fchownat', [p, base, d.uid, d.gid, 0x100 /* AT_SYMLINK_NOFOLLOW */], { field, label: `fchownat(${JSON.stringify(d.path)}, ${d.uid}, ${d.gid})` });
     }
@@ -310,15 +309,13 @@ export function finalizeRootfs(s: ChildSteps, o: RootfsOptions, mounts: PlannedM
   }
   setup.readonlyPaths.forEach((p, i) => {
     const field = `linux.readonlyPaths[${i}]`;
-    s.mountPath(p, p, null, MS.BIND | MS.REC, null, { check: 'report', tolerate: [ENOENT], field, label: `mount(${JSON.stringify(p)}, ${JSON.stringify(p)}, MS_BIND|MS_REC)` });
-    s.mountPath(p, p, null, MS.BIND | MS.REMOUNT | MS.RDONLY | lockedAt(p), null, { check: 'report', tolerate: [ENOENT], field, label: `mount(${JSON.stringify(p)}, MS_BIND|MS_REMOUNT|MS_RDONLY)` });
+    s.mountPath(p, p, null, MS.BIND | MS.REC, null, { check: 'report', tolerate: [ERRNO.ENOENT], field, label: `mount(${JSON.stringify(p)}, ${JSON.stringify(p)}, MS_BIND|MS_REC)` });
+    s.mountPath(p, p, null, MS.BIND | MS.REMOUNT | MS.RDONLY | lockedAt(p), null, { check: 'report', tolerate: [ERRNO.ENOENT], field, label: `mount(${JSON.stringify(p)}, MS_BIND|MS_REMOUNT|MS_RDONLY)` });
   });
   setup.maskedPaths.forEach((p, i) => {
     const field = `linux.maskedPaths[${i}]`;
     // A file gets /dev/null bound over it, a directory a read-only tmpfs; the other attempt fails ENOTDIR.
-    s.mountPath('/dev/null', p, null, MS.BIND, null, { check: 'report', tolerate: [ENOENT, ENOTDIR], field, label: `mount("/dev/null", ${JSON.stringify(p)}, MS_BIND)` });
-    s.mountPath('tmpfs', p, 'tmpfs', MS.RDONLY, null, { check: 'report', tolerate: [ENOENT, ENOTDIR], field, label: `mount("tmpfs", ${JSON.stringify(p)}, "tmpfs", MS_RDONLY)` });
+    s.mountPath('/dev/null', p, null, MS.BIND, null, { check: 'report', tolerate: [ERRNO.ENOENT, ERRNO.ENOTDIR], field, label: `mount("/dev/null", ${JSON.stringify(p)}, MS_BIND)` });
+    s.mountPath('tmpfs', p, 'tmpfs', MS.RDONLY, null, { check: 'report', tolerate: [ERRNO.ENOENT, ERRNO.ENOTDIR], field, label: `mount("tmpfs", ${JSON.stringify(p)}, "tmpfs", MS_RDONLY)` });
   });
 }
-
-export { AT_FDCWD };

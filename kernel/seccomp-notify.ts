@@ -11,7 +11,8 @@
  *   l.close();
  */
 import fs from 'node:fs';
-import { C, KernelError, koffi, lastErrno, libc } from './libc.js';
+import { C, KernelError, koffi, lastErrno, libc } from './sys/libc.js';
+import { ERRNO, SYS } from './sys/numbers.js';
 import { acceptUnix, listenUnix, recvFd } from './unix-socket.js';
 
 /** runtime-spec ContainerProcessState: what the runtime sends with the listener fd. */
@@ -84,13 +85,9 @@ export const SECCOMP_IOCTL_NOTIF_SEND = ioc(3, 1, RESP_SIZE);
 /** _IOW('!', 2, __u64) = 0x40082102. */
 export const SECCOMP_IOCTL_NOTIF_ID_VALID = ioc(1, 2, 8);
 const SECCOMP_USER_NOTIF_FLAG_CONTINUE = 1;
-const SYS_SECCOMP = 317;
 const SECCOMP_GET_NOTIF_SIZES = 3;
 const POLLIN = 1;
 const POLLHUP = 0x10;
-const ENOENT = 2;
-const EAGAIN = 11;
-const EPERM = 1;
 
 const F = {
   ioctl: libc.func('int ioctl(int fd, unsigned long req, void *arg)'),
@@ -103,7 +100,7 @@ let sizesChecked = false;
 function checkSizes(): void {
   if (sizesChecked) return;
   const b = Buffer.alloc(6);
-  if ((C.syscall(SYS_SECCOMP, 'long', SECCOMP_GET_NOTIF_SIZES, 'long', 0, 'void *', b) as number) !== 0) throw new KernelError('seccomp(SECCOMP_GET_NOTIF_SIZES)', lastErrno());
+  if ((C.syscall(SYS.seccomp, 'long', SECCOMP_GET_NOTIF_SIZES, 'long', 0, 'void *', b) as number) !== 0) throw new KernelError('seccomp(SECCOMP_GET_NOTIF_SIZES)', lastErrno());
   const [notif, resp, data] = [b.readUInt16LE(0), b.readUInt16LE(2), b.readUInt16LE(4)];
   if (notif !== NOTIF_SIZE || resp !== RESP_SIZE || data !== 64) throw new Error(`seccomp notify: kernel struct sizes ${notif}/${resp}/${data}, expected ${NOTIF_SIZE}/${RESP_SIZE}/64`);
   sizesChecked = true;
@@ -212,7 +209,7 @@ export class SeccompNotifyListener {
         if (notifyFd < 0) throw new Error('seccomp notify: the runtime sent no listener fd');
         this.serve(state, notifyFd);
       } catch (e) {
-        if (e instanceof KernelError && e.errno === EAGAIN) return;
+        if (e instanceof KernelError && e.errno === ERRNO.EAGAIN) return;
         end();
         if (notifyFd >= 0) C.close(notifyFd);
         this.error(e);
@@ -228,7 +225,7 @@ export class SeccompNotifyListener {
     let ended = false;
     const done = new Promise<void>((res) => (finish = res));
     // errno of an ioctl on the listener fd; ENOENT without a call once the session has ended (the fd may be reused).
-    const ioctl = (req: number, arg: Buffer) => (ended ? ENOENT : (F.ioctl(fd, req, arg) as number) === 0 ? 0 : lastErrno());
+    const ioctl = (req: number, arg: Buffer) => (ended ? ERRNO.ENOENT : (F.ioctl(fd, req, arg) as number) === 0 ? 0 : lastErrno());
     const session: SeccompNotifySession = {
       state,
       fd,
@@ -257,7 +254,7 @@ export class SeccompNotifyListener {
       buf.fill(0); // the kernel refuses a non-zeroed struct seccomp_notif
       if ((F.ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, buf) as number) !== 0) {
         const e = lastErrno();
-        if (e !== ENOENT) this.error(new KernelError('ioctl(SECCOMP_IOCTL_NOTIF_RECV)', e));
+        if (e !== ERRNO.ENOENT) this.error(new KernelError('ioctl(SECCOMP_IOCTL_NOTIF_RECV)', e));
         return; // ENOENT: the caller was interrupted before we took it
       }
       const arch = buf.readUInt32LE(20), nr = buf.readInt32LE(16);
@@ -287,7 +284,7 @@ export class SeccompNotifyListener {
       r = await this.handler(n, session);
     } catch (e) {
       this.error(e);
-      r = { error: EPERM };
+      r = { error: ERRNO.EPERM };
     }
     const resp = Buffer.alloc(RESP_SIZE);
     resp.writeBigUInt64LE(n.id, 0);
@@ -296,6 +293,6 @@ export class SeccompNotifyListener {
     else resp.writeBigInt64LE(BigInt(r.value), 8);
     const e = ioctl(SECCOMP_IOCTL_NOTIF_SEND, resp);
     // ENOENT: the caller is gone (killed), or the session has ended meanwhile.
-    if (e !== 0 && e !== ENOENT) this.error(new KernelError('ioctl(SECCOMP_IOCTL_NOTIF_SEND)', e, undefined, `(${n.syscall} of pid ${n.pid})`));
+    if (e !== 0 && e !== ERRNO.ENOENT) this.error(new KernelError('ioctl(SECCOMP_IOCTL_NOTIF_SEND)', e, undefined, `(${n.syscall} of pid ${n.pid})`));
   }
 }

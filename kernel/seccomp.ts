@@ -7,7 +7,8 @@
 import fs from 'node:fs';
 import type { Blob, FdRef } from './chain.js';
 import type { ChildSteps } from './child-steps.js';
-import { koffi, libc } from './libc.js';
+import { koffi, libc } from './sys/libc.js';
+import { ERRNO, SCMP_UNRESOLVED, SYS } from './sys/numbers.js';
 
 /** A seccomp action, as libseccomp encodes it (SCMP_ACT_*), with its errno or trace value folded in. */
 export type SeccompActionName = 'SCMP_ACT_KILL' | 'SCMP_ACT_KILL_PROCESS' | 'SCMP_ACT_KILL_THREAD' | 'SCMP_ACT_TRAP' | 'SCMP_ACT_ERRNO' | 'SCMP_ACT_TRACE' | 'SCMP_ACT_ALLOW' | 'SCMP_ACT_LOG' | 'SCMP_ACT_NOTIFY';
@@ -76,8 +77,6 @@ export const SECCOMP_OPS: Readonly<Record<SeccompOp, number>> = {
 /** Action names the OCI spec defines. */
 export const SECCOMP_ACTIONS: readonly SeccompActionName[] = ['SCMP_ACT_KILL', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_TRAP', 'SCMP_ACT_ERRNO', 'SCMP_ACT_TRACE', 'SCMP_ACT_ALLOW', 'SCMP_ACT_LOG', 'SCMP_ACT_NOTIFY'];
 
-const EPERM = 1;
-
 /** libseccomp's 32-bit encoding of an action (errnoRet defaults to EPERM for ERRNO, as runc). */
 export function actionValue(a: SeccompActionName, errnoRet?: number): number {
   switch (a) {
@@ -89,9 +88,9 @@ export function actionValue(a: SeccompActionName, errnoRet?: number): number {
     case 'SCMP_ACT_TRAP':
       return 0x00030000;
     case 'SCMP_ACT_ERRNO':
-      return 0x00050000 | ((errnoRet ?? EPERM) & 0xffff);
+      return 0x00050000 | ((errnoRet ?? ERRNO.EPERM) & 0xffff);
     case 'SCMP_ACT_TRACE':
-      return 0x7ff00000 | ((errnoRet ?? EPERM) & 0xffff);
+      return 0x7ff00000 | ((errnoRet ?? ERRNO.EPERM) & 0xffff);
     case 'SCMP_ACT_LOG':
       return 0x7ffc0000;
     case 'SCMP_ACT_NOTIFY':
@@ -149,7 +148,7 @@ export function archToken(name: string): number | undefined {
 
 /** True when libseccomp knows the syscall name (on any architecture). */
 export function knownSyscall(name: string): boolean {
-  return libseccomp().resolveName(name) !== -1 && libseccomp().resolveName(name) !== -10199;
+  return !SCMP_UNRESOLVED.includes(libseccomp().resolveName(name));
 }
 
 const SCMP_FLTATR_CTL_NNP = 3;
@@ -175,7 +174,7 @@ export function compileSeccomp(p: SeccompProfile): CompiledFilter {
       const t = archToken(name);
       if (t === undefined) throw new Error(`linux.seccomp.architectures[${i}]: unknown architecture ${JSON.stringify(name)}`);
       const r = s.archAdd(ctx, t);
-      if (r !== 0 && r !== -17 /* -EEXIST: the native one */) throw new Error(`linux.seccomp.architectures[${i}]: seccomp_arch_add(${name}) failed: ${r}`);
+      if (r !== 0 && r !== -ERRNO.EEXIST /* the native one */) throw new Error(`linux.seccomp.architectures[${i}]: seccomp_arch_add(${name}) failed: ${r}`);
     });
     for (const rule of p.rules) {
       const action = actionValue(rule.action, rule.errnoRet);
@@ -240,7 +239,6 @@ function argArray(args: SeccompArg[]): Buffer {
 }
 
 const SECCOMP_SET_MODE_FILTER = 1;
-const SYS_SECCOMP = 317;
 
 /**
  * Child steps that load a compiled filter with seccomp(2). With a notify listener, the returned listener
@@ -259,10 +257,10 @@ export function loadSeccompSteps(s: ChildSteps, f: CompiledFilter, notifySocket?
   };
   const label = `seccomp(SECCOMP_SET_MODE_FILTER, 0x${f.flags.toString(16)}, ${f.bpf.length / 8} instructions)`;
   if (!f.notify || !notifySocket) {
-    s.sys(SYS_SECCOMP, [SECCOMP_SET_MODE_FILTER, f.flags, fprog], { field: 'linux.seccomp', label });
+    s.sys(SYS.seccomp, [SECCOMP_SET_MODE_FILTER, f.flags, fprog], { field: 'linux.seccomp', label });
     return;
   }
-  const listener = s.openPathLike('syscall', [SYS_SECCOMP, SECCOMP_SET_MODE_FILTER, f.flags, fprog], { field: 'linux.seccomp', label });
+  const listener = s.openPathLike('syscall', [SYS.seccomp, SECCOMP_SET_MODE_FILTER, f.flags, fprog], { field: 'linux.seccomp', label });
   s.sendFd(notifySocket, listener, { field: 'linux.seccomp.listenerPath', label: 'sendmsg(seccomp listener fd to the runtime)' });
   s.close(listener);
 }

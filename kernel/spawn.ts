@@ -4,11 +4,11 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
-import { SYS } from './abi.js';
+import { ERRNO, SYS } from './sys/numbers.js';
 import { CompiledPlan, resolveFd, type SpawnFds, type StepRecord } from './chain.js';
 import { clone3Available, clone3Chain } from './clone3.js';
 import { CLONE } from './constants.js';
-import { C, KernelError, allocNative, errnoName, errnoText, koffi, lastErrno, symbol } from './libc.js';
+import { C, KernelError, allocNative, errnoName, errnoText, koffi, lastErrno, symbol } from './sys/libc.js';
 import { type ExitStatus, decodeWaitid, openPipe } from './process.js';
 
 /** Why a spawn failed: which step, with which arguments, and errno (or another reason). */
@@ -77,8 +77,6 @@ export interface SpawnTimings {
 const SIG_SETMASK = 2;
 const F_DUPFD_CLOEXEC = 1030;
 const SIGCHLD = 17;
-const ENOSYS = 38;
-const E2BIG = 7;
 const allSignals = allocNative(256);
 C.sigfillset(allSignals.ptr);
 const pidfdBox = allocNative(8);
@@ -159,7 +157,7 @@ export function spawn(plan: CompiledPlan, opts: SpawnOptions = {}): SpawnHandle 
     if (r >= 0) {
       pid = r;
       intoCgroup = true;
-    } else if (r !== -ENOSYS && r !== -E2BIG) {
+    } else if (r !== -ERRNO.ENOSYS && r !== -ERRNO.E2BIG) {
       cloneErrno = -r; // a kernel without clone3 or CLONE_INTO_CGROUP falls back to clone; the caller places the child
     }
   }

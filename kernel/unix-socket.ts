@@ -2,7 +2,8 @@
  * Unix sockets with fd passing (SCM_RIGHTS) from the parent side: socketpairs for the child, receiving an
  * fd the child sent, and handing fds plus a JSON message to a listener (seccomp notify, console socket).
  */
-import { C, allocNative, fail, freeNative, koffi, libc } from './libc.js';
+import { C, allocNative, fail, freeNative, koffi, libc } from './sys/libc.js';
+import { ERRNO } from './sys/numbers.js';
 
 const AF_UNIX = 1;
 const SOCK_STREAM = 1;
@@ -109,7 +110,6 @@ export function connectUnix(path: string): number {
 }
 
 const SOCK_NONBLOCK = 0o4000;
-const EAGAIN = 11;
 
 /** A non-blocking, close-on-exec stream socket bound to `path` and listening (the path must not exist). */
 export function listenUnix(path: string, backlog = 16): number {
@@ -131,7 +131,7 @@ export function listenUnix(path: string, backlog = 16): number {
 export function acceptUnix(fd: number): number {
   const c = F.accept4(fd, null, null, SOCK_CLOEXEC | SOCK_NONBLOCK) as number;
   if (c < 0) {
-    if (koffi.errno() === EAGAIN) return -1;
+    if (koffi.errno() === ERRNO.EAGAIN) return -1;
     fail('accept4');
   }
   return c;

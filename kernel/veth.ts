@@ -6,7 +6,8 @@
  */
 import fs from 'node:fs';
 import { type Cidr, broadcastOf, ipBytes, macBytes, parseCidr } from './ip-address.js';
-import { KernelError } from './libc.js';
+import { KernelError } from './sys/libc.js';
+import { ERRNO } from './sys/numbers.js';
 import { type Attr, NL, RtNetlink, ifaddrmsg, ifinfomsg, rtmsg } from './netlink.js';
 
 /** One veth interface of a container (libcontainer's configs.Network with type "veth"). */
@@ -29,8 +30,6 @@ export interface VethSetup {
   txQueueLen?: number;
 }
 
-const ENODEV = 19;
-
 /** Interface index of `name` through `nl`, or undefined when there is no such link. */
 export function linkIndex(nl: RtNetlink, name: string): number | undefined {
   try {
@@ -38,14 +37,14 @@ export function linkIndex(nl: RtNetlink, name: string): number | undefined {
     const m = r.find((x) => x.type === NL.RTM_NEWLINK);
     return m ? m.payload.readInt32LE(4) : undefined;
   } catch (e) {
-    if (e instanceof KernelError && e.errno === ENODEV) return undefined;
+    if (e instanceof KernelError && e.errno === ERRNO.ENODEV) return undefined;
     throw e;
   }
 }
 
 function requireLink(nl: RtNetlink, name: string, field: string): number {
   const i = linkIndex(nl, name);
-  if (i === undefined) throw new KernelError('netlink', ENODEV, undefined, `${field}: no interface ${JSON.stringify(name)}${nl.where === 'host' ? ' on the host' : ''}`);
+  if (i === undefined) throw new KernelError('netlink', ERRNO.ENODEV, undefined, `${field}: no interface ${JSON.stringify(name)}${nl.where === 'host' ? ' on the host' : ''}`);
   return i;
 }
 
@@ -75,7 +74,7 @@ export function deleteLink(nl: RtNetlink, name: string): boolean {
   try {
     nl.request(NL.RTM_DELLINK, 0, ifinfomsg({ index }), [], `RTM_DELLINK ${JSON.stringify(name)}`);
   } catch (e) {
-    if (e instanceof KernelError && e.errno === ENODEV) return false;
+    if (e instanceof KernelError && e.errno === ERRNO.ENODEV) return false;
     throw e;
   }
   return true;

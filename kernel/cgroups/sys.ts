@@ -4,7 +4,8 @@
  * from) a cgroup v2 directory.
  */
 import fs from 'node:fs';
-import { C, KernelError, allocNative, freeNative, koffi, lastErrno, libc } from '../libc.js';
+import { C, KernelError, allocNative, freeNative, koffi, lastErrno, libc } from '../sys/libc.js';
+import { SYS } from '../sys/numbers.js';
 
 const eventfdFn = libc.func('int eventfd(unsigned int initval, int flags)') as (initval: number, flags: number) => number;
 
@@ -36,8 +37,6 @@ export function watchReadable(fd: number, onReadable: () => void): () => void {
   return () => h.close();
 }
 
-/** bpf(2) on x86_64. */
-const SYS_BPF = 321;
 const BPF_PROG_LOAD = 5;
 const BPF_PROG_ATTACH = 8;
 const BPF_PROG_DETACH = 9;
@@ -50,7 +49,7 @@ export const BPF_F_ALLOW_MULTI = 2;
 const ATTR_SIZE = 128;
 
 function bpf(cmd: number, attr: bigint, op: string, path?: string): number {
-  const r = Number(C.syscall(SYS_BPF, 'int', cmd, 'void *', attr, 'uint', ATTR_SIZE));
+  const r = Number(C.syscall(SYS.bpf, 'int', cmd, 'void *', attr, 'uint', ATTR_SIZE));
   if (r < 0) throw new KernelError(op, lastErrno(), path);
   return r;
 }
@@ -86,11 +85,11 @@ export function loadDeviceProgram(bytes: Buffer, license: string): number {
       }
     };
     fill(false);
-    const fd = Number(C.syscall(SYS_BPF, 'int', BPF_PROG_LOAD, 'void *', attr.ptr, 'uint', ATTR_SIZE));
+    const fd = Number(C.syscall(SYS.bpf, 'int', BPF_PROG_LOAD, 'void *', attr.ptr, 'uint', ATTR_SIZE));
     if (fd >= 0) return fd;
     const errno = lastErrno();
     fill(true);
-    C.syscall(SYS_BPF, 'int', BPF_PROG_LOAD, 'void *', attr.ptr, 'uint', ATTR_SIZE);
+    C.syscall(SYS.bpf, 'int', BPF_PROG_LOAD, 'void *', attr.ptr, 'uint', ATTR_SIZE);
     const text = (koffi.decode(log.ptr, 'char', -1) as string).trim();
     throw new KernelError('bpf(BPF_PROG_LOAD)', errno, undefined, text ? `(verifier: ${text.slice(0, 400)})` : undefined);
   } finally {

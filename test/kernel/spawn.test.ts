@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { SpawnPlan, resolveFd } from '../../kernel/chain.js';
 import { CLONE } from '../../kernel/constants.js';
 import { SpawnError, spawn } from '../../kernel/spawn.js';
-import { C } from '../../kernel/libc.js';
+import { C } from '../../kernel/sys/libc.js';
 import { openPipe } from '../../kernel/process.js';
 import { spawnStress } from '../../bench/spawn-stress.js';
 import { ROOTFS } from '../fixtures/bundle.js';

@@ -1,7 +1,7 @@
 /**
- * The machine ABI the spawn engine depends on: ucontext_t layout, argument registers and syscall numbers
- * (x86_64 glibc). A load-time self-check proves the layout with documented calls and refuses to run
- * otherwise, with a message that says why.
+ * The machine ABI the spawn engine depends on: ucontext_t layout and argument registers (x86_64 glibc; the
+ * syscall numbers are in numbers.ts). A load-time self-check proves the layout with documented calls and
+ * refuses to run otherwise, with a message that says why.
  */
 import { C, allocNative, freeNative, symbol } from './libc.js';
 
@@ -30,24 +30,6 @@ export function signalMasks(): { full: Buffer; empty: Buffer } {
 
 /** gregs indices that makecontext fills with arguments 0..5 (RDI, RSI, RDX, RCX, R8, R9). */
 export const ARG_REGS = [8, 9, 12, 14, 0, 1] as const;
-
-/** x86_64 syscall numbers used by the kernel layer. */
-export const SYS = {
-  ioctl: 16,
-  setgroups: 116,
-  setresuid: 117,
-  setresgid: 119,
-  capset: 126,
-  capget: 125,
-  pivot_root: 155,
-  seccomp: 317,
-  pidfd_send_signal: 424,
-  pidfd_open: 434,
-  clone3: 435,
-  close_range: 436,
-  openat2: 437,
-  pidfd_getfd: 438,
-} as const;
 
 /** Why the spawn engine cannot run here, or undefined when it can. */
 export class UnsupportedPlatformError extends Error {

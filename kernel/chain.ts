@@ -1,15 +1,14 @@
 /**
- * The spawn plan's compiler ("context chain"): compile() lays a SpawnPlan out in one native arena of ucontexts
- * chained by uc_link, so the child runs only libc code between clone() and execve() (see
- * ../shared/design/SPAWN.md). The plan itself is built in spawn-plan.ts; nothing here calls clone: see spawn.ts.
+ * The spawn plan's compiler ("context chain"): compilePlan() lays a SpawnPlan out in one native arena of
+ * ucontexts chained by uc_link, so the child runs only libc code between clone() and execve() (see
+ * ../shared/design/SPAWN.md). The plan itself is built in spawn-plan.ts, which imports nothing from here;
+ * nothing here calls clone: see spawn.ts.
  */
 import { ARG_REGS, UC, assertSupportedPlatform, signalMasks } from './sys/abi.js';
 import { SYS } from './sys/numbers.js';
 import { PR } from './constants.js';
 import { C, allocNative, fail, freeNative, symbol } from './sys/libc.js';
 import { type ArenaLayout, Blob, type ChainArg, type CheckMode, type FdRef, type PlanStep, type SpawnPlan, type StepRecord } from './spawn-plan.js';
-
-export * from './spawn-plan.js';
 
 /** Signals the child must not touch (SIGKILL, SIGSTOP, glibc's internal 32 and 33). */
 const UNRESETTABLE = new Set([9, 19, 32, 33]);
@@ -40,7 +39,7 @@ function isFdRef(a: object): a is FdRef {
   return 'fd' in a || 'keep' in a || 'free' in a || 'stdio' in a || 'gap' in a;
 }
 
-/** Lay a plan out in native memory (SpawnPlan.compile). */
+/** Lay a plan out in native memory. The result spawns any number of children; free() it when done. */
 export function compilePlan(plan: SpawnPlan): CompiledPlan {
   assertSupportedPlatform();
   const t0 = performance.now();
@@ -252,7 +251,7 @@ export class CompiledPlan {
   readonly preserved: number;
   readonly cloneStackTop: bigint;
   readonly firstContext: bigint;
-  /** Time compile() took. */
+  /** Time compilePlan() took. */
   readonly compileMs: number;
 
   constructor(p: {

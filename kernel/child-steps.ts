@@ -4,7 +4,7 @@
  * values: an open() in the child lands on the lowest free slot, which this builder predicts.
  */
 import { ERRNO, SYS } from './sys/numbers.js';
-import { type Blob, type CallOptions, type ChainArg, type FdRef, SpawnPlan } from './chain.js';
+import { type Blob, type CallOptions, type ChainArg, type FdRef, SpawnPlan } from './spawn-plan.js';
 import { MS, O, RESOLVE } from './constants.js';
 
 /** Render MS_* flags for labels ("MS_BIND|MS_REC"). */

@@ -6,7 +6,7 @@
  * profile, and execs. The child is single-threaded, which is what makes setns(user/mnt) possible.
  */
 import fs from 'node:fs';
-import { SpawnPlan } from './chain.js';
+import { SpawnPlan } from './spawn-plan.js';
 import { ChildSteps } from './child-steps.js';
 import { SetupError, sessionSteps, terminalSteps, withHome } from './container-plan.js';
 import { O, PR } from './constants.js';

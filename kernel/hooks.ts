@@ -6,10 +6,11 @@
  */
 import { spawn as spawnProcess } from 'node:child_process';
 import fs from 'node:fs';
-import { SpawnPlan } from './chain.js';
+import { compilePlan } from './chain.js';
 import { O } from './constants.js';
 import { NAMESPACE_FLAGS, NAMESPACE_PROC_NAMES } from './namespaces.js';
 import { openPipe } from './process.js';
+import { SpawnPlan } from './spawn-plan.js';
 import { spawn } from './spawn.js';
 import type { NamespaceType } from './types.js';
 
@@ -93,7 +94,7 @@ async function runJoinedHook(h: HookSpec, state: string, field: string, timeoutM
     const [errR, errW] = openPipe();
     const nullFd = fs.openSync('/dev/null', O.WRONLY | O.CLOEXEC);
     opened.push(nullFd);
-    const compiled = plan.compile();
+    const compiled = compilePlan(plan);
     let handle;
     try {
       handle = spawn(compiled, { stdio: [inR, nullFd, errW], keep, pidNamespaceFd: pidns, closeAfter: [inR, errW] });

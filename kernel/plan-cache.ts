@@ -1,13 +1,14 @@
 /**
  * Compiled spawn plans by content. Starting replicas of one bundle builds the same plan each time; laying it
- * out in native memory (SpawnPlan.compile: ~1,200 ucontexts for runc's default config) costs far more than
+ * out in native memory (compilePlan: ~1,200 ucontexts for runc's default config) costs far more than
  * checking that it is the same. The key is the plan's whole content — every step, argument, struct payload,
  * label and check, the kept fd names — plus the calling thread's errno address (compiled into the arena), so
- * a cached plan is exactly what compile() would make. A compiled plan spawns any number of children (fd
+ * a cached plan is exactly what compilePlan() would make. A compiled plan spawns any number of children (fd
  * numbers are patched per spawn), so sharing one is safe. Bounded (LRU); evicted plans are freed. A process's
  * first plan is compiled without keying it: a CLI process starts one container and exits.
  */
-import { Blob, type ChainArg, type CompiledPlan, type SpawnPlan } from './chain.js';
+import { type CompiledPlan, compilePlan } from './chain.js';
+import { Blob, type ChainArg, type SpawnPlan } from './spawn-plan.js';
 import { C } from './sys/libc.js';
 
 const MAX_ENTRIES = 8;
@@ -25,7 +26,7 @@ function argKey(a: ChainArg): unknown {
     const at = a.struct(blob);
     return { s: at, p: blob.parts.map(([o, b]) => [o, b.toString('base64')]), r: blob.relocs, f: blob.fdSlots };
   }
-  if ('lazy' in a) throw new Error('lazy'); // only compile() makes these; a plan with one is not cached
+  if ('lazy' in a) throw new Error('lazy'); // only compilePlan() makes these; a plan with one is not cached
   return a; // strv, procfd, FdRefs: plain data
 }
 
@@ -46,7 +47,7 @@ export function planKey(plan: SpawnPlan): string | undefined {
 export function compileCached(plan: SpawnPlan): { compiled: CompiledPlan; release: () => void; cached: boolean } {
   const key = compiles++ === 0 ? undefined : planKey(plan);
   if (key === undefined) {
-    const compiled = plan.compile();
+    const compiled = compilePlan(plan);
     return { compiled, release: () => compiled.free(), cached: false };
   }
   const hit = cache.get(key);
@@ -55,7 +56,7 @@ export function compileCached(plan: SpawnPlan): { compiled: CompiledPlan; releas
     cache.set(key, hit);
     return { compiled: hit, release: () => {}, cached: true };
   }
-  const compiled = plan.compile();
+  const compiled = compilePlan(plan);
   cache.set(key, compiled);
   while (cache.size > MAX_ENTRIES) {
     const [oldest, p] = cache.entries().next().value as [string, CompiledPlan];

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { type FdRef } from './chain.js';
+import { type FdRef } from './spawn-plan.js';
 import { ChildSteps } from './child-steps.js';
 import { MNT_DETACH, MS, O, RESOLVE, S_IF } from './constants.js';
 import { type MountInfo, isShared, lockedFlags, mountContaining } from './mountinfo.js';

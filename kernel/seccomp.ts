@@ -5,7 +5,7 @@
  * hundreds of libseccomp calls.
  */
 import fs from 'node:fs';
-import type { Blob, FdRef } from './chain.js';
+import type { Blob, FdRef } from './spawn-plan.js';
 import type { ChildSteps } from './child-steps.js';
 import { koffi, libc } from './sys/libc.js';
 import { ERRNO, SCMP_UNRESOLVED, SYS } from './sys/numbers.js';

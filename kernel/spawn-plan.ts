@@ -4,7 +4,6 @@
  * chain.ts compiles it into native memory, spawn.ts runs it.
  */
 import { SYS } from './sys/numbers.js';
-import { type CompiledPlan, compilePlan } from './chain.js';
 
 /** A file descriptor whose number is known only at spawn time, patched into the arena then. */
 export type FdRef =
@@ -192,10 +191,5 @@ export class SpawnPlan {
   exec(path: string, argv: string[], envp: string[]): this {
     this.steps.push({ t: 'exec', path, argv, envp });
     return this;
-  }
-
-  /** Lay the plan out in native memory. The result spawns any number of children; free() it when done. */
-  compile(): CompiledPlan {
-    return compilePlan(this);
   }
 }

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadBundle } from '../../config/index.js';
 import { createCgroupManager } from '../../kernel/cgroups/manager.js';
-import { SpawnPlan } from '../../kernel/chain.js';
+import { compilePlan } from '../../kernel/chain.js';
+import { SpawnPlan } from '../../kernel/spawn-plan.js';
 import { spawnContainer } from '../../kernel/container.js';
 import { readMountInfo } from '../../kernel/mountinfo.js';
 import { SpawnError, spawn } from '../../kernel/spawn.js';
@@ -47,7 +48,7 @@ describe('cgroups joined by the child', () => {
       const p = new SpawnPlan();
       p.gate('setup');
       p.exec('/bin/cat', ['cat', '/proc/self/cgroup'], []);
-      const c = p.compile();
+      const c = compilePlan(p);
       const h = spawn(c, { stdio: [0, fd, 2], intoCgroupFd: dfd });
       c.free();
       expect(h.intoCgroup).toBe(true);

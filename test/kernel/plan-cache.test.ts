@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SpawnPlan } from '../../kernel/chain.js';
+import { SpawnPlan } from '../../kernel/spawn-plan.js';
 import { CLONE } from '../../kernel/constants.js';
 import { clearPlanCache, compileCached, planKey } from '../../kernel/plan-cache.js';
 import { spawn } from '../../kernel/spawn.js';

@@ -5,7 +5,7 @@
 import { realpathSync } from 'node:fs';
 import { readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
-import type { ContainerSetup } from '../kernel/types.js';
+import type { ContainerSetup } from './model.js';
 import { ConfigError } from './config-error.js';
 import { parseConfigJson } from './config-json.js';
 import type { OciHooks, OciSpec } from './oci-spec.js';

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { CAPABILITY_NAMES, capabilityNumber } from '../kernel/constants.js';
-import type { CapabilitySetup } from '../kernel/types.js';
+import type { CapabilitySetup } from './model.js';
 import { readObject, readStringArray } from './field-checks.js';
 import { childPath, indexPath, type Issues } from './issues.js';
 

@@ -3,7 +3,7 @@
  * with a path). config/ does not add them to ContainerSetup.devices; the kernel layer can merge them,
  * letting a `linux.devices` entry with the same path win as runc does.
  */
-import type { DeviceSetup } from '../kernel/types.js';
+import type { DeviceSetup } from './model.js';
 
 const charDevice = (path: string, major: number, minor: number): DeviceSetup =>
   Object.freeze({ path, type: 'c', major, minor, fileMode: 0o666, uid: 0, gid: 0 });

@@ -3,7 +3,8 @@
  * checked by name (an unknown one is an error naming its JSON path), syscall names libseccomp does not
  * know skipped with a warning (runc's rule), and no seccomp at all when the object is absent or empty.
  */
-import { type SeccompActionName, type SeccompArg, type SeccompOp, type SeccompProfile, type SeccompRule, SECCOMP_ACTIONS, SECCOMP_FILTER_FLAGS, SECCOMP_OPS, archToken, knownSyscall } from '../kernel/seccomp.js';
+import { SECCOMP_ACTIONS, SECCOMP_FILTER_FLAGS, SECCOMP_OPS, archToken, knownSyscall } from '../kernel/seccomp.js';
+import type { SeccompActionName, SeccompArg, SeccompOp, SeccompProfile, SeccompRule } from './model.js';
 import { UINT32, UINT64_MAX, describeValue, readArray, readBigInteger, readInteger, readObject, readString, readStringArray } from './field-checks.js';
 import { childPath, indexPath, type Issues } from './issues.js';
 

@@ -3,14 +3,14 @@
  * JSON path, applies the cross-section rules (namespaces needed by hostname, sysctls, masked paths,
  * mounts, user ids), and only when nothing is wrong builds the ContainerSetup.
  */
-import type { ContainerSetup, IdMapping } from '../kernel/types.js';
+import type { ContainerSetup, IdMapping } from './model.js';
 import { ConfigError } from './config-error.js';
 import { checkAbsolute, describeValue, isJsonObject, readArray, readObject, readString } from './field-checks.js';
 import { checkHooks } from './hooks.js';
 import { indexPath, Issues } from './issues.js';
 import { checkIntelRdt, checkMountLabel, checkPersonality, readAnnotations } from './kept-sections.js';
 import { convertResources } from './resources.js';
-import type { CgroupResources, DeviceRule } from '../kernel/cgroups/types.js';
+import type { CgroupResources, DeviceRule } from './model.js';
 import { parseCgroupsPath } from '../kernel/cgroups/cgroups-path.js';
 import { CgroupError } from '../kernel/cgroups/types.js';
 import { convertMounts, normaliseDestination } from './mounts.js';

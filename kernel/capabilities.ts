@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { ERRNO, SYS } from './sys/numbers.js';
 import type { ChildSteps } from './child-steps.js';
 import { CAPABILITY_NAMES, PR, PR_CAP_AMBIENT } from './constants.js';
-import type { CapabilitySetup } from './types.js';
+import type { CapabilitySetup } from '../config/model.js';
 
 let capLast: number | undefined;
 

@@ -16,7 +16,7 @@ import { NAMESPACE_FLAGS, type NamespacePlan, planNamespaces } from './namespace
 import { setupKernelSettings, setupRlimits, setupUser } from './process-setup.js';
 import { findExecutable, resolveInRoot } from './root-path.js';
 import { type HostMounts, finalizeRootfs, mountRootfs } from './rootfs.js';
-import type { ContainerSetup } from './types.js';
+import type { ContainerSetup } from '../config/model.js';
 import { type CompiledFilter, compileSeccomp, loadSeccompSteps } from './seccomp.js';
 
 /** A container setup the kernel layer cannot carry out, named by its config field. */

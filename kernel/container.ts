@@ -10,7 +10,7 @@ import { type ContainerPlan, SetupError, type StartGate, buildContainerPlan } fr
 import type { HostMounts } from './rootfs.js';
 import { type SpawnHandle, spawn } from './spawn.js';
 import { writeIdMaps } from './namespaces.js';
-import type { ContainerSetup } from './types.js';
+import type { ContainerSetup } from '../config/model.js';
 import type { ExitStatus } from './process.js';
 import { O } from './constants.js';
 import { connectUnix, recvFd, sendFds, socketPair } from './unix-socket.js';

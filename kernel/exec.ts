@@ -17,7 +17,7 @@ import { findExecutable } from './root-path.js';
 import { compileSeccomp, loadSeccompSteps } from './seccomp.js';
 import { type SpawnHandle, spawn } from './spawn.js';
 import { compileCached } from './plan-cache.js';
-import type { ContainerSetup, NamespaceType, ProcessSetup } from './types.js';
+import type { ContainerSetup, NamespaceType, ProcessSetup } from '../config/model.js';
 import { recvFd, socketPair } from './unix-socket.js';
 import { ERRNO } from './sys/numbers.js';
 

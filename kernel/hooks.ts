@@ -12,7 +12,7 @@ import { NAMESPACE_FLAGS, NAMESPACE_PROC_NAMES } from './namespaces.js';
 import { openPipe } from './process.js';
 import { SpawnPlan } from './spawn-plan.js';
 import { spawn } from './spawn.js';
-import type { NamespaceType } from './types.js';
+import type { NamespaceType } from '../config/model.js';
 
 /** One hook (OCI `hooks.<point>[i]`). */
 export interface HookSpec {

@@ -32,8 +32,11 @@ export { acceptUnix, connectUnix, listenUnix, recvFds, sendFds } from './unix-so
 export { pumpPty, setWindowSize, windowSize } from './pty.js';
 
 // Networks
-export { setupVeth, removeVeth, type VethSetup } from './veth.js';
+export { setupVeth, removeVeth } from './veth.js';
 
 // Cgroups
 export { createCgroupManager, openCgroupManager } from './cgroups/manager.js';
-export type { BlkioEntry, CgroupManager, CgroupResources, CgroupStats, MemoryEntry } from './cgroups/types.js';
+export type { BlkioEntry, CgroupManager, CgroupStats, MemoryEntry } from './cgroups/types.js';
+
+// The config model types the kernel takes (defined in config/model.ts, the bottom layer)
+export type { CgroupResources, VethSetup } from '../config/model.js';

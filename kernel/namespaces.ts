@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import { CLONE } from './constants.js';
-import type { IdMapping, NamespaceSetup, NamespaceType } from './types.js';
+import type { IdMapping, NamespaceSetup, NamespaceType } from '../config/model.js';
 
 /** CLONE_NEW* flag of each namespace type. */
 export const NAMESPACE_FLAGS: Readonly<Record<NamespaceType, number>> = {

@@ -7,7 +7,7 @@ import { SYS } from './sys/numbers.js';
 import { applyCapabilities, dropBoundingSet } from './capabilities.js';
 import type { ChildSteps } from './child-steps.js';
 import { AT_FDCWD, PR } from './constants.js';
-import type { ContainerSetup } from './types.js';
+import type { ContainerSetup } from '../config/model.js';
 
 const X_OK = 1;
 const AT_EACCESS = 0x200;

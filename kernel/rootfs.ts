@@ -10,7 +10,7 @@ import { type FdRef } from './spawn-plan.js';
 import { ChildSteps } from './child-steps.js';
 import { MNT_DETACH, MS, O, RESOLVE, S_IF } from './constants.js';
 import { type MountInfo, isShared, lockedFlags, mountContaining } from './mountinfo.js';
-import type { ContainerSetup, DeviceSetup, MountSetup } from './types.js';
+import type { ContainerSetup, DeviceSetup, MountSetup } from '../config/model.js';
 import { ERRNO, SYS } from './sys/numbers.js';
 import { resolveInRoot } from './root-path.js';
 

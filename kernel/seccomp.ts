@@ -9,43 +9,7 @@ import type { Blob, FdRef } from './spawn-plan.js';
 import type { ChildSteps } from './child-steps.js';
 import { koffi, libc } from './sys/libc.js';
 import { ERRNO, SCMP_UNRESOLVED, SYS } from './sys/numbers.js';
-
-/** A seccomp action, as libseccomp encodes it (SCMP_ACT_*), with its errno or trace value folded in. */
-export type SeccompActionName = 'SCMP_ACT_KILL' | 'SCMP_ACT_KILL_PROCESS' | 'SCMP_ACT_KILL_THREAD' | 'SCMP_ACT_TRAP' | 'SCMP_ACT_ERRNO' | 'SCMP_ACT_TRACE' | 'SCMP_ACT_ALLOW' | 'SCMP_ACT_LOG' | 'SCMP_ACT_NOTIFY';
-
-/** Comparison operators of syscall argument conditions. */
-export type SeccompOp = 'SCMP_CMP_NE' | 'SCMP_CMP_LT' | 'SCMP_CMP_LE' | 'SCMP_CMP_EQ' | 'SCMP_CMP_GE' | 'SCMP_CMP_GT' | 'SCMP_CMP_MASKED_EQ';
-
-/** One argument condition. */
-export interface SeccompArg {
-  index: number;
-  value: bigint;
-  valueTwo: bigint;
-  op: SeccompOp;
-}
-
-/** One rule: these syscalls get this action (when the conditions hold). */
-export interface SeccompRule {
-  names: string[];
-  action: SeccompActionName;
-  errnoRet?: number;
-  args: SeccompArg[];
-  /** Where it came from, for warnings: "linux.seccomp.syscalls[3]". */
-  field: string;
-}
-
-/** A validated seccomp profile (OCI linux.seccomp). */
-export interface SeccompProfile {
-  defaultAction: SeccompActionName;
-  defaultErrnoRet?: number;
-  /** libseccomp architecture names ("x86_64", "x86", "x32"); empty means the native one only. */
-  architectures: string[];
-  /** SECCOMP_FILTER_FLAG_* names. */
-  flags: string[];
-  listenerPath?: string;
-  listenerMetadata?: string;
-  rules: SeccompRule[];
-}
+import type { SeccompActionName, SeccompArg, SeccompOp, SeccompProfile } from '../config/model.js';
 
 /** A filter ready to load in the child. */
 export interface CompiledFilter {

@@ -8,27 +8,8 @@ import fs from 'node:fs';
 import { type Cidr, broadcastOf, ipBytes, macBytes, parseCidr } from './ip-address.js';
 import { KernelError } from './sys/libc.js';
 import { ERRNO } from './sys/numbers.js';
+import type { VethSetup } from '../config/model.js';
 import { type Attr, NL, RtNetlink, ifaddrmsg, ifinfomsg, rtmsg } from './netlink.js';
-
-/** One veth interface of a container (libcontainer's configs.Network with type "veth"). */
-export interface VethSetup {
-  /** Name inside the container ("eth0"). */
-  name: string;
-  /** Name of the host end (at most 15 bytes). */
-  hostInterfaceName: string;
-  /** Bridge the host end joins, if any. */
-  bridge?: string;
-  mtu?: number;
-  /** MAC address of the container end. */
-  macAddress?: string;
-  /** IPv4 or IPv6 address with prefix length. */
-  address?: string;
-  gateway?: string;
-  ipv6Address?: string;
-  ipv6Gateway?: string;
-  hairpinMode?: boolean;
-  txQueueLen?: number;
-}
 
 /** Interface index of `name` through `nl`, or undefined when there is no such link. */
 export function linkIndex(nl: RtNetlink, name: string): number | undefined {

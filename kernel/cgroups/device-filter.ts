@@ -5,7 +5,7 @@
  * in R1 (access_type = type | access << 16) and returns 1 to allow, 0 to deny.
  */
 import { DeviceEmulator, deviceRuleString } from './device-rules.js';
-import type { DeviceRule } from './types.js';
+import type { DeviceRule } from '../../config/model.js';
 
 /** License string of the program (kernel MODULE_LICENSE format), as runc. */
 export const DEVICE_FILTER_LICENSE = 'Apache';

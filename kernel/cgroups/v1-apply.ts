@@ -7,7 +7,8 @@
  */
 import { DeviceEmulator, DeviceRuleError, deviceRuleString } from './device-rules.js';
 import { hasFile, readCgroupFile, readCgroupUint, writeCgroupFile } from './files.js';
-import { CgroupError, type BlockDeviceValue, type CgroupResources, type DeviceRule } from './types.js';
+import { CgroupError } from './types.js';
+import type { BlockDeviceValue, CgroupResources, DeviceRule } from '../../config/model.js';
 
 /** Controller → directory of the container's cgroup in that v1 hierarchy. */
 export type V1Dirs = Readonly<Record<string, string>>;

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { detectLayout } from '../../kernel/cgroups/layout.js';
 import { createCgroupManager, openCgroupManager } from '../../kernel/cgroups/manager.js';
-import { CgroupError, type CgroupManager, type CgroupResources } from '../../kernel/cgroups/types.js';
+import { CgroupError, type CgroupManager } from '../../kernel/cgroups/types.js';
+import type { CgroupResources } from '../../config/model.js';
 import { blkioWeightToIoWeight, sharesToWeight, swapToV2 } from '../../kernel/cgroups/v2-apply.js';
 import { V2Manager } from '../../kernel/cgroups/v2.js';
 

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { detectLayout } from '../../kernel/cgroups/layout.js';
 import { createCgroupManager } from '../../kernel/cgroups/manager.js';
 import { queryDevicePrograms } from '../../kernel/cgroups/sys.js';
-import type { DeviceRule } from '../../kernel/cgroups/types.js';
+import type { DeviceRule } from '../../config/model.js';
 import { V2Manager } from '../../kernel/cgroups/v2.js';
 import { killQuietly, removeLeftovers, startWaiting, uniqueName, type Waiting } from './host-helpers.js';
 

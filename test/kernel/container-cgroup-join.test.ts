@@ -14,7 +14,7 @@ import { SpawnPlan } from '../../kernel/spawn-plan.js';
 import { spawnContainer } from '../../kernel/container.js';
 import { readMountInfo } from '../../kernel/mountinfo.js';
 import { SpawnError, spawn } from '../../kernel/spawn.js';
-import type { ContainerSetup } from '../../kernel/types.js';
+import type { ContainerSetup } from '../../config/model.js';
 import { type Bundle, makeBundle } from '../fixtures/bundle.js';
 
 const mounts = readMountInfo();

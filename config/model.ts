@@ -1,10 +1,9 @@
 /**
- * The container setup model: what the kernel layer needs to build a container, already validated and
- * translated from OCI names into Linux numbers (libcontainer's `configs.Config`, in TypeScript).
- * config/ produces it from a bundle; kernel/ turns it into a spawn plan.
+ * The container config model: what the kernel layer needs to build a container, already validated and
+ * translated from OCI names into Linux numbers (libcontainer's `configs.Config`, in TypeScript). config/
+ * produces it from a bundle; kernel/ turns it into a spawn plan. Types only: the bottom layer, importing
+ * nothing (as runc's libcontainer/configs).
  */
-import type { CgroupResources } from './cgroups/types.js';
-import type { SeccompProfile } from './seccomp.js';
 
 /** A namespace kind, named as in the OCI runtime spec. */
 export type NamespaceType = 'pid' | 'network' | 'mount' | 'ipc' | 'uts' | 'user' | 'cgroup' | 'time';
@@ -124,4 +123,125 @@ export interface ContainerSetup {
   resources?: CgroupResources;
   /** `linux.cgroupsPath` as given (non-empty); undefined means the container id, as runc. */
   cgroupsPath?: string;
+}
+
+/** A throttle or weight entry for one block device. */
+export interface BlockDeviceValue {
+  major: number;
+  minor: number;
+  /** bytes/s or io/s for throttles. */
+  rate?: bigint;
+  weight?: number;
+  leafWeight?: number;
+}
+
+/** One device cgroup rule (OCI linux.resources.devices[]). */
+export interface DeviceRule {
+  allow: boolean;
+  /** 'a' (all), 'c' or 'b'. */
+  type: 'a' | 'c' | 'b';
+  /** -1 for any ("*"). */
+  major: number;
+  minor: number;
+  /** Any of "rwm". */
+  access: string;
+}
+
+/** OCI linux.resources, validated and typed (bigints where the spec allows 64-bit values; -1 = unlimited). */
+export interface CgroupResources {
+  memory?: {
+    limit?: bigint;
+    reservation?: bigint;
+    swap?: bigint;
+    kernel?: bigint;
+    kernelTCP?: bigint;
+    swappiness?: bigint;
+    disableOOMKiller?: boolean;
+    useHierarchy?: boolean;
+    checkBeforeUpdate?: boolean;
+  };
+  cpu?: {
+    shares?: bigint;
+    quota?: bigint;
+    burst?: bigint;
+    period?: bigint;
+    realtimeRuntime?: bigint;
+    realtimePeriod?: bigint;
+    cpus?: string;
+    mems?: string;
+    idle?: bigint;
+  };
+  pids?: { limit: bigint };
+  blockIO?: {
+    weight?: number;
+    leafWeight?: number;
+    weightDevice?: BlockDeviceValue[];
+    throttleReadBpsDevice?: BlockDeviceValue[];
+    throttleWriteBpsDevice?: BlockDeviceValue[];
+    throttleReadIOPSDevice?: BlockDeviceValue[];
+    throttleWriteIOPSDevice?: BlockDeviceValue[];
+  };
+  hugepageLimits?: Array<{ pageSize: string; limit: bigint }>;
+  network?: { classID?: number; priorities?: Array<{ name: string; priority: number }> };
+  devices?: DeviceRule[];
+  rdma?: Record<string, { hcaHandles?: number; hcaObjects?: number }>;
+  /** cgroup v2 file → value, written as given. */
+  unified?: Record<string, string>;
+}
+
+/** A seccomp action, as libseccomp encodes it (SCMP_ACT_*), with its errno or trace value folded in. */
+export type SeccompActionName = 'SCMP_ACT_KILL' | 'SCMP_ACT_KILL_PROCESS' | 'SCMP_ACT_KILL_THREAD' | 'SCMP_ACT_TRAP' | 'SCMP_ACT_ERRNO' | 'SCMP_ACT_TRACE' | 'SCMP_ACT_ALLOW' | 'SCMP_ACT_LOG' | 'SCMP_ACT_NOTIFY';
+
+/** Comparison operators of syscall argument conditions. */
+export type SeccompOp = 'SCMP_CMP_NE' | 'SCMP_CMP_LT' | 'SCMP_CMP_LE' | 'SCMP_CMP_EQ' | 'SCMP_CMP_GE' | 'SCMP_CMP_GT' | 'SCMP_CMP_MASKED_EQ';
+
+/** One argument condition. */
+export interface SeccompArg {
+  index: number;
+  value: bigint;
+  valueTwo: bigint;
+  op: SeccompOp;
+}
+
+/** One rule: these syscalls get this action (when the conditions hold). */
+export interface SeccompRule {
+  names: string[];
+  action: SeccompActionName;
+  errnoRet?: number;
+  args: SeccompArg[];
+  /** Where it came from, for warnings: "linux.seccomp.syscalls[3]". */
+  field: string;
+}
+
+/** A validated seccomp profile (OCI linux.seccomp). */
+export interface SeccompProfile {
+  defaultAction: SeccompActionName;
+  defaultErrnoRet?: number;
+  /** libseccomp architecture names ("x86_64", "x86", "x32"); empty means the native one only. */
+  architectures: string[];
+  /** SECCOMP_FILTER_FLAG_* names. */
+  flags: string[];
+  listenerPath?: string;
+  listenerMetadata?: string;
+  rules: SeccompRule[];
+}
+
+/** One veth interface of a container (libcontainer's configs.Network with type "veth"). */
+export interface VethSetup {
+  /** Name inside the container ("eth0"). */
+  name: string;
+  /** Name of the host end (at most 15 bytes). */
+  hostInterfaceName: string;
+  /** Bridge the host end joins, if any. */
+  bridge?: string;
+  mtu?: number;
+  /** MAC address of the container end. */
+  macAddress?: string;
+  /** IPv4 or IPv6 address with prefix length. */
+  address?: string;
+  gateway?: string;
+  ipv6Address?: string;
+  ipv6Gateway?: string;
+  hairpinMode?: boolean;
+  txQueueLen?: number;
 }

@@ -3,7 +3,8 @@
  * checked by name (an unknown one is an error naming its JSON path), syscall names libseccomp does not
  * know skipped with a warning (runc's rule), and no seccomp at all when the object is absent or empty.
  */
-import { SECCOMP_ACTIONS, SECCOMP_FILTER_FLAGS, SECCOMP_OPS, archToken, knownSyscall } from '../kernel/seccomp.js';
+import { knownSyscall } from '../kernel/seccomp.js';
+import { SECCOMP_ACTIONS, SECCOMP_ARCHITECTURES, SECCOMP_FILTER_FLAGS, SECCOMP_OPS } from './linux/seccomp-tables.js';
 import type { SeccompActionName, SeccompArg, SeccompOp, SeccompProfile, SeccompRule } from './model.js';
 import { UINT32, UINT64_MAX, describeValue, readArray, readBigInteger, readInteger, readObject, readString, readStringArray } from './field-checks.js';
 import { childPath, indexPath, type Issues } from './issues.js';
@@ -69,7 +70,7 @@ export function convertSeccomp(issues: Issues, raw: unknown): SeccompProfile | u
   const architectures: string[] = [];
   (readStringArray(issues, childPath(base, 'architectures'), s.architectures) ?? []).forEach((a, i) => {
     const name = libseccompArchName(a);
-    if (!a.startsWith('SCMP_ARCH_') || archToken(name) === undefined) issues.error(indexPath(childPath(base, 'architectures'), i), `unknown seccomp architecture ${JSON.stringify(a)}`);
+    if (!a.startsWith('SCMP_ARCH_') || !SECCOMP_ARCHITECTURES.has(name)) issues.error(indexPath(childPath(base, 'architectures'), i), `unknown seccomp architecture ${JSON.stringify(a)}`);
     else architectures.push(name);
   });
   const flags: string[] = [];

@@ -5,7 +5,8 @@
  */
 import { ERRNO, SYS } from './sys/numbers.js';
 import { type Blob, type CallOptions, type ChainArg, type FdRef, SpawnPlan } from './spawn-plan.js';
-import { MS, O, RESOLVE } from './constants.js';
+import { MS } from '../config/linux/mount-flags.js';
+import { O, RESOLVE } from './constants.js';
 
 /** Render MS_* flags for labels ("MS_BIND|MS_REC"). */
 export function msFlagNames(flags: number): string {

@@ -1,6 +1,7 @@
 /**
- * Linux constants the kernel layer and the config model share: clone/mount/prctl flags, capability,
- * rlimit and signal names. Values are the x86_64 (and generic) Linux ABI.
+ * Linux flags and names the kernel layer passes to its calls: clone, prctl, open, openat2 and mknod flags,
+ * and signal names. Values are the x86_64 (and generic) Linux ABI. The tables config/ needs too (mount
+ * flags, capability names, rlimit numbers) are in config/linux/.
  */
 
 /** clone(2) namespace flags and CLONE_PIDFD. */
@@ -14,32 +15,6 @@ export const CLONE = {
   NEWUSER: 0x10000000,
   NEWPID: 0x20000000,
   NEWNET: 0x40000000,
-} as const;
-
-/** mount(2) flags. */
-export const MS = {
-  RDONLY: 0x1,
-  NOSUID: 0x2,
-  NODEV: 0x4,
-  NOEXEC: 0x8,
-  SYNCHRONOUS: 0x10,
-  REMOUNT: 0x20,
-  MANDLOCK: 0x40,
-  DIRSYNC: 0x80,
-  NOSYMFOLLOW: 0x100,
-  NOATIME: 0x400,
-  NODIRATIME: 0x800,
-  BIND: 0x1000,
-  MOVE: 0x2000,
-  REC: 0x4000,
-  SILENT: 0x8000,
-  UNBINDABLE: 0x20000,
-  PRIVATE: 0x40000,
-  SLAVE: 0x80000,
-  SHARED: 0x100000,
-  RELATIME: 0x200000,
-  STRICTATIME: 0x1000000,
-  LAZYTIME: 0x2000000,
 } as const;
 
 /** The dirfd argument of the *at() calls that means the current directory. */
@@ -88,30 +63,6 @@ export const RESOLVE = {
 
 /** File type bits for mknod(2). */
 export const S_IF = { CHR: 0o020000, BLK: 0o060000, FIFO: 0o010000, DIR: 0o040000, REG: 0o100000 } as const;
-
-/** Capability names (without CAP_) in kernel order: index = capability number. */
-export const CAPABILITY_NAMES = [
-  'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP',
-  'LINUX_IMMUTABLE', 'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER',
-  'SYS_MODULE', 'SYS_RAWIO', 'SYS_CHROOT', 'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE',
-  'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'MKNOD', 'LEASE', 'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP',
-  'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG', 'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ', 'PERFMON', 'BPF',
-  'CHECKPOINT_RESTORE',
-] as const;
-
-/** Capability number of an OCI name such as "CAP_NET_RAW", or undefined when the name is unknown. */
-export function capabilityNumber(name: string): number | undefined {
-  if (!name.startsWith('CAP_')) return undefined;
-  const i = (CAPABILITY_NAMES as readonly string[]).indexOf(name.slice(4));
-  return i < 0 ? undefined : i;
-}
-
-/** RLIMIT_* numbers by OCI name. */
-export const RLIMITS: Readonly<Record<string, number>> = {
-  RLIMIT_CPU: 0, RLIMIT_FSIZE: 1, RLIMIT_DATA: 2, RLIMIT_STACK: 3, RLIMIT_CORE: 4, RLIMIT_RSS: 5,
-  RLIMIT_NPROC: 6, RLIMIT_NOFILE: 7, RLIMIT_MEMLOCK: 8, RLIMIT_AS: 9, RLIMIT_LOCKS: 10,
-  RLIMIT_SIGPENDING: 11, RLIMIT_MSGQUEUE: 12, RLIMIT_NICE: 13, RLIMIT_RTPRIO: 14, RLIMIT_RTTIME: 15,
-};
 
 /** Signal numbers by name (without SIG), as kill(1) and runc accept them. */
 export const SIGNALS: Readonly<Record<string, number>> = {

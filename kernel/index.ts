@@ -23,7 +23,8 @@ export { runHook, HookError, type HookPlace, type HookSpec } from './hooks.js';
 
 // Errors and Linux numbers
 export { KernelError, errnoName } from './sys/libc.js';
-export { O, SIGNALS, parseSignal, signalName, capabilityNumber } from './constants.js';
+export { O, SIGNALS, parseSignal, signalName } from './constants.js';
+export { capabilityNumber } from '../config/linux/capability-names.js';
 
 // Files, sockets, terminals
 export { mkfifo, closeFd, watchReadable, type ReadableWatch } from './fd.js';

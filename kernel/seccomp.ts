@@ -9,7 +9,8 @@ import type { Blob, FdRef } from './spawn-plan.js';
 import type { ChildSteps } from './child-steps.js';
 import { koffi, libc } from './sys/libc.js';
 import { ERRNO, SCMP_UNRESOLVED, SYS } from './sys/numbers.js';
-import type { SeccompActionName, SeccompArg, SeccompOp, SeccompProfile } from '../config/model.js';
+import type { SeccompActionName, SeccompArg, SeccompProfile } from '../config/model.js';
+import { SECCOMP_FILTER_FLAGS, SECCOMP_OPS } from '../config/linux/seccomp-tables.js';
 
 /** A filter ready to load in the child. */
 export interface CompiledFilter {
@@ -22,24 +23,6 @@ export interface CompiledFilter {
   /** Syscall names libseccomp does not know, skipped as runc does. */
   skipped: string[];
 }
-
-/** SECCOMP_FILTER_FLAG_* values. */
-export const SECCOMP_FILTER_FLAGS: Readonly<Record<string, number>> = {
-  SECCOMP_FILTER_FLAG_TSYNC: 1,
-  SECCOMP_FILTER_FLAG_LOG: 2,
-  SECCOMP_FILTER_FLAG_SPEC_ALLOW: 4,
-  SECCOMP_FILTER_FLAG_NEW_LISTENER: 8,
-  SECCOMP_FILTER_FLAG_TSYNC_ESRCH: 16,
-  SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: 32,
-};
-
-/** OCI compare operator → libseccomp's enum scmp_compare. */
-export const SECCOMP_OPS: Readonly<Record<SeccompOp, number>> = {
-  SCMP_CMP_NE: 1, SCMP_CMP_LT: 2, SCMP_CMP_LE: 3, SCMP_CMP_EQ: 4, SCMP_CMP_GE: 5, SCMP_CMP_GT: 6, SCMP_CMP_MASKED_EQ: 7,
-};
-
-/** Action names the OCI spec defines. */
-export const SECCOMP_ACTIONS: readonly SeccompActionName[] = ['SCMP_ACT_KILL', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_TRAP', 'SCMP_ACT_ERRNO', 'SCMP_ACT_TRACE', 'SCMP_ACT_ALLOW', 'SCMP_ACT_LOG', 'SCMP_ACT_NOTIFY'];
 
 /** libseccomp's 32-bit encoding of an action (errnoRet defaults to EPERM for ERRNO, as runc). */
 export function actionValue(a: SeccompActionName, errnoRet?: number): number {

@@ -5,7 +5,7 @@
  * Plus link lookup and removal, used by teardown.
  */
 import fs from 'node:fs';
-import { type Cidr, broadcastOf, ipBytes, macBytes, parseCidr } from './ip-address.js';
+import { type Cidr, broadcastOf, ipBytes, macBytes, parseCidr } from '../config/ip-address.js';
 import { KernelError } from './sys/libc.js';
 import { ERRNO } from './sys/numbers.js';
 import type { VethSetup } from '../config/model.js';

@@ -14,7 +14,8 @@ import { statsV1 } from './v1-stats.js';
 import { statsV2 } from './v2-stats.js';
 import { V1Manager } from './v1.js';
 import { V2Manager } from './v2.js';
-import { CgroupError, type CgroupJoinTargets, type CgroupManager, type CgroupStats } from './types.js';
+import { type CgroupJoinTargets, type CgroupManager, type CgroupStats } from './types.js';
+import { CgroupError } from '../../config/cgroup-error.js';
 import type { CgroupResources } from '../../config/model.js';
 
 /** What {@link createCgroupManager} needs. */

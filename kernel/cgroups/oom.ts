@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { errnoCode, errnoDescription, readKey } from './files.js';
 import { eventfd, readEventCounter, watchReadable } from './sys.js';
-import { CgroupError } from './types.js';
+import { CgroupError } from '../../config/cgroup-error.js';
 
 /** OOM kills so far in a v1 memory cgroup (memory.oom_control "oom_kill"). */
 export function oomKillCountV1(memoryDir: string): number {

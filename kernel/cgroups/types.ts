@@ -44,21 +44,6 @@ export interface BlkioEntry {
   value: bigint;
 }
 
-/** An error writing or reading a cgroup file: names the resource and the file. */
-export class CgroupError extends Error {
-  readonly file: string;
-  readonly resource?: string;
-  readonly code?: string;
-
-  constructor(message: string, file: string, resource?: string, code?: string) {
-    super(message);
-    this.name = 'CgroupError';
-    this.file = file;
-    this.resource = resource;
-    this.code = code;
-  }
-}
-
 /** The cgroups of one container, on whatever layout the host has. */
 export interface CgroupManager {
   /** Absolute directory per controller ("memory", "cpu", ..., "unified" for the v2 hierarchy). */

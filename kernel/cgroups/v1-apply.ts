@@ -7,7 +7,7 @@
  */
 import { DeviceEmulator, DeviceRuleError, deviceRuleString } from './device-rules.js';
 import { hasFile, readCgroupFile, readCgroupUint, writeCgroupFile } from './files.js';
-import { CgroupError } from './types.js';
+import { CgroupError } from '../../config/cgroup-error.js';
 import type { BlockDeviceValue, CgroupResources, DeviceRule } from '../../config/model.js';
 
 /** Controller → directory of the container's cgroup in that v1 hierarchy. */

@@ -5,7 +5,7 @@
  * asynchronously (freeze()).
  */
 import { readCgroupFile, readOptionalFile, sleep, sleepSync, writeCgroupFile } from './files.js';
-import { CgroupError } from './types.js';
+import { CgroupError } from '../../config/cgroup-error.js';
 
 const STATE = 'freezer.state';
 

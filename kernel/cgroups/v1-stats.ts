@@ -5,7 +5,8 @@
  * has data: BFQ debug, BFQ, CFQ, throttle recursive, throttle), hugetlb per page size.
  */
 import path from 'node:path';
-import { CgroupError, type BlkioEntry, type CgroupStats, type MemoryEntry } from './types.js';
+import { type BlkioEntry, type CgroupStats, type MemoryEntry } from './types.js';
+import { CgroupError } from '../../config/cgroup-error.js';
 import { hasFile, parseFlatKeyed, readCgroupFile, readCgroupUint, readOptionalFile } from './files.js';
 import type { V1Dirs } from './v1-apply.js';
 

@@ -13,7 +13,8 @@ import { emptyStats } from './stats.js';
 import { applyV1, requireV1, type V1Dirs } from './v1-apply.js';
 import { freezeV1, freezeV1Sync, isFrozenV1, thawV1, thawV1Sync } from './v1-freezer.js';
 import { statsV1 } from './v1-stats.js';
-import { CgroupError, type CgroupJoinTargets, type CgroupManager, type CgroupStats } from './types.js';
+import { type CgroupJoinTargets, type CgroupManager, type CgroupStats } from './types.js';
+import { CgroupError } from '../../config/cgroup-error.js';
 import type { CgroupResources } from '../../config/model.js';
 
 /** How to build a {@link V1Manager}. */

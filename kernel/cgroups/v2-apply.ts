@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { buildDeviceFilter, DEVICE_FILTER_LICENSE } from './device-filter.js';
 import { errnoCode, errnoDescription, hasFile, readCgroupUint, readOptionalFile, writeCgroupFile } from './files.js';
 import { attachDeviceProgram, BPF_F_ALLOW_MULTI, detachDeviceProgram, loadDeviceProgram, programFdById, queryDevicePrograms } from './sys.js';
-import { CgroupError } from './types.js';
+import { CgroupError } from '../../config/cgroup-error.js';
 import type { BlockDeviceValue, CgroupResources, DeviceRule } from '../../config/model.js';
 import { setCpuset, setRdma } from './v1-apply.js';
 

@@ -13,7 +13,8 @@ import { mkdirTracked, removeCgroupDirs } from './removal.js';
 import { emptyStats } from './stats.js';
 import { applyV2 } from './v2-apply.js';
 import { statsV2 } from './v2-stats.js';
-import { CgroupError, type CgroupJoinTargets, type CgroupManager, type CgroupStats } from './types.js';
+import { type CgroupJoinTargets, type CgroupManager, type CgroupStats } from './types.js';
+import { CgroupError } from '../../config/cgroup-error.js';
 import type { CgroupResources } from '../../config/model.js';
 
 /** How to build a {@link V2Manager}. */

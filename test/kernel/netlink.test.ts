@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { broadcastOf, ipBytes, macBytes, parseCidr } from '../../kernel/ip-address.js';
+import { broadcastOf, ipBytes, macBytes, parseCidr } from '../../config/ip-address.js';
 import { KernelError } from '../../kernel/sys/libc.js';
 import { NL, RtNetlink, decodeAttrs, encodeAttrs, ifaddrmsg, ifinfomsg, nlmsg, parseError, rtmsg, splitMessages } from '../../kernel/netlink.js';
 import { hostLinkExists, removeVeth, setupVeth, vethCreateAttrs } from '../../kernel/veth.js';

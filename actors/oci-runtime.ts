@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadBundle, type LoadedBundle } from '../config/index.js';
-import { type ContainerInit, spawnContainer } from '../kernel/index.js';
+import { type ContainerInit, knownSyscall, spawnContainer } from '../kernel/index.js';
 import { O, SIGNALS } from '../kernel/index.js';
 import { closeFd, mkfifo } from '../kernel/index.js';
 import { NAMESPACE_PROC_NAMES } from '../kernel/index.js';
@@ -100,7 +100,7 @@ export class OciRuntime {
   async create(id: string, opts: CreateOptions = {}): Promise<CreatedContainer> {
     this.state.dir(id);
     if (this.state.exists(id)) throw new RuntimeError('exists', `container with id exists: ${id}`);
-    const bundle = await loadBundle(opts.bundle ?? process.cwd(), { noPivotRoot: opts.noPivot });
+    const bundle = await loadBundle(opts.bundle ?? process.cwd(), { noPivotRoot: opts.noPivot, knownSyscall });
     for (const w of bundle.warnings) opts.onWarning?.(w);
     const logged = this.recorder ? (await this.recorder.stateOf(id)).value : 'creating';
     if (logged !== 'creating' && logged !== 'destroyed') {

@@ -1,6 +1,7 @@
 /**
  * config/: the container config model (model.ts) and reading an OCI runtime-spec bundle (config.json
- * 1.0.x–1.2.x) into it, validating every field first and reporting every problem by JSON path.
+ * 1.0.x–1.2.x) into it, validating every field first and reporting every problem by JSON path. The bottom
+ * layer: it imports nothing from kernel/ and loads no native code (the seccomp syscall check is injected).
  */
 export { loadBundle, specToSetup, type LoadBundleOptions, type LoadedBundle, type SpecConversion } from './bundle.js';
 export { validateSpec, MAX_UTS_NAME_LENGTH, type ValidateOptions, type ValidatedSpec } from './validate.js';

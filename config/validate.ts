@@ -32,6 +32,12 @@ export const MAX_UTS_NAME_LENGTH = 64;
 export interface ValidateOptions extends ProcessHostFacts {
   /** Enter the rootfs with MS_MOVE + chroot instead of pivot_root (runc --no-pivot). Default false. */
   noPivotRoot?: boolean;
+  /**
+   * Whether a seccomp syscall name exists (kernel/index.ts's `knownSyscall`, libseccomp). When given, unknown
+   * names in linux.seccomp draw a warning and are skipped; when absent they are kept (the kernel's filter
+   * compile skips them), and validation loads no native code.
+   */
+  knownSyscall?: (name: string) => boolean;
 }
 
 /** A config that passed every check, converted. */
@@ -100,7 +106,7 @@ function isMapped(id: number, mappings: readonly IdMapping[]): boolean {
  *
  * @param raw - the parsed config.json (from {@link parseConfigJson} or JSON.parse)
  * @param bundleDir - absolute bundle directory (relative root.path and bind sources resolve against it)
- * @param opts - noPivotRoot and host facts (defaults read from the running system)
+ * @param opts - noPivotRoot, the seccomp syscall resolver, and host facts (defaults read from the running system)
  * @throws ConfigError when the config is invalid
  */
 export function validateSpec(raw: unknown, bundleDir: string, opts: ValidateOptions = {}): ValidatedSpec {
@@ -150,7 +156,7 @@ export function validateSpec(raw: unknown, bundleDir: string, opts: ValidateOpti
   const hooks = checkHooks(issues, raw.hooks) ?? {};
   const annotations = readAnnotations(issues, raw.annotations);
   const resources = convertResources(issues, linux.resources);
-  const seccomp = convertSeccomp(issues, linux.seccomp);
+  const seccomp = convertSeccomp(issues, linux.seccomp, opts.knownSyscall);
   const cgroupsPath = readCgroupsPath(issues, linux.cgroupsPath);
   checkIntelRdt(issues, linux.intelRdt);
   checkPersonality(issues, linux.personality);

@@ -20,6 +20,7 @@ export {
 } from './process.js';
 export { NAMESPACE_PROC_NAMES } from './namespaces.js';
 export { runHook, HookError, type HookPlace, type HookSpec } from './hooks.js';
+export { knownSyscall } from './seccomp.js';
 
 // Errors and Linux numbers
 export { KernelError, errnoName } from './sys/libc.js';

@@ -129,7 +129,8 @@ export function compileSeccomp(p: SeccompProfile): CompiledFilter {
       if (rule.action === 'SCMP_ACT_NOTIFY') notify = true;
       for (const name of rule.names) {
         const nr = s.resolveName(name);
-        if (nr === -1) {
+        // The names knownSyscall refuses (a profile validated without it still has them): skipped, as runc does.
+        if (SCMP_UNRESOLVED.includes(nr)) {
           skipped.push(name);
           continue;
         }

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import { ERRNO, SYS } from './sys/numbers.js';
-import type { ChildSteps } from './child-steps.js';
+import type { ChildSteps } from './spawn/child-steps.js';
 import { CAPABILITY_NAMES } from '../config/linux/capability-names.js';
 import { PR, PR_CAP_AMBIENT } from './constants.js';
 import type { CapabilitySetup } from '../config/model.js';

@@ -6,10 +6,10 @@
  */
 import fs from 'node:fs';
 import { ERRNO, SYS } from './sys/numbers.js';
-import { SpawnPlan } from './spawn-plan.js';
-import { ChildSteps } from './child-steps.js';
+import { SpawnPlan } from './spawn/spawn-plan.js';
+import { ChildSteps } from './spawn/child-steps.js';
 import { O, PR } from './constants.js';
-import type { FdRef } from './spawn-plan.js';
+import type { FdRef } from './spawn/spawn-plan.js';
 import { readMountInfo } from './mountinfo.js';
 import { loopbackUp } from './network.js';
 import { NAMESPACE_FLAGS, type NamespacePlan, planNamespaces } from './namespaces.js';

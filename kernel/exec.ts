@@ -6,8 +6,8 @@
  * profile, and execs. The child is single-threaded, which is what makes setns(user/mnt) possible.
  */
 import fs from 'node:fs';
-import { SpawnPlan } from './spawn-plan.js';
-import { ChildSteps } from './child-steps.js';
+import { SpawnPlan } from './spawn/spawn-plan.js';
+import { ChildSteps } from './spawn/child-steps.js';
 import { SetupError, sessionSteps, terminalSteps, withHome } from './container-plan.js';
 import { O, PR } from './constants.js';
 import { NAMESPACE_FLAGS, NAMESPACE_PROC_NAMES } from './namespaces.js';
@@ -15,8 +15,8 @@ import { isSameProcess } from './process.js';
 import { setupRlimits, setupUser } from './process-setup.js';
 import { findExecutable } from './root-path.js';
 import { compileSeccomp, loadSeccompSteps } from './seccomp.js';
-import { type SpawnHandle, spawn } from './spawn.js';
-import { compileCached } from './plan-cache.js';
+import { type SpawnHandle, spawn } from './spawn/spawn.js';
+import { compileCached } from './spawn/plan-cache.js';
 import type { ContainerSetup, NamespaceType, ProcessSetup } from '../config/model.js';
 import { recvFd, socketPair } from './unix-socket.js';
 import { ERRNO } from './sys/numbers.js';

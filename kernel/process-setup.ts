@@ -5,7 +5,7 @@
  */
 import { SYS } from './sys/numbers.js';
 import { applyCapabilities, dropBoundingSet } from './capabilities.js';
-import type { ChildSteps } from './child-steps.js';
+import type { ChildSteps } from './spawn/child-steps.js';
 import { AT_FDCWD, PR } from './constants.js';
 import type { ContainerSetup } from '../config/model.js';
 

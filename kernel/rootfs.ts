@@ -6,8 +6,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { type FdRef } from './spawn-plan.js';
-import { ChildSteps } from './child-steps.js';
+import { type FdRef } from './spawn/spawn-plan.js';
+import { ChildSteps } from './spawn/child-steps.js';
 import { MS } from '../config/linux/mount-flags.js';
 import { MNT_DETACH, O, RESOLVE, S_IF } from './constants.js';
 import { type MountInfo, isShared, lockedFlags, mountContaining } from './mountinfo.js';

@@ -5,8 +5,8 @@
  * hundreds of libseccomp calls.
  */
 import fs from 'node:fs';
-import type { Blob, FdRef } from './spawn-plan.js';
-import type { ChildSteps } from './child-steps.js';
+import type { Blob, FdRef } from './spawn/spawn-plan.js';
+import type { ChildSteps } from './spawn/child-steps.js';
 import { koffi, libc } from './sys/libc.js';
 import { ERRNO, SCMP_UNRESOLVED, SYS } from './sys/numbers.js';
 import type { SeccompActionName, SeccompArg, SeccompProfile } from '../config/model.js';

@@ -9,11 +9,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadBundle } from '../../config/index.js';
 import { createCgroupManager } from '../../kernel/cgroups/manager.js';
-import { compilePlan } from '../../kernel/chain.js';
-import { SpawnPlan } from '../../kernel/spawn-plan.js';
+import { compilePlan } from '../../kernel/spawn/chain.js';
+import { SpawnPlan } from '../../kernel/spawn/spawn-plan.js';
 import { spawnContainer } from '../../kernel/container.js';
 import { readMountInfo } from '../../kernel/mountinfo.js';
-import { SpawnError, spawn } from '../../kernel/spawn.js';
+import { SpawnError, spawn } from '../../kernel/spawn/spawn.js';
 import type { ContainerSetup } from '../../config/model.js';
 import { type Bundle, makeBundle } from '../fixtures/bundle.js';
 

@@ -7,10 +7,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SpawnPlan } from '../../kernel/spawn-plan.js';
+import { SpawnPlan } from '../../kernel/spawn/spawn-plan.js';
 import { CLONE } from '../../kernel/constants.js';
-import { clearPlanCache, compileCached, planKey } from '../../kernel/plan-cache.js';
-import { spawn } from '../../kernel/spawn.js';
+import { clearPlanCache, compileCached, planKey } from '../../kernel/spawn/plan-cache.js';
+import { spawn } from '../../kernel/spawn/spawn.js';
 
 function plan(hostname: string, opts: { label?: string; struct?: number } = {}): SpawnPlan {
   const p = new SpawnPlan();

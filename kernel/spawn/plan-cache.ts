@@ -9,7 +9,7 @@
  */
 import { type CompiledPlan, compilePlan } from './chain.js';
 import { Blob, type ChainArg, type SpawnPlan } from './spawn-plan.js';
-import { C } from './sys/libc.js';
+import { C } from '../sys/libc.js';
 
 const MAX_ENTRIES = 8;
 const cache = new Map<string, CompiledPlan>();

@@ -9,9 +9,9 @@
  * uc_flags, uc_link, uc_stack and gregs R8-R13, which setcontext does not need for a one-argument context
  * (makecontext has consumed uc_stack before). The wrapper's code is checked at load; anything else → null.
  */
-import { ARG_REGS, UC, signalMasks } from './sys/abi.js';
-import { C, allocNative, koffi, lastErrno, symbol } from './sys/libc.js';
-import { ERRNO, SYS } from './sys/numbers.js';
+import { ARG_REGS, UC, signalMasks } from '../sys/abi.js';
+import { C, allocNative, koffi, lastErrno, symbol } from '../sys/libc.js';
+import { ERRNO, SYS } from '../sys/numbers.js';
 
 /** CLONE_INTO_CGROUP (a 64-bit clone3 flag). */
 export const CLONE_INTO_CGROUP = 0x200000000n;

@@ -3,7 +3,7 @@
  * per-step error handling they need, and the blob of data (strings, structs) they point into. Pure data:
  * chain.ts compiles it into native memory, spawn.ts runs it.
  */
-import { SYS } from './sys/numbers.js';
+import { SYS } from '../sys/numbers.js';
 
 /** A file descriptor whose number is known only at spawn time, patched into the arena then. */
 export type FdRef =

@@ -3,10 +3,10 @@
  * on top of SpawnPlan. It tracks which deterministic fd slots are open, since the child cannot return
  * values: an open() in the child lands on the lowest free slot, which this builder predicts.
  */
-import { ERRNO, SYS } from './sys/numbers.js';
+import { ERRNO, SYS } from '../sys/numbers.js';
 import { type Blob, type CallOptions, type ChainArg, type FdRef, SpawnPlan } from './spawn-plan.js';
-import { MS } from '../config/linux/mount-flags.js';
-import { O, RESOLVE } from './constants.js';
+import { MS } from '../../config/linux/mount-flags.js';
+import { O, RESOLVE } from '../constants.js';
 
 /** Render MS_* flags for labels ("MS_BIND|MS_REC"). */
 export function msFlagNames(flags: number): string {

@@ -4,10 +4,10 @@
  * ../shared/design/SPAWN.md). The plan itself is built in spawn-plan.ts, which imports nothing from here;
  * nothing here calls clone: see spawn.ts.
  */
-import { ARG_REGS, UC, assertSupportedPlatform, signalMasks } from './sys/abi.js';
-import { SYS } from './sys/numbers.js';
-import { PR } from './constants.js';
-import { C, allocNative, fail, freeNative, symbol } from './sys/libc.js';
+import { ARG_REGS, UC, assertSupportedPlatform, signalMasks } from '../sys/abi.js';
+import { SYS } from '../sys/numbers.js';
+import { PR } from '../constants.js';
+import { C, allocNative, fail, freeNative, symbol } from '../sys/libc.js';
 import { type ArenaLayout, Blob, type ChainArg, type CheckMode, type FdRef, type PlanStep, type SpawnPlan, type StepRecord } from './spawn-plan.js';
 
 /** Signals the child must not touch (SIGKILL, SIGSTOP, glibc's internal 32 and 33). */

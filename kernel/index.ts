@@ -17,14 +17,15 @@ export {
   pidfdSignal,
   processStartTime,
   waitPidfd,
-} from './process.js';
+} from './process/pidfd.js';
 export { NAMESPACE_PROC_NAMES } from './namespaces.js';
-export { runHook, HookError, type HookPlace, type HookSpec } from './hooks.js';
+export { runHook, HookError, type HookPlace, type HookSpec } from './process/hooks.js';
 export { knownSyscall } from './seccomp.js';
 
 // Errors and Linux numbers
 export { KernelError, errnoName } from './sys/libc.js';
-export { O, SIGNALS, parseSignal, signalName } from './constants.js';
+export { O } from './sys/flags.js';
+export { SIGNALS, parseSignal, signalName } from './process/signals.js';
 export { capabilityNumber } from '../config/linux/capability-names.js';
 
 // Files, sockets, terminals

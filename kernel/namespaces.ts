@@ -4,7 +4,7 @@
  * uid/gid maps the parent writes while the child waits at its setup gate.
  */
 import fs from 'node:fs';
-import { CLONE } from './constants.js';
+import { CLONE } from './sys/flags.js';
 import type { IdMapping, NamespaceSetup, NamespaceType } from '../config/model.js';
 
 /** CLONE_NEW* flag of each namespace type. */

@@ -5,7 +5,7 @@
  * allow in a multithreaded process); it stays bound to that namespace.
  */
 import fs from 'node:fs';
-import { CLONE } from './constants.js';
+import { CLONE } from './sys/flags.js';
 import { C, KernelError, fail, koffi, lastErrno, libc } from './sys/libc.js';
 import { ERRNO } from './sys/numbers.js';
 

@@ -6,7 +6,7 @@
  */
 import { ARG_REGS, UC, assertSupportedPlatform, signalMasks } from '../sys/abi.js';
 import { SYS } from '../sys/numbers.js';
-import { PR } from '../constants.js';
+import { PR } from '../sys/flags.js';
 import { C, allocNative, fail, freeNative, symbol } from '../sys/libc.js';
 import { type ArenaLayout, Blob, type ChainArg, type CheckMode, type FdRef, type PlanStep, type SpawnPlan, type StepRecord } from './spawn-plan.js';
 

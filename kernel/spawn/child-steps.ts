@@ -6,7 +6,7 @@
 import { ERRNO, SYS } from '../sys/numbers.js';
 import { type Blob, type CallOptions, type ChainArg, type FdRef, SpawnPlan } from './spawn-plan.js';
 import { MS } from '../../config/linux/mount-flags.js';
-import { O, RESOLVE } from '../constants.js';
+import { O, RESOLVE } from '../sys/flags.js';
 
 /** Render MS_* flags for labels ("MS_BIND|MS_REC"). */
 export function msFlagNames(flags: number): string {

@@ -8,9 +8,9 @@ import { ERRNO, SYS } from '../sys/numbers.js';
 import { CompiledPlan, resolveFd, type SpawnFds } from './chain.js';
 import type { StepRecord } from './spawn-plan.js';
 import { clone3Available, clone3Chain } from './clone3.js';
-import { CLONE } from '../constants.js';
+import { CLONE } from '../sys/flags.js';
 import { C, KernelError, allocNative, errnoName, errnoText, koffi, lastErrno, symbol } from '../sys/libc.js';
-import { type ExitStatus, decodeWaitid, openPipe } from '../process.js';
+import { type ExitStatus, decodeWaitid, openPipe } from '../process/pidfd.js';
 
 /** Why a spawn failed: which step, with which arguments, and errno (or another reason). */
 export class SpawnError extends Error {

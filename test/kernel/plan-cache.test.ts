@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SpawnPlan } from '../../kernel/spawn/spawn-plan.js';
-import { CLONE } from '../../kernel/constants.js';
+import { CLONE } from '../../kernel/sys/flags.js';
 import { clearPlanCache, compileCached, planKey } from '../../kernel/spawn/plan-cache.js';
 import { spawn } from '../../kernel/spawn/spawn.js';
 

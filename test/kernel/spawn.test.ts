@@ -4,10 +4,10 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compilePlan, resolveFd } from '../../kernel/spawn/chain.js';
 import { SpawnPlan } from '../../kernel/spawn/spawn-plan.js';
-import { CLONE } from '../../kernel/constants.js';
+import { CLONE } from '../../kernel/sys/flags.js';
 import { SpawnError, spawn } from '../../kernel/spawn/spawn.js';
 import { C } from '../../kernel/sys/libc.js';
-import { openPipe } from '../../kernel/process.js';
+import { openPipe } from '../../kernel/process/pidfd.js';
 import { spawnStress } from '../../bench/spawn-stress.js';
 import { ROOTFS } from '../fixtures/bundle.js';
 

@@ -6,13 +6,13 @@
  */
 import { spawn as spawnProcess } from 'node:child_process';
 import fs from 'node:fs';
-import { compilePlan } from './spawn/chain.js';
-import { O } from './constants.js';
-import { NAMESPACE_FLAGS, NAMESPACE_PROC_NAMES } from './namespaces.js';
-import { openPipe } from './process.js';
-import { SpawnPlan } from './spawn/spawn-plan.js';
-import { spawn } from './spawn/spawn.js';
-import type { NamespaceType } from '../config/model.js';
+import { compilePlan } from '../spawn/chain.js';
+import { O } from '../sys/flags.js';
+import { NAMESPACE_FLAGS, NAMESPACE_PROC_NAMES } from '../namespaces.js';
+import { openPipe } from './pidfd.js';
+import { SpawnPlan } from '../spawn/spawn-plan.js';
+import { spawn } from '../spawn/spawn.js';
+import type { NamespaceType } from '../../config/model.js';
 
 /** One hook (OCI `hooks.<point>[i]`). */
 export interface HookSpec {

@@ -3,11 +3,11 @@
  * sysctls, rlimits, then user/groups, cwd, capabilities, umask and no_new_privs (libcontainer's
  * finalizeNamespace order), and a check that the executable can be run.
  */
-import { SYS } from './sys/numbers.js';
+import { SYS } from '../sys/numbers.js';
 import { applyCapabilities, dropBoundingSet } from './capabilities.js';
-import type { ChildSteps } from './spawn/child-steps.js';
-import { AT_FDCWD, PR } from './constants.js';
-import type { ContainerSetup } from '../config/model.js';
+import type { ChildSteps } from '../spawn/child-steps.js';
+import { AT_FDCWD, PR } from '../sys/flags.js';
+import type { ContainerSetup } from '../../config/model.js';
 
 const X_OK = 1;
 const AT_EACCESS = 0x200;

@@ -3,9 +3,9 @@
  * its exit on the event loop whether or not it is our child, and decode exit statuses.
  */
 import fs from 'node:fs';
-import { ERRNO, SYS } from './sys/numbers.js';
-import { O } from './constants.js';
-import { C, KernelError, allocNative, fail, koffi, lastErrno } from './sys/libc.js';
+import { ERRNO, SYS } from '../sys/numbers.js';
+import { O } from '../sys/flags.js';
+import { C, KernelError, allocNative, fail, koffi } from '../sys/libc.js';
 
 /** How a process ended: an exit code, or the signal that killed it. */
 export interface ExitStatus {
@@ -122,4 +122,3 @@ export function isNoSuchProcess(e: unknown): boolean {
   return e instanceof KernelError && e.code === 'ESRCH';
 }
 
-export { lastErrno };

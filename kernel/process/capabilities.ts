@@ -3,11 +3,11 @@
  * the ambient set, in libcontainer's order around the uid switch.
  */
 import fs from 'node:fs';
-import { ERRNO, SYS } from './sys/numbers.js';
-import type { ChildSteps } from './spawn/child-steps.js';
-import { CAPABILITY_NAMES } from '../config/linux/capability-names.js';
-import { PR, PR_CAP_AMBIENT } from './constants.js';
-import type { CapabilitySetup } from '../config/model.js';
+import { ERRNO, SYS } from '../sys/numbers.js';
+import type { ChildSteps } from '../spawn/child-steps.js';
+import { CAPABILITY_NAMES } from '../../config/linux/capability-names.js';
+import { PR, PR_CAP_AMBIENT } from '../sys/flags.js';
+import type { CapabilitySetup } from '../../config/model.js';
 
 let capLast: number | undefined;
 

@@ -5,9 +5,9 @@
  */
 
 // Containers and processes
-export { spawnContainer, type ContainerInit, type ContainerSpawnOptions, type StartBreakdown } from './container.js';
-export { spawnExec, type ExecTarget, type ExecOptions, type ExecSpawn } from './exec.js';
-export { SetupError } from './container-plan.js';
+export { spawnContainer, type ContainerInit, type ContainerSpawnOptions, type StartBreakdown } from './container/container.js';
+export { spawnExec, type ExecTarget, type ExecOptions, type ExecSpawn } from './container/exec.js';
+export { SetupError } from './container/container-plan.js';
 export {
   type ExitStatus,
   exitCodeOf,
@@ -18,7 +18,7 @@ export {
   processStartTime,
   waitPidfd,
 } from './process/pidfd.js';
-export { NAMESPACE_PROC_NAMES } from './namespaces.js';
+export { NAMESPACE_PROC_NAMES } from './container/namespaces.js';
 export { runHook, HookError, type HookPlace, type HookSpec } from './process/hooks.js';
 export { knownSyscall } from './seccomp.js';
 

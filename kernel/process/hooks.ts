@@ -8,7 +8,7 @@ import { spawn as spawnProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { compilePlan } from '../spawn/chain.js';
 import { O } from '../sys/flags.js';
-import { NAMESPACE_FLAGS, NAMESPACE_PROC_NAMES } from '../namespaces.js';
+import { NAMESPACE_FLAGS, NAMESPACE_PROC_NAMES } from '../container/namespaces.js';
 import { openPipe } from './pidfd.js';
 import { SpawnPlan } from '../spawn/spawn-plan.js';
 import { spawn } from '../spawn/spawn.js';

@@ -11,7 +11,7 @@ import { loadBundle } from '../../config/index.js';
 import { createCgroupManager } from '../../kernel/cgroups/manager.js';
 import { compilePlan } from '../../kernel/spawn/chain.js';
 import { SpawnPlan } from '../../kernel/spawn/spawn-plan.js';
-import { spawnContainer } from '../../kernel/container.js';
+import { spawnContainer } from '../../kernel/container/container.js';
 import { readMountInfo } from '../../kernel/mountinfo.js';
 import { SpawnError, spawn } from '../../kernel/spawn/spawn.js';
 import type { ContainerSetup } from '../../config/model.js';

@@ -5,19 +5,19 @@
  * no_new_privs → start gate (pipe, or the exec fifo of a detached create) → execve.
  */
 import fs from 'node:fs';
-import { ERRNO, SYS } from './sys/numbers.js';
-import { SpawnPlan } from './spawn/spawn-plan.js';
-import { ChildSteps } from './spawn/child-steps.js';
-import { O, PR } from './sys/flags.js';
-import type { FdRef } from './spawn/spawn-plan.js';
-import { readMountInfo } from './mountinfo.js';
-import { loopbackUp } from './network.js';
+import { ERRNO, SYS } from '../sys/numbers.js';
+import { SpawnPlan } from '../spawn/spawn-plan.js';
+import { ChildSteps } from '../spawn/child-steps.js';
+import { O, PR } from '../sys/flags.js';
+import type { FdRef } from '../spawn/spawn-plan.js';
+import { readMountInfo } from '../mountinfo.js';
+import { loopbackUp } from '../network.js';
 import { NAMESPACE_FLAGS, type NamespacePlan, planNamespaces } from './namespaces.js';
-import { setupKernelSettings, setupRlimits, setupUser } from './process/process-setup.js';
-import { findExecutable, resolveInRoot } from './root-path.js';
-import { type HostMounts, finalizeRootfs, mountRootfs } from './rootfs.js';
-import type { ContainerSetup } from '../config/model.js';
-import { type CompiledFilter, compileSeccomp, loadSeccompSteps } from './seccomp.js';
+import { setupKernelSettings, setupRlimits, setupUser } from '../process/process-setup.js';
+import { findExecutable, resolveInRoot } from '../root-path.js';
+import { type HostMounts, finalizeRootfs, mountRootfs } from '../rootfs.js';
+import type { ContainerSetup } from '../../config/model.js';
+import { type CompiledFilter, compileSeccomp, loadSeccompSteps } from '../seccomp.js';
 
 /** A container setup the kernel layer cannot carry out, named by its config field. */
 export class SetupError extends Error {

@@ -6,20 +6,20 @@
  * profile, and execs. The child is single-threaded, which is what makes setns(user/mnt) possible.
  */
 import fs from 'node:fs';
-import { SpawnPlan } from './spawn/spawn-plan.js';
-import { ChildSteps } from './spawn/child-steps.js';
+import { SpawnPlan } from '../spawn/spawn-plan.js';
+import { ChildSteps } from '../spawn/child-steps.js';
 import { SetupError, sessionSteps, terminalSteps, withHome } from './container-plan.js';
-import { O, PR } from './sys/flags.js';
+import { O, PR } from '../sys/flags.js';
 import { NAMESPACE_FLAGS, NAMESPACE_PROC_NAMES } from './namespaces.js';
-import { isSameProcess } from './process/pidfd.js';
-import { setupRlimits, setupUser } from './process/process-setup.js';
-import { findExecutable } from './root-path.js';
-import { compileSeccomp, loadSeccompSteps } from './seccomp.js';
-import { type SpawnHandle, spawn } from './spawn/spawn.js';
-import { compileCached } from './spawn/plan-cache.js';
-import type { ContainerSetup, NamespaceType, ProcessSetup } from '../config/model.js';
-import { recvFd, socketPair } from './unix-socket.js';
-import { ERRNO } from './sys/numbers.js';
+import { isSameProcess } from '../process/pidfd.js';
+import { setupRlimits, setupUser } from '../process/process-setup.js';
+import { findExecutable } from '../root-path.js';
+import { compileSeccomp, loadSeccompSteps } from '../seccomp.js';
+import { type SpawnHandle, spawn } from '../spawn/spawn.js';
+import { compileCached } from '../spawn/plan-cache.js';
+import type { ContainerSetup, NamespaceType, ProcessSetup } from '../../config/model.js';
+import { recvFd, socketPair } from '../unix-socket.js';
+import { ERRNO } from '../sys/numbers.js';
 
 /** The running container an exec joins. */
 export interface ExecTarget {

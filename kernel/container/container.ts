@@ -5,17 +5,17 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { CgroupJoinTargets } from './cgroups/types.js';
+import type { CgroupJoinTargets } from '../cgroups/types.js';
 import { type ContainerPlan, SetupError, type StartGate, buildContainerPlan } from './container-plan.js';
-import type { HostMounts } from './rootfs.js';
-import { type SpawnHandle, spawn } from './spawn/spawn.js';
+import type { HostMounts } from '../rootfs.js';
+import { type SpawnHandle, spawn } from '../spawn/spawn.js';
 import { writeIdMaps } from './namespaces.js';
-import type { ContainerSetup } from '../config/model.js';
-import type { ExitStatus } from './process/pidfd.js';
-import { O } from './sys/flags.js';
-import { connectUnix, recvFd, sendFds, socketPair } from './unix-socket.js';
-import { koffi } from './sys/libc.js';
-import { compileCached } from './spawn/plan-cache.js';
+import type { ContainerSetup } from '../../config/model.js';
+import type { ExitStatus } from '../process/pidfd.js';
+import { O } from '../sys/flags.js';
+import { connectUnix, recvFd, sendFds, socketPair } from '../unix-socket.js';
+import { koffi } from '../sys/libc.js';
+import { compileCached } from '../spawn/plan-cache.js';
 
 /** Options of spawnContainer. */
 export interface ContainerSpawnOptions {

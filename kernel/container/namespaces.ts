@@ -4,8 +4,8 @@
  * uid/gid maps the parent writes while the child waits at its setup gate.
  */
 import fs from 'node:fs';
-import { CLONE } from './sys/flags.js';
-import type { IdMapping, NamespaceSetup, NamespaceType } from '../config/model.js';
+import { CLONE } from '../sys/flags.js';
+import type { IdMapping, NamespaceSetup, NamespaceType } from '../../config/model.js';
 
 /** CLONE_NEW* flag of each namespace type. */
 export const NAMESPACE_FLAGS: Readonly<Record<NamespaceType, number>> = {

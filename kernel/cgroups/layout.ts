@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseMountInfo, type MountInfo } from '../mountinfo.js';
+import { parseMountInfo, type MountInfo } from '../rootfs/mountinfo.js';
 import { CgroupError } from '../../config/cgroup-error.js';
 
 /** 'v1': only v1 controllers; 'v2': only the unified hierarchy; 'hybrid': v1 controllers plus cgroup2. */

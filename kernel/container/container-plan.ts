@@ -10,12 +10,12 @@ import { SpawnPlan } from '../spawn/spawn-plan.js';
 import { ChildSteps } from '../spawn/child-steps.js';
 import { O, PR } from '../sys/flags.js';
 import type { FdRef } from '../spawn/spawn-plan.js';
-import { readMountInfo } from '../mountinfo.js';
+import { readMountInfo } from '../rootfs/mountinfo.js';
 import { loopbackUp } from '../network.js';
 import { NAMESPACE_FLAGS, type NamespacePlan, planNamespaces } from './namespaces.js';
 import { setupKernelSettings, setupRlimits, setupUser } from '../process/process-setup.js';
-import { findExecutable, resolveInRoot } from '../root-path.js';
-import { type HostMounts, finalizeRootfs, mountRootfs } from '../rootfs.js';
+import { findExecutable, resolveInRoot } from '../rootfs/root-path.js';
+import { type HostMounts, finalizeRootfs, mountRootfs } from '../rootfs/rootfs.js';
 import type { ContainerSetup } from '../../config/model.js';
 import { type CompiledFilter, compileSeccomp, loadSeccompSteps } from '../seccomp.js';
 

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CgroupJoinTargets } from '../cgroups/types.js';
 import { type ContainerPlan, SetupError, type StartGate, buildContainerPlan } from './container-plan.js';
-import type { HostMounts } from '../rootfs.js';
+import type { HostMounts } from '../rootfs/rootfs.js';
 import { type SpawnHandle, spawn } from '../spawn/spawn.js';
 import { writeIdMaps } from './namespaces.js';
 import type { ContainerSetup } from '../../config/model.js';

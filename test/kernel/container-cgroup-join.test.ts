@@ -12,7 +12,7 @@ import { createCgroupManager } from '../../kernel/cgroups/manager.js';
 import { compilePlan } from '../../kernel/spawn/chain.js';
 import { SpawnPlan } from '../../kernel/spawn/spawn-plan.js';
 import { spawnContainer } from '../../kernel/container/container.js';
-import { readMountInfo } from '../../kernel/mountinfo.js';
+import { readMountInfo } from '../../kernel/rootfs/mountinfo.js';
 import { SpawnError, spawn } from '../../kernel/spawn/spawn.js';
 import type { ContainerSetup } from '../../config/model.js';
 import { type Bundle, makeBundle } from '../fixtures/bundle.js';

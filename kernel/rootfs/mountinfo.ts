@@ -3,7 +3,7 @@
  * dropping locked flags), and whether a path is still mounted (leak checks after delete).
  */
 import fs from 'node:fs';
-import { MS } from '../config/linux/mount-flags.js';
+import { MS } from '../../config/linux/mount-flags.js';
 
 /** One line of mountinfo. */
 export interface MountInfo {

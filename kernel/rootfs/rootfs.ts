@@ -6,13 +6,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { type FdRef } from './spawn/spawn-plan.js';
-import { ChildSteps } from './spawn/child-steps.js';
-import { MS } from '../config/linux/mount-flags.js';
-import { MNT_DETACH, O, RESOLVE, S_IF } from './sys/flags.js';
+import { type FdRef } from '../spawn/spawn-plan.js';
+import { ChildSteps } from '../spawn/child-steps.js';
+import { MS } from '../../config/linux/mount-flags.js';
+import { MNT_DETACH, O, RESOLVE, S_IF } from '../sys/flags.js';
 import { type MountInfo, isShared, lockedFlags, mountContaining } from './mountinfo.js';
-import type { ContainerSetup, DeviceSetup, MountSetup } from '../config/model.js';
-import { ERRNO, SYS } from './sys/numbers.js';
+import type { ContainerSetup, DeviceSetup, MountSetup } from '../../config/model.js';
+import { ERRNO, SYS } from '../sys/numbers.js';
 import { resolveInRoot } from './root-path.js';
 
 const IN_ROOT = RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS;

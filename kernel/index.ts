@@ -20,7 +20,7 @@ export {
 } from './process/pidfd.js';
 export { NAMESPACE_PROC_NAMES } from './container/namespaces.js';
 export { runHook, HookError, type HookPlace, type HookSpec } from './process/hooks.js';
-export { knownSyscall } from './seccomp.js';
+export { knownSyscall } from './seccomp/seccomp.js';
 
 // Errors and Linux numbers
 export { KernelError, errnoName } from './sys/libc.js';

@@ -17,7 +17,7 @@ import { setupKernelSettings, setupRlimits, setupUser } from '../process/process
 import { findExecutable, resolveInRoot } from '../rootfs/root-path.js';
 import { type HostMounts, finalizeRootfs, mountRootfs } from '../rootfs/rootfs.js';
 import type { ContainerSetup } from '../../config/model.js';
-import { type CompiledFilter, compileSeccomp, loadSeccompSteps } from '../seccomp.js';
+import { type CompiledFilter, compileSeccomp, loadSeccompSteps } from '../seccomp/seccomp.js';
 
 /** A container setup the kernel layer cannot carry out, named by its config field. */
 export class SetupError extends Error {

@@ -14,7 +14,7 @@ import { NAMESPACE_FLAGS, NAMESPACE_PROC_NAMES } from './namespaces.js';
 import { isSameProcess } from '../process/pidfd.js';
 import { setupRlimits, setupUser } from '../process/process-setup.js';
 import { findExecutable } from '../rootfs/root-path.js';
-import { compileSeccomp, loadSeccompSteps } from '../seccomp.js';
+import { compileSeccomp, loadSeccompSteps } from '../seccomp/seccomp.js';
 import { type SpawnHandle, spawn } from '../spawn/spawn.js';
 import { compileCached } from '../spawn/plan-cache.js';
 import type { ContainerSetup, NamespaceType, ProcessSetup } from '../../config/model.js';

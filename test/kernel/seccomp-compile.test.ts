@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { Issues, convertSeccomp, defaultSeccomp } from '../../config/index.js';
 import type { SeccompProfile } from '../../config/model.js';
-import { compileSeccomp, knownSyscall } from '../../kernel/seccomp.js';
+import { compileSeccomp, knownSyscall } from '../../kernel/seccomp/seccomp.js';
 
 function profile(raw: unknown, resolver?: (name: string) => boolean): SeccompProfile {
   const issues = new Issues();

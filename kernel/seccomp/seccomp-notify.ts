@@ -11,9 +11,9 @@
  *   l.close();
  */
 import fs from 'node:fs';
-import { C, KernelError, koffi, lastErrno, libc } from './sys/libc.js';
-import { ERRNO, SYS } from './sys/numbers.js';
-import { acceptUnix, listenUnix, recvFd } from './unix-socket.js';
+import { C, KernelError, koffi, lastErrno, libc } from '../sys/libc.js';
+import { ERRNO, SYS } from '../sys/numbers.js';
+import { acceptUnix, listenUnix, recvFd } from '../unix-socket.js';
 
 /** runtime-spec ContainerProcessState: what the runtime sends with the listener fd. */
 export interface ContainerProcessState {

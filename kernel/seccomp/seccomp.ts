@@ -5,12 +5,12 @@
  * hundreds of libseccomp calls.
  */
 import fs from 'node:fs';
-import type { Blob, FdRef } from './spawn/spawn-plan.js';
-import type { ChildSteps } from './spawn/child-steps.js';
-import { koffi, libc } from './sys/libc.js';
-import { ERRNO, SCMP_UNRESOLVED, SYS } from './sys/numbers.js';
-import type { SeccompActionName, SeccompArg, SeccompProfile } from '../config/model.js';
-import { SECCOMP_FILTER_FLAGS, SECCOMP_OPS } from '../config/linux/seccomp-tables.js';
+import type { Blob, FdRef } from '../spawn/spawn-plan.js';
+import type { ChildSteps } from '../spawn/child-steps.js';
+import { koffi, libc } from '../sys/libc.js';
+import { ERRNO, SCMP_UNRESOLVED, SYS } from '../sys/numbers.js';
+import type { SeccompActionName, SeccompArg, SeccompProfile } from '../../config/model.js';
+import { SECCOMP_FILTER_FLAGS, SECCOMP_OPS } from '../../config/linux/seccomp-tables.js';
 
 /** A filter ready to load in the child. */
 export interface CompiledFilter {

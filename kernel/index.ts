@@ -35,7 +35,7 @@ export { acceptUnix, connectUnix, listenUnix, recvFds, sendFds } from './unix-so
 export { pumpPty, setWindowSize, windowSize } from './pty.js';
 
 // Networks
-export { setupVeth, removeVeth } from './veth.js';
+export { setupVeth, removeVeth } from './net/veth.js';
 
 // Cgroups
 export { createCgroupManager, openCgroupManager } from './cgroups/manager.js';

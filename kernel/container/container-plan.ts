@@ -11,7 +11,7 @@ import { ChildSteps } from '../spawn/child-steps.js';
 import { O, PR } from '../sys/flags.js';
 import type { FdRef } from '../spawn/spawn-plan.js';
 import { readMountInfo } from '../rootfs/mountinfo.js';
-import { loopbackUp } from '../network.js';
+import { loopbackUp } from '../net/loopback.js';
 import { NAMESPACE_FLAGS, type NamespacePlan, planNamespaces } from './namespaces.js';
 import { setupKernelSettings, setupRlimits, setupUser } from '../process/process-setup.js';
 import { findExecutable, resolveInRoot } from '../rootfs/root-path.js';

@@ -5,10 +5,10 @@
  * Plus link lookup and removal, used by teardown.
  */
 import fs from 'node:fs';
-import { type Cidr, broadcastOf, ipBytes, macBytes, parseCidr } from '../config/ip-address.js';
-import { KernelError } from './sys/libc.js';
-import { ERRNO } from './sys/numbers.js';
-import type { VethSetup } from '../config/model.js';
+import { type Cidr, broadcastOf, ipBytes, macBytes, parseCidr } from '../../config/ip-address.js';
+import { KernelError } from '../sys/libc.js';
+import { ERRNO } from '../sys/numbers.js';
+import type { VethSetup } from '../../config/model.js';
 import { type Attr, NL, RtNetlink, ifaddrmsg, ifinfomsg, rtmsg } from './netlink.js';
 
 /** Interface index of `name` through `nl`, or undefined when there is no such link. */

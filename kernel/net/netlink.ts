@@ -5,9 +5,9 @@
  * allow in a multithreaded process); it stays bound to that namespace.
  */
 import fs from 'node:fs';
-import { CLONE } from './sys/flags.js';
-import { C, KernelError, fail, koffi, lastErrno, libc } from './sys/libc.js';
-import { ERRNO } from './sys/numbers.js';
+import { CLONE } from '../sys/flags.js';
+import { C, KernelError, fail, koffi, lastErrno, libc } from '../sys/libc.js';
+import { ERRNO } from '../sys/numbers.js';
 
 const F = {
   socket: libc.func('int socket(int domain, int type, int protocol)'),

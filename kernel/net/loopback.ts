@@ -2,7 +2,7 @@
  * Network setup in the child: bring the loopback interface of a new network namespace up (libcontainer's
  * "loopback" strategy) with SIOCSIFFLAGS on a datagram socket.
  */
-import type { ChildSteps } from './spawn/child-steps.js';
+import type { ChildSteps } from '../spawn/child-steps.js';
 
 const AF_INET = 2;
 const SOCK_DGRAM = 2;

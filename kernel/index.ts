@@ -29,10 +29,10 @@ export { SIGNALS, parseSignal, signalName } from './process/signals.js';
 export { capabilityNumber } from '../config/linux/capability-names.js';
 
 // Files, sockets, terminals
-export { mkfifo, closeFd, watchReadable, type ReadableWatch } from './fd.js';
-export { withFileLock } from './file-lock.js';
-export { acceptUnix, connectUnix, listenUnix, recvFds, sendFds } from './unix-socket.js';
-export { pumpPty, setWindowSize, windowSize } from './pty.js';
+export { mkfifo, closeFd, watchReadable, type ReadableWatch } from './io/fd.js';
+export { withFileLock } from './io/file-lock.js';
+export { acceptUnix, connectUnix, listenUnix, recvFds, sendFds } from './io/unix-socket.js';
+export { pumpPty, setWindowSize, windowSize } from './io/pty.js';
 
 // Networks
 export { setupVeth, removeVeth } from './net/veth.js';

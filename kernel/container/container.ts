@@ -13,7 +13,7 @@ import { writeIdMaps } from './namespaces.js';
 import type { ContainerSetup } from '../../config/model.js';
 import type { ExitStatus } from '../process/pidfd.js';
 import { O } from '../sys/flags.js';
-import { connectUnix, recvFd, sendFds, socketPair } from '../unix-socket.js';
+import { connectUnix, recvFd, sendFds, socketPair } from '../io/unix-socket.js';
 import { koffi } from '../sys/libc.js';
 import { compileCached } from '../spawn/plan-cache.js';
 

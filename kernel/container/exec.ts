@@ -18,7 +18,7 @@ import { compileSeccomp, loadSeccompSteps } from '../seccomp/seccomp.js';
 import { type SpawnHandle, spawn } from '../spawn/spawn.js';
 import { compileCached } from '../spawn/plan-cache.js';
 import type { ContainerSetup, NamespaceType, ProcessSetup } from '../../config/model.js';
-import { recvFd, socketPair } from '../unix-socket.js';
+import { recvFd, socketPair } from '../io/unix-socket.js';
 import { ERRNO } from '../sys/numbers.js';
 
 /** The running container an exec joins. */

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { compilePlan } from '../spawn/chain.js';
 import { O } from '../sys/flags.js';
 import { NAMESPACE_FLAGS, NAMESPACE_PROC_NAMES } from '../container/namespaces.js';
-import { openPipe } from './pidfd.js';
+import { openPipe } from '../io/fd.js';
 import { SpawnPlan } from '../spawn/spawn-plan.js';
 import { spawn } from '../spawn/spawn.js';
 import type { NamespaceType } from '../../config/model.js';

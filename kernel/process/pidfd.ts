@@ -4,7 +4,6 @@
  */
 import fs from 'node:fs';
 import { ERRNO, SYS } from '../sys/numbers.js';
-import { O } from '../sys/flags.js';
 import { C, KernelError, allocNative, fail, koffi } from '../sys/libc.js';
 
 /** How a process ended: an exit code, or the signal that killed it. */
@@ -35,13 +34,6 @@ export function decodeWaitid(pidfd: number): ExitStatus | null {
   const code = siginfo.view.readInt32LE(8); // si_code: CLD_EXITED 1, CLD_KILLED 2, CLD_DUMPED 3
   const st = siginfo.view.readInt32LE(24);
   return code === 1 ? { code: st, signal: null } : { code: null, signal: st, core: code === 3 };
-}
-
-/** pipe2 with O_CLOEXEC: [read end, write end]. */
-export function openPipe(flags: number = O.CLOEXEC): [number, number] {
-  const a = new Int32Array(2);
-  if ((C.pipe2(a, flags) as number) < 0) fail('pipe2');
-  return [a[0], a[1]];
 }
 
 /** Start time of a process in clock ticks since boot (/proc/PID/stat field 22), or undefined when gone. */

@@ -13,7 +13,7 @@
 import fs from 'node:fs';
 import { C, KernelError, koffi, lastErrno, libc } from '../sys/libc.js';
 import { ERRNO, SYS } from '../sys/numbers.js';
-import { acceptUnix, listenUnix, recvFd } from '../unix-socket.js';
+import { acceptUnix, listenUnix, recvFd } from '../io/unix-socket.js';
 
 /** runtime-spec ContainerProcessState: what the runtime sends with the listener fd. */
 export interface ContainerProcessState {

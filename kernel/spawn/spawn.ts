@@ -10,7 +10,8 @@ import type { StepRecord } from './spawn-plan.js';
 import { clone3Available, clone3Chain } from './clone3.js';
 import { CLONE } from '../sys/flags.js';
 import { C, KernelError, allocNative, errnoName, errnoText, koffi, lastErrno, symbol } from '../sys/libc.js';
-import { type ExitStatus, decodeWaitid, openPipe } from '../process/pidfd.js';
+import { openPipe } from '../io/fd.js';
+import { type ExitStatus, decodeWaitid } from '../process/pidfd.js';
 
 /** Why a spawn failed: which step, with which arguments, and errno (or another reason). */
 export class SpawnError extends Error {

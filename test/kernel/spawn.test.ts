@@ -7,7 +7,7 @@ import { SpawnPlan } from '../../kernel/spawn/spawn-plan.js';
 import { CLONE } from '../../kernel/sys/flags.js';
 import { SpawnError, spawn } from '../../kernel/spawn/spawn.js';
 import { C } from '../../kernel/sys/libc.js';
-import { openPipe } from '../../kernel/process/pidfd.js';
+import { openPipe } from '../../kernel/io/fd.js';
 import { spawnStress } from '../../bench/spawn-stress.js';
 import { ROOTFS } from '../fixtures/bundle.js';
 

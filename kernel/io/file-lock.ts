@@ -2,7 +2,7 @@
  * Advisory whole-file locks (flock), so several cordon processes (the daemon and CLI verbs) can append to
  * one journal without interleaving.
  */
-import { fail, libc } from './sys/libc.js';
+import { fail, libc } from '../sys/libc.js';
 
 const flock = libc.func('int flock(int fd, int operation)');
 const LOCK_EX = 2;

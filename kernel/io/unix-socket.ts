@@ -2,8 +2,8 @@
  * Unix sockets with fd passing (SCM_RIGHTS) from the parent side: socketpairs for the child, receiving an
  * fd the child sent, and handing fds plus a JSON message to a listener (seccomp notify, console socket).
  */
-import { C, allocNative, fail, freeNative, koffi, libc } from './sys/libc.js';
-import { ERRNO } from './sys/numbers.js';
+import { C, allocNative, fail, freeNative, koffi, libc } from '../sys/libc.js';
+import { ERRNO } from '../sys/numbers.js';
 
 const AF_UNIX = 1;
 const SOCK_STREAM = 1;

@@ -1,8 +1,17 @@
 /**
- * File descriptors for the layers above: fifos (the exec fifo of a created container), closing a raw fd,
- * and readiness on the event loop (koffi's poll), each failure a KernelError naming the call, path and errno.
+ * File descriptors: pipes (the spawn engine's report, gate and stop pipes), fifos (the exec fifo of a created
+ * container), closing a raw fd, and readiness on the event loop (koffi's poll), each failure a KernelError
+ * naming the call, path and errno.
  */
-import { C, fail, koffi } from './sys/libc.js';
+import { O } from '../sys/flags.js';
+import { C, fail, koffi } from '../sys/libc.js';
+
+/** pipe2 with O_CLOEXEC: [read end, write end]. */
+export function openPipe(flags: number = O.CLOEXEC): [number, number] {
+  const a = new Int32Array(2);
+  if ((C.pipe2(a, flags) as number) < 0) fail('pipe2');
+  return [a[0], a[1]];
+}
 
 /** Make a fifo at `path` with `mode` (mkfifo(3)). */
 export function mkfifo(path: string, mode: number): void {

@@ -3,7 +3,7 @@
  * the container's stdio and controlling terminal), window sizes, and raw mode for a caller's own tty.
  */
 import fs from 'node:fs';
-import { fail, koffi, libc } from './sys/libc.js';
+import { fail, koffi, libc } from '../sys/libc.js';
 
 const F = {
   posix_openpt: libc.func('int posix_openpt(int flags)'),

@@ -4,7 +4,7 @@
  * the eBPF program built from the same clean rule list (instruction by instruction as runc's devicefilter).
  */
 import { describe, expect, it } from 'vitest';
-import { buildDeviceFilter, encodeInsns, evaluateDeviceFilter } from '../../kernel/cgroups/device-filter.js';
+import { buildDeviceFilter, encodeInsns, evaluateDeviceFilter } from '../../kernel/cgroups/v2/device-filter.js';
 import { DeviceEmulator, DeviceRuleError, deviceRuleString } from '../../kernel/cgroups/device-rules.js';
 import type { DeviceRule } from '../../config/model.js';
 

@@ -4,9 +4,9 @@
  * "file", rss = "anon"), pids, io.stat (rbytes/wbytes → service bytes, rios/wios → serviced, ops
  * "Read"/"Write"), hugetlb.<size>.current and the "max" count of hugetlb.<size>.events as failcnt.
  */
-import { parseFlatKeyed, parseNestedKeyed, readCgroupUint, readOptionalFile, UINT64_MAX } from './files.js';
-import { pidsStats } from './v1-stats.js';
-import type { BlkioEntry, CgroupStats, MemoryEntry } from './types.js';
+import { parseFlatKeyed, parseNestedKeyed, readCgroupUint, readOptionalFile, UINT64_MAX } from '../files.js';
+import { pidsStats } from '../stats.js';
+import type { BlkioEntry, CgroupStats, MemoryEntry } from '../types.js';
 
 /** Which groups of figures to read (a hybrid host reads from v2 only what v1 does not have). */
 export interface V2StatsScope {

@@ -4,8 +4,8 @@
  * devices emulator. The program sees struct bpf_cgroup_dev_ctx { u32 access_type; u32 major; u32 minor; }
  * in R1 (access_type = type | access << 16) and returns 1 to allow, 0 to deny.
  */
-import { DeviceEmulator, deviceRuleString } from './device-rules.js';
-import type { DeviceRule } from '../../config/model.js';
+import { DeviceEmulator, deviceRuleString } from '../device-rules.js';
+import type { DeviceRule } from '../../../config/model.js';
 
 /** License string of the program (kernel MODULE_LICENSE format), as runc. */
 export const DEVICE_FILTER_LICENSE = 'Apache';

@@ -4,8 +4,8 @@
  * forking still gets frozen; thaw on failure. One step sequence, run synchronously (signalAll) or
  * asynchronously (freeze()).
  */
-import { readCgroupFile, readOptionalFile, sleep, sleepSync, writeCgroupFile } from './files.js';
-import { CgroupError } from '../../config/cgroup-error.js';
+import { readCgroupFile, readOptionalFile, sleep, sleepSync, writeCgroupFile } from '../files.js';
+import { CgroupError } from '../../../config/cgroup-error.js';
 
 const STATE = 'freezer.state';
 

@@ -5,10 +5,11 @@
  * them (runc warns "Kernel memory settings are ignored and will be removed"; this kernel rejects
  * use_hierarchy=0 and ignores kmem limits anyway).
  */
-import { DeviceEmulator, DeviceRuleError, deviceRuleString } from './device-rules.js';
-import { hasFile, readCgroupFile, readCgroupUint, writeCgroupFile } from './files.js';
-import { CgroupError } from '../../config/cgroup-error.js';
-import type { BlockDeviceValue, CgroupResources, DeviceRule } from '../../config/model.js';
+import { setCpuset, setRdma } from '../common-controllers.js';
+import { DeviceEmulator, DeviceRuleError, deviceRuleString } from '../device-rules.js';
+import { hasFile, readCgroupFile, readCgroupUint, writeCgroupFile } from '../files.js';
+import { CgroupError } from '../../../config/cgroup-error.js';
+import type { BlockDeviceValue, CgroupResources, DeviceRule } from '../../../config/model.js';
 
 /** Controller → directory of the container's cgroup in that v1 hierarchy. */
 export type V1Dirs = Readonly<Record<string, string>>;
@@ -69,22 +70,6 @@ export function applyV1(dirs: V1Dirs, r: CgroupResources): void {
     writeCgroupFile(dir, 'net_prio.ifpriomap', `${p.name} ${p.priority}`, `network.priorities[${i}]`);
   });
   if (wantsV1(r, 'rdma')) setRdma(requireV1(dirs, 'rdma', 'rdma'), r.rdma ?? {});
-}
-
-/** cpuset.cpus and cpuset.mems (v1 and v2 use the same files). */
-export function setCpuset(dir: string, r: CgroupResources): void {
-  if (r.cpu?.cpus) writeCgroupFile(dir, 'cpuset.cpus', r.cpu.cpus, 'cpu.cpus');
-  if (r.cpu?.mems) writeCgroupFile(dir, 'cpuset.mems', r.cpu.mems, 'cpu.mems');
-}
-
-/** rdma.max, one line per device: "mlx5_0 hca_handle=2 hca_object=2000" (v1 and v2). */
-export function setRdma(dir: string, rdma: NonNullable<CgroupResources['rdma']>): void {
-  for (const [device, lim] of Object.entries(rdma)) {
-    let line = device;
-    if (lim.hcaHandles !== undefined) line += ` hca_handle=${lim.hcaHandles}`;
-    if (lim.hcaObjects !== undefined) line += ` hca_object=${lim.hcaObjects}`;
-    writeCgroupFile(dir, 'rdma.max', line, `rdma.${device}`);
-  }
 }
 
 /** The device rules through runc's emulator: minimal transition writes, then a check of devices.list. */

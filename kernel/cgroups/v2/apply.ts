@@ -7,11 +7,11 @@
  */
 import fs from 'node:fs';
 import { buildDeviceFilter, DEVICE_FILTER_LICENSE } from './device-filter.js';
-import { errnoCode, errnoDescription, hasFile, readCgroupUint, readOptionalFile, writeCgroupFile } from './files.js';
-import { attachDeviceProgram, BPF_F_ALLOW_MULTI, detachDeviceProgram, loadDeviceProgram, programFdById, queryDevicePrograms } from './sys.js';
-import { CgroupError } from '../../config/cgroup-error.js';
-import type { BlockDeviceValue, CgroupResources, DeviceRule } from '../../config/model.js';
-import { setCpuset, setRdma } from './v1-apply.js';
+import { errnoCode, errnoDescription, hasFile, readCgroupUint, readOptionalFile, writeCgroupFile } from '../files.js';
+import { attachDeviceProgram, BPF_F_ALLOW_MULTI, detachDeviceProgram, loadDeviceProgram, programFdById, queryDevicePrograms } from './bpf.js';
+import { CgroupError } from '../../../config/cgroup-error.js';
+import type { BlockDeviceValue, CgroupResources, DeviceRule } from '../../../config/model.js';
+import { setCpuset, setRdma } from '../common-controllers.js';
 
 /** runc's ConvertCPUSharesToCgroupV2Value: [2, 262144] → [1, 10000]; 0 stays 0 (unset). */
 export function sharesToWeight(shares: bigint): bigint {

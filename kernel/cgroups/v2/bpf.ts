@@ -1,41 +1,9 @@
 /**
- * The few system calls the cgroup layer needs beyond file I/O, through koffi (kernel/libc.ts): eventfd(2)
- * for v1 OOM notifications, and bpf(2) to load a cgroup device program and attach it to (or detach it
- * from) a cgroup v2 directory.
+ * bpf(2) for the cgroup v2 device controller, through libc's syscall(): load a BPF_PROG_TYPE_CGROUP_DEVICE
+ * program, attach it to (or detach it from) a cgroup directory, list the programs attached there.
  */
-import fs from 'node:fs';
-import { C, KernelError, allocNative, freeNative, koffi, lastErrno, libc } from '../sys/libc.js';
-import { SYS } from '../sys/numbers.js';
-
-const eventfdFn = libc.func('int eventfd(unsigned int initval, int flags)') as (initval: number, flags: number) => number;
-
-/** EFD_CLOEXEC | EFD_NONBLOCK. */
-const EFD_CLOEXEC = 0o2000000;
-const EFD_NONBLOCK = 0o4000;
-
-/** A non-blocking, close-on-exec eventfd. */
-export function eventfd(): number {
-  const fd = eventfdFn(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (fd < 0) throw new KernelError('eventfd', lastErrno());
-  return fd;
-}
-
-/** Read an eventfd's 8-byte counter (resets it); 0n when nothing is pending (EAGAIN). */
-export function readEventCounter(fd: number): bigint {
-  const b = Buffer.alloc(8);
-  try {
-    return fs.readSync(fd, b, 0, 8, null) === 8 ? b.readBigUInt64LE(0) : 0n;
-  } catch (e) {
-    if ((e as { code?: string }).code === 'EAGAIN') return 0n;
-    throw e;
-  }
-}
-
-/** Watch an fd for readability on the event loop; returns the stop function. */
-export function watchReadable(fd: number, onReadable: () => void): () => void {
-  const h = koffi.node.poll(fd, { readable: true }, () => onReadable());
-  return () => h.close();
-}
+import { C, KernelError, allocNative, freeNative, koffi, lastErrno } from '../../sys/libc.js';
+import { SYS } from '../../sys/numbers.js';
 
 const BPF_PROG_LOAD = 5;
 const BPF_PROG_ATTACH = 8;

@@ -5,10 +5,11 @@
  * has data: BFQ debug, BFQ, CFQ, throttle recursive, throttle), hugetlb per page size.
  */
 import path from 'node:path';
-import { type BlkioEntry, type CgroupStats, type MemoryEntry } from './types.js';
-import { CgroupError } from '../../config/cgroup-error.js';
-import { hasFile, parseFlatKeyed, readCgroupFile, readCgroupUint, readOptionalFile } from './files.js';
-import type { V1Dirs } from './v1-apply.js';
+import { type BlkioEntry, type CgroupStats, type MemoryEntry } from '../types.js';
+import { CgroupError } from '../../../config/cgroup-error.js';
+import { hasFile, parseFlatKeyed, readCgroupFile, readCgroupUint, readOptionalFile } from '../files.js';
+import { pidsStats } from '../stats.js';
+import type { V1Dirs } from './apply.js';
 
 /** USER_HZ: cpuacct.stat counts in 1/100 s on Linux (runc hard-codes it too). */
 const CLOCK_TICKS = 100n;
@@ -80,15 +81,6 @@ function memoryStats(dir: string, stats: CgroupStats): void {
   stats.memory.swap = memoryData(dir, 'memsw');
   stats.memory.kernel = memoryData(dir, 'kmem');
   stats.memory.kernelTCP = memoryData(dir, 'kmem.tcp');
-}
-
-/** pids.current and pids.max ("max" → 0, no limit), shared by v1 and v2. */
-export function pidsStats(dir: string, stats: CgroupStats): void {
-  const cur = readOptionalFile(dir, 'pids.current');
-  if (cur === undefined) return;
-  stats.pids.current = BigInt(cur.trim());
-  const max = readCgroupFile(dir, 'pids.max').trim();
-  stats.pids.limit = max === 'max' ? 0n : BigInt(max);
 }
 
 /**

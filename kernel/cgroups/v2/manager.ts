@@ -6,16 +6,16 @@
  * cgroup.kill when the kernel has it.
  */
 import path from 'node:path';
-import { parseFlatKeyed, readCgroupFile, readOptionalFile, readProcsRecursive, sleep, writeCgroupFile, writeCgroupFileAsync, hasFile } from './files.js';
-import { hugePageSizes, UNIFIED } from './layout.js';
+import { parseFlatKeyed, readCgroupFile, readOptionalFile, readProcsRecursive, sleep, writeCgroupFile, writeCgroupFileAsync, hasFile } from '../files.js';
+import { hugePageSizes, UNIFIED } from '../layout.js';
 import { oomKillCountV2, watchOomV2 } from './oom.js';
-import { mkdirTracked, removeCgroupDirs } from './removal.js';
-import { emptyStats } from './stats.js';
-import { applyV2 } from './v2-apply.js';
-import { statsV2 } from './v2-stats.js';
-import { type CgroupJoinTargets, type CgroupManager, type CgroupStats } from './types.js';
-import { CgroupError } from '../../config/cgroup-error.js';
-import type { CgroupResources } from '../../config/model.js';
+import { mkdirTracked, removeCgroupDirs } from '../removal.js';
+import { emptyStats } from '../stats.js';
+import { applyV2 } from './apply.js';
+import { statsV2 } from './stats.js';
+import { type CgroupJoinTargets, type CgroupManager, type CgroupStats } from '../types.js';
+import { CgroupError } from '../../../config/cgroup-error.js';
+import type { CgroupResources } from '../../../config/model.js';
 
 /** How to build a {@link V2Manager}. */
 export interface V2ManagerOptions {

@@ -4,18 +4,18 @@
  * (a new cpuset cgroup starts empty and nothing can join it otherwise).
  */
 import path from 'node:path';
-import { V1_SUBSYSTEMS } from './cgroups-path.js';
-import { readCgroupFile, readProcsRecursive, writeCgroupFile, writeCgroupFileAsync } from './files.js';
-import { hugePageSizes } from './layout.js';
+import { V1_SUBSYSTEMS } from '../cgroups-path.js';
+import { readCgroupFile, readProcsRecursive, writeCgroupFile, writeCgroupFileAsync } from '../files.js';
+import { hugePageSizes } from '../layout.js';
 import { oomKillCountV1, watchOomV1 } from './oom.js';
-import { mkdirTracked, removeCgroupDirs } from './removal.js';
-import { emptyStats } from './stats.js';
-import { applyV1, requireV1, type V1Dirs } from './v1-apply.js';
-import { freezeV1, freezeV1Sync, isFrozenV1, thawV1, thawV1Sync } from './v1-freezer.js';
-import { statsV1 } from './v1-stats.js';
-import { type CgroupJoinTargets, type CgroupManager, type CgroupStats } from './types.js';
-import { CgroupError } from '../../config/cgroup-error.js';
-import type { CgroupResources } from '../../config/model.js';
+import { mkdirTracked, removeCgroupDirs } from '../removal.js';
+import { emptyStats } from '../stats.js';
+import { applyV1, requireV1, type V1Dirs } from './apply.js';
+import { freezeV1, freezeV1Sync, isFrozenV1, thawV1, thawV1Sync } from './freezer.js';
+import { statsV1 } from './stats.js';
+import { type CgroupJoinTargets, type CgroupManager, type CgroupStats } from '../types.js';
+import { CgroupError } from '../../../config/cgroup-error.js';
+import type { CgroupResources } from '../../../config/model.js';
 
 /** How to build a {@link V1Manager}. */
 export interface V1ManagerOptions {

@@ -13,7 +13,9 @@ import { createCgroupManager, openCgroupManager } from '../../kernel/cgroups/man
 import { type CgroupManager } from '../../kernel/cgroups/types.js';
 import { CgroupError } from '../../config/cgroup-error.js';
 import type { CgroupResources } from '../../config/model.js';
-import { blkioWeightToIoWeight, sharesToWeight, swapToV2 } from '../../kernel/cgroups/v2/apply.js';
+import { sharesToWeight } from '../../kernel/cgroups/v2/cpu.js';
+import { blkioWeightToIoWeight } from '../../kernel/cgroups/v2/io.js';
+import { swapToV2 } from '../../kernel/cgroups/v2/memory.js';
 import { V2Manager } from '../../kernel/cgroups/v2/manager.js';
 
 const CONTROLLERS = 'cpuset cpu io memory hugetlb pids rdma misc';

@@ -13,7 +13,8 @@ import { compilePlan } from '../../kernel/spawn/chain.js';
 import { SpawnPlan } from '../../kernel/spawn/spawn-plan.js';
 import { spawnContainer } from '../../kernel/container/container.js';
 import { readMountInfo } from '../../kernel/rootfs/mountinfo.js';
-import { SpawnError, spawn } from '../../kernel/spawn/spawn.js';
+import { SpawnError } from '../../kernel/spawn/spawn-handle.js';
+import { spawn } from '../../kernel/spawn/spawn.js';
 import type { ContainerSetup } from '../../config/model.js';
 import { type Bundle, makeBundle } from '../fixtures/bundle.js';
 

@@ -1,18 +1,19 @@
 /**
  * The container's filesystem, as child steps in libcontainer's order: root propagation, the rootfs bind,
  * every mount (targets opened with openat2(RESOLVE_IN_ROOT) and mounted through /proc/self/fd, so no
- * symlink can redirect a mount out of the rootfs), /dev, pivot_root (or MS_MOVE + chroot), then the
- * read-only root, readonly paths and masked paths.
+ * symlink can redirect a mount out of the rootfs), /dev (dev.ts), pivot_root or MS_MOVE + chroot
+ * (pivot-root.ts), then the read-only root, readonly paths and masked paths.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { type FdRef } from '../spawn/spawn-plan.js';
 import { ChildSteps } from '../spawn/child-steps.js';
 import { MS } from '../../config/linux/mount-flags.js';
-import { MNT_DETACH, O, RESOLVE, S_IF } from '../sys/flags.js';
+import { O, RESOLVE } from '../sys/flags.js';
 import { type MountInfo, isShared, lockedFlags, mountContaining } from './mountinfo.js';
-import type { ContainerSetup, DeviceSetup, MountSetup } from '../../config/model.js';
-import { ERRNO, SYS } from '../sys/numbers.js';
+import type { ContainerSetup, MountSetup } from '../../config/model.js';
+import { ERRNO } from '../sys/numbers.js';
+import { needsDevSetup, setupDev } from './dev.js';
+import { moveRoot, pivotRoot } from './pivot-root.js';
 import { resolveInRoot } from './root-path.js';
 
 const IN_ROOT = RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS;
@@ -30,15 +31,6 @@ interface PlannedMount extends MountSetup {
   field: string;
 }
 
-/** The devices every container gets (runc's default list). */
-export const DEFAULT_DEVICES: readonly DeviceSetup[] = [
-  { path: '/dev/null', type: 'c', major: 1, minor: 3, fileMode: 0o666, uid: 0, gid: 0 },
-  { path: '/dev/zero', type: 'c', major: 1, minor: 5, fileMode: 0o666, uid: 0, gid: 0 },
-  { path: '/dev/full', type: 'c', major: 1, minor: 7, fileMode: 0o666, uid: 0, gid: 0 },
-  { path: '/dev/tty', type: 'c', major: 5, minor: 0, fileMode: 0o666, uid: 0, gid: 0 },
-  { path: '/dev/random', type: 'c', major: 1, minor: 8, fileMode: 0o666, uid: 0, gid: 0 },
-  { path: '/dev/urandom', type: 'c', major: 1, minor: 9, fileMode: 0o666, uid: 0, gid: 0 },
-];
 
 const DEV_TMPFS: MountSetup = { destination: '/dev', type: 'tmpfs', source: 'tmpfs', flags: MS.NOSUID | MS.STRICTATIME, clearedFlags: 0, propagationFlags: [], data: 'mode=755,size=65536k' };
 const DEV_PTS: MountSetup = { destination: '/dev/pts', type: 'devpts', source: 'devpts', flags: MS.NOSUID | MS.NOEXEC, clearedFlags: 0, propagationFlags: [], data: 'newinstance,ptmxmode=0666,mode=0620,gid=5' };
@@ -64,17 +56,6 @@ export function plannedMounts(setup: ContainerSetup): PlannedMount[] {
   return out;
 }
 
-/** True when cordon makes device nodes in /dev (not when /dev is a bind mount, as runc). */
-export function needsDevSetup(mounts: MountSetup[]): boolean {
-  const dev = mounts.find((m) => m.destination === '/dev');
-  return !(dev && isBind(dev));
-}
-
-/** glibc's makedev(). */
-export function makedev(major: number, minor: number): bigint {
-  const ma = BigInt(major), mi = BigInt(minor);
-  return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) | (mi & 0xffn);
-}
 
 /** Options of the rootfs steps. */
 export interface RootfsOptions {
@@ -236,64 +217,6 @@ function mountCgroup(s: ChildSteps, root: FdRef, m: PlannedMount, o: RootfsOptio
   }
 }
 
-/** Device nodes (mknod, or binds of the host's nodes in a user namespace) and the /dev symlinks. */
-function setupDev(s: ChildSteps, root: FdRef, setup: ContainerSetup, userns: boolean, mounts: PlannedMount[]): void {
-  const devices = new Map<string, { d: DeviceSetup; field: string }>();
-  for (const d of DEFAULT_DEVICES) devices.set(d.path, { d, field: 'default devices' });
-  setup.devices.forEach((d, i) => devices.set(d.path, { d, field: `linux.devices[${i}]` }));
-  for (const { d, field } of devices.values()) {
-    const dir = path.posix.dirname(d.path), base = path.posix.basename(d.path);
-    if (dir !== '/dev') s.mkdirAll(root, dir);
-    const p = s.openat2(root, dir, O.PATH | O.DIRECTORY, IN_ROOT, { field });
-    if (userns) {
-      const f = s.openat2(p, base, O.CREAT | O.WRONLY | O.NOFOLLOW, 0, { check: 'none' });
-      s.close(f);
-      const t = s.openat2(root, d.path, O.PATH, IN_ROOT, { field });
-      s.mountAt(t, d.path, null, MS.BIND, null, { field, dest: d.path });
-      s.close(t);
-    } else {
-      const kind = d.type === 'b' ? S_IF.BLK : d.type === 'p' ? S_IF.FIFO : S_IF.CHR;
-      s.call('mknodat', [p, base, kind | d.fileMode, d.type === 'p' ? 0 : makedev(d.major, d.minor)], {
-        check: 'report', tolerate: [ERRNO.EEXIST], field, label: `mknodat(${JSON.stringify(d.path)}, ${d.type} ${d.major}:${d.minor}, 0${d.fileMode.toString(8)})`,
-      });
-      s.call('fchownat', [p, base, d.uid, d.gid, 0x100 /* AT_SYMLINK_NOFOLLOW */], { field, label: `fchownat(${JSON.stringify(d.path)}, ${d.uid}, ${d.gid})` });
-    }
-    s.close(p);
-  }
-  const dev = s.openat2(root, '/dev', O.PATH | O.DIRECTORY, IN_ROOT, { field: 'default /dev' });
-  const hasProc = mounts.some((m) => m.destination === '/proc');
-  s.symlink(dev, '/proc/self/fd', 'fd');
-  s.symlink(dev, '/proc/self/fd/0', 'stdin');
-  s.symlink(dev, '/proc/self/fd/1', 'stdout');
-  s.symlink(dev, '/proc/self/fd/2', 'stderr');
-  // As runc: /dev/core only when the kernel has /proc/kcore (CONFIG_PROC_KCORE), never a dangling link.
-  if (hasProc && fs.existsSync('/proc/kcore')) s.symlink(dev, '/proc/kcore', 'core');
-  if (mounts.some((m) => m.destination === '/dev/pts') && !devices.has('/dev/ptmx')) {
-    s.call('unlinkat', [dev, 'ptmx', 0], { check: 'none' });
-    s.symlink(dev, 'pts/ptmx', 'ptmx');
-  }
-  s.close(dev);
-}
-
-/** runc's pivotRoot: pivot_root(".", ".") in the new root, then detach the old root stacked on top. */
-function pivotRoot(s: ChildSteps, root: FdRef, rootfs: string): void {
-  const oldRoot = s.openPath('/', O.DIRECTORY | O.RDONLY, { label: 'open("/") (old root)' });
-  s.call('fchdir', [root], { label: `fchdir(${JSON.stringify(rootfs)})` });
-  s.sys(SYS.pivot_root, ['.', '.'], { label: `pivot_root(${JSON.stringify(rootfs)}, ".")`, field: 'root.path' });
-  s.call('fchdir', [oldRoot], { label: 'fchdir(old root)' });
-  s.mountPath(null, '.', null, MS.SLAVE | MS.REC, null, { label: 'mount("", old root, MS_SLAVE|MS_REC)' });
-  s.call('umount2', ['.', MNT_DETACH], { label: 'umount2(old root, MNT_DETACH)' });
-  s.call('chdir', ['/'], { label: 'chdir("/")' });
-  s.close(oldRoot);
-}
-
-/** runc's msMoveRoot, for a rootfs on ramfs where pivot_root is not possible: MS_MOVE onto "/" and chroot. */
-function moveRoot(s: ChildSteps, root: FdRef, rootfs: string): void {
-  s.call('fchdir', [root], { label: `fchdir(${JSON.stringify(rootfs)})` });
-  s.mountPath(rootfs, '/', null, MS.MOVE, null, { field: 'root.path', label: `mount(${JSON.stringify(rootfs)}, "/", MS_MOVE)` });
-  s.call('chroot', ['.'], { label: 'chroot(".")', field: 'root.path' });
-  s.call('chdir', ['/'], { label: 'chdir("/")' });
-}
 
 /** After pivot_root: read-only root, readonlyPaths, maskedPaths (libcontainer's order). */
 export function finalizeRootfs(s: ChildSteps, o: RootfsOptions, mounts: PlannedMount[]): void {

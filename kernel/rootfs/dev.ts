@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { MS } from '../../config/linux/mount-flags.js';
+import { RUNC_DEFAULT_DEVICES } from '../../config/default-devices.js';
 import type { ContainerSetup, DeviceSetup, MountSetup } from '../../config/model.js';
 import type { ChildSteps } from '../spawn/child-steps.js';
 import type { FdRef } from '../spawn/spawn-plan.js';
@@ -13,16 +14,6 @@ import { O, RESOLVE, S_IF } from '../sys/flags.js';
 import { ERRNO } from '../sys/numbers.js';
 
 const IN_ROOT = RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS;
-
-/** The devices every container gets (runc's default list). */
-export const DEFAULT_DEVICES: readonly DeviceSetup[] = [
-  { path: '/dev/null', type: 'c', major: 1, minor: 3, fileMode: 0o666, uid: 0, gid: 0 },
-  { path: '/dev/zero', type: 'c', major: 1, minor: 5, fileMode: 0o666, uid: 0, gid: 0 },
-  { path: '/dev/full', type: 'c', major: 1, minor: 7, fileMode: 0o666, uid: 0, gid: 0 },
-  { path: '/dev/tty', type: 'c', major: 5, minor: 0, fileMode: 0o666, uid: 0, gid: 0 },
-  { path: '/dev/random', type: 'c', major: 1, minor: 8, fileMode: 0o666, uid: 0, gid: 0 },
-  { path: '/dev/urandom', type: 'c', major: 1, minor: 9, fileMode: 0o666, uid: 0, gid: 0 },
-];
 
 /** True when cordon makes device nodes in /dev (not when /dev is a bind mount, as runc). */
 export function needsDevSetup(mounts: MountSetup[]): boolean {
@@ -39,7 +30,7 @@ export function makedev(major: number, minor: number): bigint {
 /** Device nodes (mknod, or binds of the host's nodes in a user namespace) and the /dev symlinks. */
 export function setupDev(s: ChildSteps, root: FdRef, setup: ContainerSetup, userns: boolean, mounts: readonly MountSetup[]): void {
   const devices = new Map<string, { d: DeviceSetup; field: string }>();
-  for (const d of DEFAULT_DEVICES) devices.set(d.path, { d, field: 'default devices' });
+  for (const d of RUNC_DEFAULT_DEVICES) devices.set(d.path, { d, field: 'default devices' });
   setup.devices.forEach((d, i) => devices.set(d.path, { d, field: `linux.devices[${i}]` }));
   for (const { d, field } of devices.values()) {
     const dir = path.posix.dirname(d.path), base = path.posix.basename(d.path);

@@ -1,7 +1,9 @@
 /**
- * kernel/: Linux through koffi. This index is the only surface the layers above (actors/, cli/, bench/)
- * import: typed functions and classes, no xstate, no NATS, no event log. Native libraries other than libc
- * load on first use, so importing this costs what libc's binding costs.
+ * kernel/: Linux through koffi. This index is the only surface the layers above (actors/, cli/, bench/, and
+ * tests other than those of kernel internals) import: typed functions and classes, no xstate, no NATS, no
+ * event log. Native libraries other than libc load on first use, so importing this costs what libc's
+ * binding costs. The folders: sys/ (libc, ABI, numbers), spawn/, process/, container/, rootfs/, seccomp/,
+ * net/, io/, cgroups/ (v1/, v2/).
  */
 
 // Containers and processes
@@ -20,7 +22,18 @@ export {
 } from './process/pidfd.js';
 export { NAMESPACE_PROC_NAMES } from './container/namespaces.js';
 export { runHook, HookError, type HookPlace, type HookSpec } from './process/hooks.js';
+
+// Seccomp: the syscall-name check config/ takes as a resolver, and a user-notification agent (listenerPath)
 export { knownSyscall } from './seccomp/seccomp.js';
+export {
+  SeccompNotifyListener,
+  type ContainerProcessState,
+  type SeccompNotification,
+  type SeccompNotifyHandler,
+  type SeccompNotifyOptions,
+  type SeccompNotifyResponse,
+  type SeccompNotifySession,
+} from './seccomp/seccomp-notify.js';
 
 // Errors and Linux numbers
 export { KernelError, errnoName } from './sys/libc.js';

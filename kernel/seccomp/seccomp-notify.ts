@@ -89,11 +89,17 @@ const SECCOMP_GET_NOTIF_SIZES = 3;
 const POLLIN = 1;
 const POLLHUP = 0x10;
 
-const F = {
+const declare = () => ({
   ioctl: libc.func('int ioctl(int fd, unsigned long req, void *arg)'),
   poll: libc.func('int poll(void *fds, unsigned long n, int timeout)'),
   free: libc.func('void free(void *p)'),
-};
+});
+let fns: ReturnType<typeof declare> | undefined;
+/** The libc calls of the listener, declared on first use (importing kernel/index.ts does not pay for them). */
+function F(): ReturnType<typeof declare> {
+  fns ??= declare();
+  return fns;
+}
 
 let sizesChecked = false;
 /** SECCOMP_GET_NOTIF_SIZES: the kernel's struct sizes must match the ones the ioctl numbers encode. */
@@ -121,7 +127,7 @@ function syscallName(arch: number, nr: number): string {
   try {
     return koffi.decode(p, 'char', -1) as string;
   } finally {
-    F.free(p);
+    F().free(p);
   }
 }
 
@@ -130,7 +136,7 @@ function revents(fd: number): number {
   const p = Buffer.alloc(8);
   p.writeInt32LE(fd, 0);
   p.writeInt16LE(POLLIN, 4);
-  return (F.poll(p, 1, 0) as number) > 0 ? p.readInt16LE(6) : 0;
+  return (F().poll(p, 1, 0) as number) > 0 ? p.readInt16LE(6) : 0;
 }
 
 type Poll = ReturnType<typeof koffi.node.poll>;
@@ -225,7 +231,7 @@ export class SeccompNotifyListener {
     let ended = false;
     const done = new Promise<void>((res) => (finish = res));
     // errno of an ioctl on the listener fd; ENOENT without a call once the session has ended (the fd may be reused).
-    const ioctl = (req: number, arg: Buffer) => (ended ? ERRNO.ENOENT : (F.ioctl(fd, req, arg) as number) === 0 ? 0 : lastErrno());
+    const ioctl = (req: number, arg: Buffer) => (ended ? ERRNO.ENOENT : (F().ioctl(fd, req, arg) as number) === 0 ? 0 : lastErrno());
     const session: SeccompNotifySession = {
       state,
       fd,
@@ -252,7 +258,7 @@ export class SeccompNotifyListener {
         return;
       }
       buf.fill(0); // the kernel refuses a non-zeroed struct seccomp_notif
-      if ((F.ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, buf) as number) !== 0) {
+      if ((F().ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, buf) as number) !== 0) {
         const e = lastErrno();
         if (e !== ERRNO.ENOENT) this.error(new KernelError('ioctl(SECCOMP_IOCTL_NOTIF_RECV)', e));
         return; // ENOENT: the caller was interrupted before we took it

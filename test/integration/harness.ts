@@ -11,7 +11,7 @@
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OciRuntime } from '../../actors/oci-runtime.js';
-import type { ExitStatus } from '../../kernel/process/pidfd.js';
+import type { ExitStatus } from '../../kernel/index.js';
 import type { NetworkConfig } from '../../config/network.js';
 import { type Bundle, type OciSpecLike, type SpecMutator, makeBundle } from '../fixtures/bundle.js';
 

@@ -116,7 +116,7 @@ export function spawnContainer(setup: ContainerSetup, opts: ContainerSpawnOption
   const t0 = performance.now();
   const plan = buildContainerPlan(setup, { startGate: opts.startGate, host: opts.host, hookGate: opts.onPrestart !== undefined, preserveFds: opts.extraFiles?.length, cgroupTasks: opts.cgroupJoin?.tasks.map((t) => t.name) });
   const t1 = performance.now();
-  // Replicas of one bundle make the same plan: its native layout is reused (kernel/plan-cache.ts).
+  // Replicas of one bundle make the same plan: its native layout is reused (spawn/plan-cache.ts).
   const { compiled, release: releasePlan } = compileCached(plan.plan);
   const t2 = performance.now();
   const keep: Record<string, number> = {};

@@ -1,5 +1,5 @@
 /**
- * The init joins its cgroups itself (kernel/clone3.ts, ContainerSpawnOptions.cgroupJoin): created in its
+ * The init joins its cgroups itself (kernel/spawn/clone3.ts, ContainerSpawnOptions.cgroupJoin): created in its
  * cgroup v2 directory by clone3(CLONE_INTO_CGROUP), and writing "0" to each v1 `tasks` file first thing, so
  * no cgroup.procs write (and its RCU grace period) is on the start path. A failed write names the step.
  */

@@ -1,5 +1,5 @@
 /**
- * Compiled spawn plans reused by content (kernel/plan-cache.ts): an identical plan comes from the cache, any
+ * Compiled spawn plans reused by content (kernel/spawn/plan-cache.ts): an identical plan comes from the cache, any
  * difference (an argument, a struct's bytes, a label) compiles anew, and children spawned one after another
  * from one cached plan each get their own fds patched in.
  */

@@ -1,5 +1,5 @@
 /**
- * The seccomp filter compile (kernel/seccomp.ts) with profiles validated without a syscall resolver: names
+ * The seccomp filter compile (kernel/seccomp/seccomp.ts) with profiles validated without a syscall resolver: names
  * libseccomp cannot resolve are skipped, so the filter is the one a profile checked with knownSyscall (its
  * unknown names dropped at validation) gives — for a small rule and for cordon's default profile.
  */

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { ERRNO, SYS } from '../sys/numbers.js';
 import { SpawnPlan } from '../spawn/spawn-plan.js';
 import { ChildSteps } from '../spawn/child-steps.js';
-import { O, PR } from '../sys/flags.js';
+import { O, PR, TIOC } from '../sys/flags.js';
 import type { FdRef } from '../spawn/spawn-plan.js';
 import { readMountInfo } from '../rootfs/mountinfo.js';
 import { loopbackUp } from '../net/loopback.js';
@@ -110,11 +110,6 @@ export function withHome(setup: ContainerSetup): string[] {
   return [...env, `HOME=${home}`];
 }
 
-const TIOCSCTTY = 0x540e;
-const TIOCSPTLCK = 0x40045431;
-const TIOCGPTPEER = 0x5441;
-const TIOCSWINSZ = 0x5414;
-
 /** A new session, as runc's init makes one. */
 export function sessionSteps(s: ChildSteps): void {
   s.call('setsid', [], { label: 'setsid()' });
@@ -128,17 +123,17 @@ export function sessionSteps(s: ChildSteps): void {
 export function terminalSteps(s: ChildSteps, socket: FdRef, size?: { height: number; width: number }): void {
   const field = 'process.terminal';
   const master = s.openPath('/dev/ptmx', O.RDWR | O.NOCTTY, { field, label: 'open("/dev/ptmx") of the container' });
-  s.call('ioctl', [master, TIOCSPTLCK, Buffer.alloc(4)], { field, label: 'ioctl(ptmx, TIOCSPTLCK, 0): unlock the pty' });
+  s.call('ioctl', [master, TIOC.SPTLCK, Buffer.alloc(4)], { field, label: 'ioctl(ptmx, TIOCSPTLCK, 0): unlock the pty' });
   if (size) {
     const ws = Buffer.alloc(8);
     ws.writeUInt16LE(size.height, 0);
     ws.writeUInt16LE(size.width, 2);
-    s.call('ioctl', [master, TIOCSWINSZ, ws], { field: 'process.consoleSize', label: `ioctl(ptmx, TIOCSWINSZ, ${size.height}x${size.width})` });
+    s.call('ioctl', [master, TIOC.SWINSZ, ws], { field: 'process.consoleSize', label: `ioctl(ptmx, TIOCSWINSZ, ${size.height}x${size.width})` });
   }
-  const slave = s.openPathLike('ioctl', [master, TIOCGPTPEER, O.RDWR | O.NOCTTY], { field, label: 'ioctl(ptmx, TIOCGPTPEER): open the pty slave' });
+  const slave = s.openPathLike('ioctl', [master, TIOC.GPTPEER, O.RDWR | O.NOCTTY], { field, label: 'ioctl(ptmx, TIOCGPTPEER): open the pty slave' });
   for (let i = 0; i < 3; i++) s.call('dup2', [slave, i], { field, label: `dup2(pty slave, ${i})` });
   s.close(slave);
-  s.call('ioctl', [0, TIOCSCTTY, 0], { field, label: 'ioctl(0, TIOCSCTTY): the pty as controlling terminal' });
+  s.call('ioctl', [0, TIOC.SCTTY, 0], { field, label: 'ioctl(0, TIOCSCTTY): the pty as controlling terminal' });
   s.sendFd(socket, master, { field, label: 'sendmsg(pty master to the runtime)' });
   s.close(master);
 }

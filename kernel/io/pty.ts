@@ -3,6 +3,7 @@
  * the container's stdio and controlling terminal), window sizes, and raw mode for a caller's own tty.
  */
 import fs from 'node:fs';
+import { O, TIOC } from '../sys/flags.js';
 import { fail, koffi, libc } from '../sys/libc.js';
 
 const F = {
@@ -13,9 +14,6 @@ const F = {
   ioctl: libc.func('int ioctl(int fd, unsigned long req, void *arg)'),
 };
 
-const O_RDWR = 2, O_NOCTTY = 0o400, O_CLOEXEC = 0o2000000;
-const TIOCSWINSZ = 0x5414;
-const TIOCGWINSZ = 0x5413;
 
 /** A pty pair. */
 export interface Pty {
@@ -29,7 +27,7 @@ export interface Pty {
 
 /** Allocate a pty pair. */
 export function openPty(): Pty {
-  const master = F.posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC) as number;
+  const master = F.posix_openpt(O.RDWR | O.NOCTTY | O.CLOEXEC) as number;
   if (master < 0) fail('posix_openpt', '/dev/ptmx');
   if ((F.grantpt(master) as number) !== 0 || (F.unlockpt(master) as number) !== 0) {
     fs.closeSync(master);
@@ -41,7 +39,7 @@ export function openPty(): Pty {
     fail('ptsname', '/dev/ptmx');
   }
   const path = buf.toString('latin1', 0, buf.indexOf(0));
-  const slave = fs.openSync(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  const slave = fs.openSync(path, O.RDWR | O.NOCTTY | O.CLOEXEC);
   return { master, slave, path };
 }
 
@@ -50,13 +48,13 @@ export function setWindowSize(fd: number, rows: number, cols: number): void {
   const ws = Buffer.alloc(8);
   ws.writeUInt16LE(rows, 0);
   ws.writeUInt16LE(cols, 2);
-  if ((F.ioctl(fd, TIOCSWINSZ, ws) as number) !== 0) fail('ioctl', undefined, '(TIOCSWINSZ)');
+  if ((F.ioctl(fd, TIOC.SWINSZ, ws) as number) !== 0) fail('ioctl', undefined, '(TIOCSWINSZ)');
 }
 
 /** The window size of a terminal fd, or undefined when it is not a terminal. */
 export function windowSize(fd: number): { rows: number; cols: number } | undefined {
   const ws = Buffer.alloc(8);
-  if ((F.ioctl(fd, TIOCGWINSZ, ws) as number) !== 0) return undefined;
+  if ((F.ioctl(fd, TIOC.GWINSZ, ws) as number) !== 0) return undefined;
   return { rows: ws.readUInt16LE(0), cols: ws.readUInt16LE(2) };
 }
 

@@ -4,10 +4,9 @@
  */
 import { C, allocNative, fail, freeNative, koffi, libc } from '../sys/libc.js';
 import { ERRNO } from '../sys/numbers.js';
+import { SOCK } from '../sys/flags.js';
 
 const AF_UNIX = 1;
-const SOCK_STREAM = 1;
-const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
 const SCM_RIGHTS = 1;
 const MSG_CMSG_CLOEXEC = 0x40000000;
@@ -26,7 +25,7 @@ const F = {
 /** A connected pair of stream sockets, both close-on-exec: [parent end, child end]. */
 export function socketPair(): [number, number] {
   const sv = new Int32Array(2);
-  if ((F.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) as number) !== 0) fail('socketpair');
+  if ((F.socketpair(AF_UNIX, SOCK.STREAM | SOCK.CLOEXEC, 0, sv) as number) !== 0) fail('socketpair');
   return [sv[0], sv[1]];
 }
 
@@ -98,7 +97,7 @@ function unixAddr(path: string): Buffer {
 /** A blocking stream connection to a unix socket path. */
 export function connectUnix(path: string): number {
   const addr = unixAddr(path);
-  const fd = F.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) as number;
+  const fd = F.socket(AF_UNIX, SOCK.STREAM | SOCK.CLOEXEC, 0) as number;
   if (fd < 0) fail('socket');
   if ((F.connect(fd, addr, 110) as number) !== 0) {
     const e = koffi.errno();
@@ -109,12 +108,11 @@ export function connectUnix(path: string): number {
   return fd;
 }
 
-const SOCK_NONBLOCK = 0o4000;
 
 /** A non-blocking, close-on-exec stream socket bound to `path` and listening (the path must not exist). */
 export function listenUnix(path: string, backlog = 16): number {
   const addr = unixAddr(path);
-  const fd = F.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0) as number;
+  const fd = F.socket(AF_UNIX, SOCK.STREAM | SOCK.CLOEXEC | SOCK.NONBLOCK, 0) as number;
   if (fd < 0) fail('socket');
   for (const [op, r] of [['bind', () => F.bind(fd, addr, 110)], ['listen', () => F.listen(fd, backlog)]] as const) {
     if ((r() as number) !== 0) {
@@ -129,7 +127,7 @@ export function listenUnix(path: string, backlog = 16): number {
 
 /** Accept one connection (non-blocking, close-on-exec); -1 when none is pending. */
 export function acceptUnix(fd: number): number {
-  const c = F.accept4(fd, null, null, SOCK_CLOEXEC | SOCK_NONBLOCK) as number;
+  const c = F.accept4(fd, null, null, SOCK.CLOEXEC | SOCK.NONBLOCK) as number;
   if (c < 0) {
     if (koffi.errno() === ERRNO.EAGAIN) return -1;
     fail('accept4');

@@ -3,10 +3,9 @@
  * "loopback" strategy) with SIOCSIFFLAGS on a datagram socket.
  */
 import type { ChildSteps } from '../spawn/child-steps.js';
+import { SOCK } from '../sys/flags.js';
 
 const AF_INET = 2;
-const SOCK_DGRAM = 2;
-const SOCK_CLOEXEC = 0o2000000;
 const SIOCSIFFLAGS = 0x8914;
 const IFF_UP = 0x1;
 const IFF_RUNNING = 0x40;
@@ -17,7 +16,7 @@ export function loopbackUp(s: ChildSteps): void {
   ifreq.write('lo', 0, 'latin1');
   ifreq.writeUInt16LE(IFF_UP | IFF_RUNNING, 16);
   // socket() lands on the lowest free slot, as any open does.
-  const sock = s.openPathLike('socket', [AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0], { label: 'socket(AF_INET, SOCK_DGRAM)', field: 'linux.namespaces (network)' });
+  const sock = s.openPathLike('socket', [AF_INET, SOCK.DGRAM | SOCK.CLOEXEC, 0], { label: 'socket(AF_INET, SOCK_DGRAM)', field: 'linux.namespaces (network)' });
   s.call('ioctl', [sock, SIOCSIFFLAGS, ifreq], { label: 'ioctl(SIOCSIFFLAGS, "lo", IFF_UP)', field: 'linux.namespaces (network)' });
   s.close(sock);
 }

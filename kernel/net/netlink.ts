@@ -5,7 +5,7 @@
  * allow in a multithreaded process); it stays bound to that namespace.
  */
 import fs from 'node:fs';
-import { CLONE } from '../sys/flags.js';
+import { CLONE, SOCK } from '../sys/flags.js';
 import { C, KernelError, fail, koffi, lastErrno, libc } from '../sys/libc.js';
 import { ERRNO } from '../sys/numbers.js';
 
@@ -169,8 +169,6 @@ export function parseError(m: NlReply): { errno: number; message?: string } {
   return { errno, message };
 }
 
-const SOCK_RAW = 3;
-const SOCK_CLOEXEC = 0o2000000;
 const NETLINK_ROUTE = 0;
 const SOL_NETLINK = 270;
 const NETLINK_CAP_ACK = 10;
@@ -242,7 +240,7 @@ export class RtNetlink {
 }
 
 function openSocket(): number {
-  const fd = F.socket(NL.AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE) as number;
+  const fd = F.socket(NL.AF_NETLINK, SOCK.RAW | SOCK.CLOEXEC, NETLINK_ROUTE) as number;
   if (fd < 0) fail('socket', undefined, '(AF_NETLINK, NETLINK_ROUTE)');
   const one = Buffer.alloc(4);
   one.writeInt32LE(1, 0);

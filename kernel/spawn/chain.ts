@@ -6,13 +6,13 @@
  */
 import { ARG_REGS, UC, assertSupportedPlatform, signalMasks } from '../sys/abi.js';
 import { SYS } from '../sys/numbers.js';
+import { SIGNALS } from '../process/signals.js';
 import { PR } from '../sys/flags.js';
 import { C, allocNative, fail, freeNative, symbol } from '../sys/libc.js';
 import { type ArenaLayout, Blob, type ChainArg, type CheckMode, type FdRef, type PlanStep, type SpawnPlan, type StepRecord } from './spawn-plan.js';
 
 /** Signals the child must not touch (SIGKILL, SIGSTOP, glibc's internal 32 and 33). */
 const UNRESETTABLE = new Set([9, 19, 32, 33]);
-const SIGKILL = 9;
 const F_SETFD = 2;
 
 interface Ctx {
@@ -100,7 +100,7 @@ export function compilePlan(plan: SpawnPlan): CompiledPlan {
   };
 
   // Prologue: die with the parent while parked, default signal dispositions, stdio, close inherited fds.
-  callStep('prctl', [PR.SET_PDEATHSIG, SIGKILL, 0, 0, 0], 'prctl(PR_SET_PDEATHSIG, SIGKILL)', 'stop');
+  callStep('prctl', [PR.SET_PDEATHSIG, SIGNALS.KILL, 0, 0, 0], 'prctl(PR_SET_PDEATHSIG, SIGKILL)', 'stop');
   // Until execve the child is an image of the runtime (Node's binary and heap): non-dumpable, so nothing in
   // the container can open its /proc/PID/exe, mem or fds (the CVE-2019-5736 class). execve resets it.
   callStep('prctl', [PR.SET_DUMPABLE, 0, 0, 0, 0], 'prctl(PR_SET_DUMPABLE, 0)', 'stop');

@@ -12,6 +12,7 @@
 import { ARG_REGS, UC, signalMasks } from '../sys/abi.js';
 import { C, allocNative, koffi, lastErrno, symbol } from '../sys/libc.js';
 import { ERRNO, SYS } from '../sys/numbers.js';
+import { SIGNALS } from '../process/signals.js';
 
 /** CLONE_INTO_CGROUP (a 64-bit clone3 flag). */
 export const CLONE_INTO_CGROUP = 0x200000000n;
@@ -71,7 +72,7 @@ export function clone3Chain(flags: number, cgroupFd: number, firstContext: bigin
   v.writeBigUInt64LE(pidfdPtr, 8); // pidfd
   v.writeBigUInt64LE(0n, 16); // child_tid
   v.writeBigUInt64LE(0n, 24); // parent_tid
-  v.writeBigUInt64LE(17n, 32); // exit_signal: SIGCHLD
+  v.writeBigUInt64LE(BigInt(SIGNALS.CHLD), 32); // exit_signal
   v.writeBigUInt64LE(t.childStack, 40); // stack
   v.writeBigUInt64LE(BigInt(CHILD_STACK), 48); // stack_size
   v.writeBigUInt64LE(0n, 56); // tls

@@ -8,13 +8,13 @@ import { ERRNO } from '../sys/numbers.js';
 import { type CompiledPlan, resolveFd, type SpawnFds } from './chain.js';
 import { clone3Available, clone3Chain } from './clone3.js';
 import { SpawnHandle, type SpawnOptions } from './spawn-handle.js';
+import { SIGNALS } from '../process/signals.js';
 import { CLONE } from '../sys/flags.js';
 import { C, KernelError, allocNative, lastErrno, symbol } from '../sys/libc.js';
 import { openPipe } from '../io/fd.js';
 
 const SIG_SETMASK = 2;
 const F_DUPFD_CLOEXEC = 1030;
-const SIGCHLD = 17;
 const allSignals = allocNative(256);
 C.sigfillset(allSignals.ptr);
 const pidfdBox = allocNative(8);
@@ -100,7 +100,7 @@ export function spawn(plan: CompiledPlan, opts: SpawnOptions = {}): SpawnHandle 
     }
   }
   if (!intoCgroup && !cloneErrno) {
-    pid = C.clone(symbol('setcontext'), plan.cloneStackTop, (opts.namespaces ?? 0) | CLONE.PIDFD | SIGCHLD, plan.firstContext, 'void *', pidfdBox.ptr) as number;
+    pid = C.clone(symbol('setcontext'), plan.cloneStackTop, (opts.namespaces ?? 0) | CLONE.PIDFD | SIGNALS.CHLD, plan.firstContext, 'void *', pidfdBox.ptr) as number;
     if (pid < 0) cloneErrno = lastErrno();
   }
   C.pthread_sigmask(SIG_SETMASK, allSignals.ptr + 128n, null);

@@ -15,6 +15,7 @@ import { freezeV1, freezeV1Sync, isFrozenV1, thawV1, thawV1Sync } from './freeze
 import { statsV1 } from './stats.js';
 import { type CgroupJoinTargets, type CgroupManager, type CgroupStats } from '../types.js';
 import { CgroupError } from '../../../config/cgroup-error.js';
+import { SIGNALS } from '../../process/signals.js';
 import type { CgroupResources } from '../../../config/model.js';
 
 /** How to build a {@link V1Manager}. */
@@ -29,8 +30,6 @@ export interface V1ManagerOptions {
   hugePageSizes?: readonly string[];
 }
 
-/** SIGKILL. */
-const SIGKILL = 9;
 
 /** The order in which directories are created and joined: runc's subsystems, then anything else. */
 function ordered(paths: Readonly<Record<string, string>>): string[] {
@@ -169,7 +168,7 @@ export class V1Manager implements CgroupManager {
         // Already gone.
       }
     }
-    if (fz && (!wasFrozen || signal === SIGKILL)) thawV1Sync(fz);
+    if (fz && (!wasFrozen || signal === SIGNALS.KILL)) thawV1Sync(fz);
   }
 
   async destroy(): Promise<void> {

@@ -15,6 +15,7 @@ import { applyV2 } from './apply.js';
 import { statsV2 } from './stats.js';
 import { type CgroupJoinTargets, type CgroupManager, type CgroupStats } from '../types.js';
 import { CgroupError } from '../../../config/cgroup-error.js';
+import { SIGNALS } from '../../process/signals.js';
 import type { CgroupResources } from '../../../config/model.js';
 
 /** How to build a {@link V2Manager}. */
@@ -36,7 +37,6 @@ export interface V2ManagerOptions {
   freezeTimeoutMs?: number;
 }
 
-const SIGKILL = 9;
 
 /** A container's cgroup in the unified hierarchy. */
 export class V2Manager implements CgroupManager {
@@ -173,7 +173,7 @@ export class V2Manager implements CgroupManager {
 
   /** SIGKILL through cgroup.kill (kernel 5.14+); anything else, or an older kernel, pid by pid. */
   signalAll(signal: number): void {
-    if (signal === SIGKILL && hasFile(this.dir, 'cgroup.kill')) {
+    if (signal === SIGNALS.KILL && hasFile(this.dir, 'cgroup.kill')) {
       writeCgroupFile(this.dir, 'cgroup.kill', '1', 'kill');
       return;
     }

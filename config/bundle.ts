@@ -5,7 +5,7 @@
 import { realpathSync } from 'node:fs';
 import { readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
-import type { ContainerSetup } from '../kernel/types.js';
+import type { ContainerSetup } from './model.js';
 import { ConfigError } from './config-error.js';
 import { parseConfigJson } from './config-json.js';
 import type { OciHooks, OciSpec } from './oci-spec.js';
@@ -15,6 +15,8 @@ import { validateSpec, type ValidateOptions } from './validate.js';
 export interface LoadBundleOptions {
   /** Enter the rootfs with MS_MOVE + chroot instead of pivot_root (runc --no-pivot). Default false. */
   noPivotRoot?: boolean;
+  /** Whether a seccomp syscall name exists; see {@link ValidateOptions.knownSyscall}. Default: names are kept unchecked. */
+  knownSyscall?: (name: string) => boolean;
 }
 
 /** A bundle that was read and validated. */
@@ -58,7 +60,8 @@ function realBundleDir(bundleDir: string): string {
  *
  * @param spec - the parsed config.json
  * @param bundleDir - the bundle directory (relative paths in the config resolve against it)
- * @param opts - noPivotRoot, and host facts for tests (capLastCap, selinuxEnabled, apparmorEnabled)
+ * @param opts - noPivotRoot, the seccomp syscall resolver (knownSyscall), and host facts for tests (capLastCap,
+ *   selinuxEnabled, apparmorEnabled)
  * @throws ConfigError listing every problem
  */
 export function specToSetup(spec: unknown, bundleDir: string, opts: ValidateOptions = {}): SpecConversion {
@@ -71,7 +74,7 @@ export function specToSetup(spec: unknown, bundleDir: string, opts: ValidateOpti
  * column) or any invalid field rejects the bundle with a {@link ConfigError} listing every problem.
  *
  * @param bundleDir - the bundle directory, absolute or relative to the current directory
- * @param opts - `noPivotRoot` (default false)
+ * @param opts - `noPivotRoot` (default false) and `knownSyscall` (default: seccomp syscall names unchecked)
  */
 export async function loadBundle(bundleDir: string, opts: LoadBundleOptions = {}): Promise<LoadedBundle> {
   const abs = path.resolve(bundleDir);
@@ -86,6 +89,6 @@ export async function loadBundle(bundleDir: string, opts: LoadBundleOptions = {}
   }
   const bundle = await realpath(abs).catch(() => abs);
   const raw = parseConfigJson(text);
-  const v = validateSpec(raw, bundle, { noPivotRoot: opts.noPivotRoot ?? false });
+  const v = validateSpec(raw, bundle, { noPivotRoot: opts.noPivotRoot ?? false, knownSyscall: opts.knownSyscall });
   return { bundle, spec: v.spec, setup: v.setup, hooks: v.hooks, annotations: v.annotations, warnings: v.warnings };
 }

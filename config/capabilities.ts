@@ -3,8 +3,8 @@
  * kernel does not have (number above /proc/sys/kernel/cap_last_cap) is skipped with a warning, as runc does.
  */
 import { readFileSync } from 'node:fs';
-import { CAPABILITY_NAMES, capabilityNumber } from '../kernel/constants.js';
-import type { CapabilitySetup } from '../kernel/types.js';
+import { CAPABILITY_NAMES, capabilityNumber } from './linux/capability-names.js';
+import type { CapabilitySetup } from './model.js';
 import { readObject, readStringArray } from './field-checks.js';
 import { childPath, indexPath, type Issues } from './issues.js';
 

@@ -1,9 +1,10 @@
 /**
  * The device nodes runc creates in every container on top of `linux.devices` (specconv's AllowedDevices
- * with a path). config/ does not add them to ContainerSetup.devices; the kernel layer can merge them,
- * letting a `linux.devices` entry with the same path win as runc does.
+ * with a path, in its order). config/ does not add them to ContainerSetup.devices; the kernel layer makes
+ * them in every container's /dev (kernel/rootfs/dev.ts), a `linux.devices` entry with the same path winning
+ * as runc does.
  */
-import type { DeviceSetup } from '../kernel/types.js';
+import type { DeviceSetup } from './model.js';
 
 const charDevice = (path: string, major: number, minor: number): DeviceSetup =>
   Object.freeze({ path, type: 'c', major, minor, fileMode: 0o666, uid: 0, gid: 0 });

@@ -2,7 +2,7 @@
  * `linux.devices` to DeviceSetup: device nodes to create in the container, with runc's defaults
  * (mode 0o666, owner 0:0) and the "u" type folded into "c".
  */
-import type { DeviceSetup } from '../kernel/types.js';
+import type { DeviceSetup } from './model.js';
 import { UINT32, checkAbsolute, describeValue, readArray, readInteger, readObject, readString, requireInteger } from './field-checks.js';
 import { childPath, indexPath, type Issues } from './issues.js';
 import { normaliseDestination } from './mounts.js';

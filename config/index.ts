@@ -1,6 +1,7 @@
 /**
- * config/: reading an OCI runtime-spec bundle (config.json 1.0.x–1.2.x) into the ContainerSetup of
- * kernel/types.ts, validating every field first and reporting every problem by JSON path.
+ * config/: the container config model (model.ts) and reading an OCI runtime-spec bundle (config.json
+ * 1.0.x–1.2.x) into it, validating every field first and reporting every problem by JSON path. The bottom
+ * layer: it imports nothing from kernel/ and loads no native code (the seccomp syscall check is injected).
  */
 export { loadBundle, specToSetup, type LoadBundleOptions, type LoadedBundle, type SpecConversion } from './bundle.js';
 export { validateSpec, MAX_UTS_NAME_LENGTH, type ValidateOptions, type ValidatedSpec } from './validate.js';
@@ -32,8 +33,11 @@ export { convertSeccomp, libseccompArchName } from './seccomp.js';
 export { convertResources } from './resources.js';
 
 export type {
+  BlockDeviceValue,
   CapabilitySetup,
+  CgroupResources,
   ContainerSetup,
+  DeviceRule,
   DeviceSetup,
   IdMapping,
   MountSetup,
@@ -41,4 +45,10 @@ export type {
   NamespaceType,
   ProcessSetup,
   RlimitSetup,
-} from '../kernel/types.js';
+  SeccompActionName,
+  SeccompArg,
+  SeccompOp,
+  SeccompProfile,
+  SeccompRule,
+  VethSetup,
+} from './model.js';

@@ -2,9 +2,9 @@
  * OCI mount options to mount(2) flags, propagation changes and filesystem data, exactly as runc's
  * libcontainer/specconv parseMountOptions splits them.
  */
-import { MS } from '../kernel/constants.js';
+import { MS } from './linux/mount-flags.js';
 
-/** MS_I_VERSION (1 << 23); not in kernel/constants.ts, needed for "iversion"/"noiversion". */
+/** MS_I_VERSION (1 << 23); not in linux/mount-flags.ts, needed for "iversion"/"noiversion". */
 const MS_I_VERSION = 0x800000;
 
 /** How one flag option acts: sets `flag`, or (`clear`) removes it and records it as explicitly cleared. */

@@ -4,8 +4,8 @@
  */
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { MS } from '../kernel/constants.js';
-import type { MountSetup } from '../kernel/types.js';
+import { MS } from './linux/mount-flags.js';
+import type { MountSetup } from './model.js';
 import { describeValue, missing, readArray, readObject, readString, readStringArray } from './field-checks.js';
 import { childPath, indexPath, type Issues } from './issues.js';
 import { parseMountOptions } from './mount-options.js';

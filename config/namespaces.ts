@@ -4,7 +4,7 @@
  * namespace and required when creating one, offsets only with a new time namespace.
  */
 import { existsSync, statSync } from 'node:fs';
-import type { IdMapping, NamespaceSetup, NamespaceType } from '../kernel/types.js';
+import type { IdMapping, NamespaceSetup, NamespaceType } from './model.js';
 import {
   INT64_MAX,
   INT64_MIN,

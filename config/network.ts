@@ -8,9 +8,9 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ipBytes, macBytes, parseCidr } from '../kernel/ip-address.js';
-import type { NamespaceSetup } from '../kernel/types.js';
-import type { VethSetup } from '../kernel/veth.js';
+import { ipBytes, macBytes, parseCidr } from './ip-address.js';
+import type { NamespaceSetup } from './model.js';
+import type { VethSetup } from './model.js';
 import { describeValue, isAbsent, isJsonObject, readArray, readBoolean, readInteger, readObject, readString } from './field-checks.js';
 import { Issues, childPath, indexPath } from './issues.js';
 

@@ -3,7 +3,7 @@
  * capabilities and the security labels, each checked with the rules the OCI spec and runc apply.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import type { ProcessSetup } from '../kernel/types.js';
+import type { ProcessSetup } from './model.js';
 import { convertCapabilities } from './capabilities.js';
 import {
   UINT32,

@@ -4,7 +4,7 @@
  * required), 64-bit values kept exact as bigints. Kernel memory limits are accepted with runc 1.1's warning
  * and then ignored, as runc ignores them.
  */
-import type { BlockDeviceValue, CgroupResources, DeviceRule } from '../kernel/cgroups/types.js';
+import type { BlockDeviceValue, CgroupResources, DeviceRule } from './model.js';
 import {
   INT64_MAX,
   INT64_MIN,

@@ -2,8 +2,8 @@
  * `process.rlimits`: OCI rlimit names to RLIMIT_* numbers with 64-bit soft and hard limits
  * (18446744073709551615 is RLIM_INFINITY).
  */
-import { RLIMITS } from '../kernel/constants.js';
-import type { RlimitSetup } from '../kernel/types.js';
+import { RLIMITS } from './linux/rlimit-numbers.js';
+import type { RlimitSetup } from './model.js';
 import { UINT64_MAX, describeValue, readArray, readObject, readString, requireBigInteger } from './field-checks.js';
 import { childPath, indexPath, type Issues } from './issues.js';
 

@@ -2,7 +2,7 @@
  * `linux.rootfsPropagation` to the MS_* propagation flags applied to the container's "/" (runc's
  * mountPropagationMapping; MS_SLAVE|MS_REC when the field is absent).
  */
-import { MS } from '../kernel/constants.js';
+import { MS } from './linux/mount-flags.js';
 import { describeValue } from './field-checks.js';
 import type { Issues } from './issues.js';
 

@@ -1,9 +1,13 @@
 /**
- * `linux.seccomp` → the kernel layer's SeccompProfile: every action, operator, architecture and flag
- * checked by name (an unknown one is an error naming its JSON path), syscall names libseccomp does not
- * know skipped with a warning (runc's rule), and no seccomp at all when the object is absent or empty.
+ * `linux.seccomp` → the config model's SeccompProfile: every action, operator, architecture and flag
+ * checked by name against config/linux/seccomp-tables.ts (an unknown one is an error naming its JSON path),
+ * and no seccomp at all when the object is absent or empty. Syscall names are checked against a resolver
+ * the caller injects (the kernel's libseccomp lookup on the create path): an unknown one is skipped with a
+ * warning (runc's rule). Without a resolver names are kept as given, and the kernel's filter compile skips
+ * what libseccomp cannot resolve; no native code is loaded here either way.
  */
-import { type SeccompActionName, type SeccompArg, type SeccompOp, type SeccompProfile, type SeccompRule, SECCOMP_ACTIONS, SECCOMP_FILTER_FLAGS, SECCOMP_OPS, archToken, knownSyscall } from '../kernel/seccomp.js';
+import { SECCOMP_ACTIONS, SECCOMP_ARCHITECTURES, SECCOMP_FILTER_FLAGS, SECCOMP_OPS } from './linux/seccomp-tables.js';
+import type { SeccompActionName, SeccompArg, SeccompOp, SeccompProfile, SeccompRule } from './model.js';
 import { UINT32, UINT64_MAX, describeValue, readArray, readBigInteger, readInteger, readObject, readString, readStringArray } from './field-checks.js';
 import { childPath, indexPath, type Issues } from './issues.js';
 
@@ -55,8 +59,13 @@ function readArgs(issues: Issues, p: string, raw: unknown): SeccompArg[] {
  */
 const RUNTIME_SYSCALLS = ['write', 'read', 'sendmsg'];
 
-/** Validate and convert `linux.seccomp`; undefined when seccomp is off. */
-export function convertSeccomp(issues: Issues, raw: unknown): SeccompProfile | undefined {
+/**
+ * Validate and convert `linux.seccomp`; undefined when seccomp is off.
+ *
+ * @param knownSyscall - tells whether a syscall name exists (kernel/index.ts's `knownSyscall`); when given,
+ *   unknown names draw a warning and are dropped from their rule, as runc does; when absent, names are kept
+ */
+export function convertSeccomp(issues: Issues, raw: unknown, knownSyscall?: (name: string) => boolean): SeccompProfile | undefined {
   const base = 'linux.seccomp';
   const s = readObject(issues, base, raw);
   if (s === undefined) return undefined;
@@ -68,7 +77,7 @@ export function convertSeccomp(issues: Issues, raw: unknown): SeccompProfile | u
   const architectures: string[] = [];
   (readStringArray(issues, childPath(base, 'architectures'), s.architectures) ?? []).forEach((a, i) => {
     const name = libseccompArchName(a);
-    if (!a.startsWith('SCMP_ARCH_') || archToken(name) === undefined) issues.error(indexPath(childPath(base, 'architectures'), i), `unknown seccomp architecture ${JSON.stringify(a)}`);
+    if (!a.startsWith('SCMP_ARCH_') || !SECCOMP_ARCHITECTURES.has(name)) issues.error(indexPath(childPath(base, 'architectures'), i), `unknown seccomp architecture ${JSON.stringify(a)}`);
     else architectures.push(name);
   });
   const flags: string[] = [];
@@ -102,10 +111,12 @@ export function convertSeccomp(issues: Issues, raw: unknown): SeccompProfile | u
         if (RUNTIME_SYSCALLS.includes(n)) issues.error(indexPath(childPath(p, 'names'), j), `SCMP_ACT_NOTIFY cannot be used for ${JSON.stringify(n)}: the runtime itself calls it after loading the filter, before the listener has its fd`);
       });
     }
-    names.forEach((n, j) => {
-      if (!knownSyscall(n)) issues.warn(indexPath(childPath(p, 'names'), j), `unknown syscall ${JSON.stringify(n)} skipped`);
-    });
-    if (action !== undefined) rules.push({ names: names.filter(knownSyscall), action, errnoRet, args, field: p });
+    if (knownSyscall) {
+      names.forEach((n, j) => {
+        if (!knownSyscall(n)) issues.warn(indexPath(childPath(p, 'names'), j), `unknown syscall ${JSON.stringify(n)} skipped`);
+      });
+    }
+    if (action !== undefined) rules.push({ names: knownSyscall ? names.filter(knownSyscall) : names, action, errnoRet, args, field: p });
   });
   const usesNotify = defaultAction === 'SCMP_ACT_NOTIFY' || rules.some((r) => r.action === 'SCMP_ACT_NOTIFY');
   if (usesNotify && !listenerPath) issues.error(childPath(base, 'listenerPath'), 'required when SCMP_ACT_NOTIFY is used');

@@ -3,16 +3,16 @@
  * JSON path, applies the cross-section rules (namespaces needed by hostname, sysctls, masked paths,
  * mounts, user ids), and only when nothing is wrong builds the ContainerSetup.
  */
-import type { ContainerSetup, IdMapping } from '../kernel/types.js';
+import type { ContainerSetup, IdMapping } from './model.js';
 import { ConfigError } from './config-error.js';
 import { checkAbsolute, describeValue, isJsonObject, readArray, readObject, readString } from './field-checks.js';
 import { checkHooks } from './hooks.js';
 import { indexPath, Issues } from './issues.js';
 import { checkIntelRdt, checkMountLabel, checkPersonality, readAnnotations } from './kept-sections.js';
 import { convertResources } from './resources.js';
-import type { CgroupResources, DeviceRule } from '../kernel/cgroups/types.js';
-import { parseCgroupsPath } from '../kernel/cgroups/cgroups-path.js';
-import { CgroupError } from '../kernel/cgroups/types.js';
+import type { CgroupResources, DeviceRule } from './model.js';
+import { parseCgroupsPath } from './cgroups-path.js';
+import { CgroupError } from './cgroup-error.js';
 import { convertMounts, normaliseDestination } from './mounts.js';
 import { convertSeccomp } from './seccomp.js';
 import { RUNC_DEFAULT_MASKED_PATHS, RUNC_DEFAULT_READONLY_PATHS } from './default-paths.js';
@@ -32,6 +32,12 @@ export const MAX_UTS_NAME_LENGTH = 64;
 export interface ValidateOptions extends ProcessHostFacts {
   /** Enter the rootfs with MS_MOVE + chroot instead of pivot_root (runc --no-pivot). Default false. */
   noPivotRoot?: boolean;
+  /**
+   * Whether a seccomp syscall name exists (kernel/index.ts's `knownSyscall`, libseccomp). When given, unknown
+   * names in linux.seccomp draw a warning and are skipped; when absent they are kept (the kernel's filter
+   * compile skips them), and validation loads no native code.
+   */
+  knownSyscall?: (name: string) => boolean;
 }
 
 /** A config that passed every check, converted. */
@@ -100,7 +106,7 @@ function isMapped(id: number, mappings: readonly IdMapping[]): boolean {
  *
  * @param raw - the parsed config.json (from {@link parseConfigJson} or JSON.parse)
  * @param bundleDir - absolute bundle directory (relative root.path and bind sources resolve against it)
- * @param opts - noPivotRoot and host facts (defaults read from the running system)
+ * @param opts - noPivotRoot, the seccomp syscall resolver, and host facts (defaults read from the running system)
  * @throws ConfigError when the config is invalid
  */
 export function validateSpec(raw: unknown, bundleDir: string, opts: ValidateOptions = {}): ValidatedSpec {
@@ -150,7 +156,7 @@ export function validateSpec(raw: unknown, bundleDir: string, opts: ValidateOpti
   const hooks = checkHooks(issues, raw.hooks) ?? {};
   const annotations = readAnnotations(issues, raw.annotations);
   const resources = convertResources(issues, linux.resources);
-  const seccomp = convertSeccomp(issues, linux.seccomp);
+  const seccomp = convertSeccomp(issues, linux.seccomp, opts.knownSyscall);
   const cgroupsPath = readCgroupsPath(issues, linux.cgroupsPath);
   checkIntelRdt(issues, linux.intelRdt);
   checkPersonality(issues, linux.personality);

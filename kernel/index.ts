@@ -1,13 +1,15 @@
 /**
- * kernel/: Linux through koffi. This index is the only surface the layers above (actors/, cli/, bench/)
- * import: typed functions and classes, no xstate, no NATS, no event log. Native libraries other than libc
- * load on first use, so importing this costs what libc's binding costs.
+ * kernel/: Linux through koffi. This index is the only surface the layers above (actors/, cli/, bench/, and
+ * tests other than those of kernel internals) import: typed functions and classes, no xstate, no NATS, no
+ * event log. Native libraries other than libc load on first use, so importing this costs what libc's
+ * binding costs. The folders: sys/ (libc, ABI, numbers), spawn/, process/, container/, rootfs/, seccomp/,
+ * net/, io/, cgroups/ (v1/, v2/).
  */
 
 // Containers and processes
-export { spawnContainer, type ContainerInit, type ContainerSpawnOptions, type StartBreakdown } from './container.js';
-export { spawnExec, type ExecTarget, type ExecOptions, type ExecSpawn } from './exec.js';
-export { SetupError } from './container-plan.js';
+export { spawnContainer, type ContainerInit, type ContainerSpawnOptions, type StartBreakdown } from './container/container.js';
+export { spawnExec, type ExecTarget, type ExecOptions, type ExecSpawn } from './container/exec.js';
+export { SetupError } from './container/container-plan.js';
 export {
   type ExitStatus,
   exitCodeOf,
@@ -18,23 +20,40 @@ export {
   processStartTime,
   reapZombieChild,
   waitPidfd,
-} from './process.js';
-export { NAMESPACE_PROC_NAMES } from './namespaces.js';
-export { runHook, HookError, type HookPlace, type HookSpec } from './hooks.js';
+} from './process/pidfd.js';
+export { NAMESPACE_PROC_NAMES } from './container/namespaces.js';
+export { runHook, HookError, type HookPlace, type HookSpec } from './process/hooks.js';
+
+// Seccomp: the syscall-name check config/ takes as a resolver, and a user-notification agent (listenerPath)
+export { knownSyscall } from './seccomp/seccomp.js';
+export {
+  SeccompNotifyListener,
+  type ContainerProcessState,
+  type SeccompNotification,
+  type SeccompNotifyHandler,
+  type SeccompNotifyOptions,
+  type SeccompNotifyResponse,
+  type SeccompNotifySession,
+} from './seccomp/seccomp-notify.js';
 
 // Errors and Linux numbers
-export { KernelError, errnoName } from './libc.js';
-export { O, SIGNALS, parseSignal, signalName, capabilityNumber } from './constants.js';
+export { KernelError, errnoName } from './sys/libc.js';
+export { O } from './sys/flags.js';
+export { SIGNALS, parseSignal, signalName } from './process/signals.js';
+export { capabilityNumber } from '../config/linux/capability-names.js';
 
 // Files, sockets, terminals
-export { mkfifo, closeFd, watchReadable, type ReadableWatch } from './fd.js';
-export { withFileLock } from './file-lock.js';
-export { acceptUnix, connectUnix, listenUnix, recvFds, sendFds } from './unix-socket.js';
-export { pumpPty, setWindowSize, windowSize } from './pty.js';
+export { mkfifo, closeFd, watchReadable, type ReadableWatch } from './io/fd.js';
+export { withFileLock } from './io/file-lock.js';
+export { acceptUnix, connectUnix, listenUnix, recvFds, sendFds } from './io/unix-socket.js';
+export { pumpPty, setWindowSize, windowSize } from './io/pty.js';
 
 // Networks
-export { setupVeth, removeVeth, type VethSetup } from './veth.js';
+export { setupVeth, removeVeth } from './net/veth.js';
 
 // Cgroups
 export { createCgroupManager, openCgroupManager } from './cgroups/manager.js';
-export type { BlkioEntry, CgroupManager, CgroupResources, CgroupStats, MemoryEntry } from './cgroups/types.js';
+export type { BlkioEntry, CgroupManager, CgroupStats, MemoryEntry } from './cgroups/types.js';
+
+// The config model types the kernel takes (defined in config/model.ts, the bottom layer)
+export type { CgroupResources, VethSetup } from '../config/model.js';

@@ -517,6 +517,20 @@ describe('config.json errors', () => {
     expectIssue(edit((s) => { s.linux.personality = { domain: 'LINUX64' }; }), 'linux.personality.domain', /^unknown personality domain "LINUX64"/);
   });
 
+  it('seccomp syscall names: an injected resolver warns about and drops unknown ones; without one they are kept as given', () => {
+    const spec = edit((s) => {
+      s.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'no_such_syscall'], action: 'SCMP_ACT_ERRNO' }] };
+    });
+    const plain = specToSetup(spec, bundle);
+    expect(plain.setup.seccomp?.rules[0].names).toEqual(['mkdir', 'no_such_syscall']);
+    expect(plain.warnings.filter((w) => w.startsWith('linux.seccomp'))).toEqual([]);
+    const asked: string[] = [];
+    const checked = specToSetup(spec, bundle, { knownSyscall: (n: string) => (asked.push(n), n !== 'no_such_syscall') });
+    expect(checked.setup.seccomp?.rules[0].names).toEqual(['mkdir']);
+    expect(checked.warnings).toContain('linux.seccomp.syscalls[0].names[1]: unknown syscall "no_such_syscall" skipped');
+    expect(asked).toContain('no_such_syscall');
+  });
+
   it('reports every error at once', () => {
     const spec = edit((s) => {
       s.process.rlimits.push({ type: 'RLIMIT_FOO', soft: 1, hard: 1 });

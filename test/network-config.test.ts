@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../config/config-error.js';
 import { NETWORK_ANNOTATION, type NetworkConfig, networkPlanOf } from '../config/network.js';
-import type { NamespaceSetup } from '../kernel/types.js';
+import type { NamespaceSetup } from '../config/model.js';
 
 const NEW_NET: NamespaceSetup[] = [{ type: 'network' }, { type: 'mount' }];
 

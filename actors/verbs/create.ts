@@ -10,7 +10,7 @@ import { type LoadedBundle, loadBundle } from '../../config/index.js';
 import { type NetworkConfig, networkPlanOf } from '../../config/network.js';
 import { encodeStoredConfig } from '../../config/stored-config.js';
 import { LifecycleError } from '../../errors/index.js';
-import { type CgroupManager, type ContainerInit, NAMESPACE_PROC_NAMES, O, createCgroupManager, mkfifo, processStartTime, spawnContainer, windowSize } from '../../kernel/index.js';
+import { type CgroupManager, type ContainerInit, NAMESPACE_PROC_NAMES, O, createCgroupManager, knownSyscall, mkfifo, processStartTime, spawnContainer, windowSize } from '../../kernel/index.js';
 import { sendToConsoleSocket } from '../foreground.js';
 import { runHooks } from '../hook-runner.js';
 import { type NetworkRecord, networkSummary, setupNetwork, teardownNetwork } from '../network.js';
@@ -80,7 +80,7 @@ export class ContainerBuilder {
 
   private async steps(): Promise<CreatedContainer> {
     const { ctx, id, req } = this;
-    const bundle = (this.bundle = await loadBundle(req.bundle ?? process.cwd(), { noPivotRoot: req.noPivot }));
+    const bundle = (this.bundle = await loadBundle(req.bundle ?? process.cwd(), { noPivotRoot: req.noPivot, knownSyscall }));
     for (const w of bundle.warnings) ctx.warn(w);
     this.network = networkPlanOf(req.network, bundle.annotations, bundle.setup.namespaces);
     if (bundle.setup.process.terminal && !req.consoleSocket && !req.keepTerminal) {

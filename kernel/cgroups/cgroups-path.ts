@@ -3,13 +3,13 @@
  *   - absolute ("/a/b"): under each hierarchy's mount point;
  *   - relative ("a/b"): under this process's own cgroup in each hierarchy (/proc/self/cgroup);
  *   - empty or absent: the container id, relative (runc 1.1.5 on this host puts `runc run x` in
- *     /sys/fs/cgroup/cpu/x, /sys/fs/cgroup/memory/<own memory cgroup>/x, /sys/fs/cgroup/unified/x, ...);
- *   - "slice:prefix:name" (runc's systemd driver form): rejected, no systemd cgroup driver here.
- * Unlike runc, which silently clamps "..", a path that climbs out of its base is rejected.
+ *     /sys/fs/cgroup/cpu/x, /sys/fs/cgroup/memory/<own memory cgroup>/x, /sys/fs/cgroup/unified/x, ...).
+ * The path itself is cleaned and checked by config/cgroups-path.ts (parseCgroupsPath).
  */
 import path from 'node:path';
 import { ownCgroupDir, UNIFIED, type CgroupLayout } from './layout.js';
-import { CgroupError } from './types.js';
+import { type CgroupTarget, parseCgroupsPath } from '../../config/cgroups-path.js';
+import { CgroupError } from '../../config/cgroup-error.js';
 
 /** v1 hierarchies a container gets a directory in, in runc's subsystem order (plus rdma; name=systemd last). */
 export const V1_SUBSYSTEMS: readonly string[] = [
@@ -28,54 +28,6 @@ export const V1_SUBSYSTEMS: readonly string[] = [
   'rdma',
   'name=systemd',
 ];
-
-/** A cleaned cgroupsPath: `inner` has no "." / ".." / empty segments; `absolute` tells which base it hangs under. */
-export interface CgroupTarget {
-  inner: string;
-  absolute: boolean;
-}
-
-const FIELD = 'linux.cgroupsPath';
-
-/**
- * Clean and check a cgroupsPath (empty → the container id). Throws a CgroupError for the systemd
- * "slice:prefix:name" form, for a path that climbs out of its base with "..", and for one that names the
- * base itself ("/" or "a/..").
- */
-export function parseCgroupsPath(cgroupsPath: string | undefined, id: string): CgroupTarget {
-  const raw = cgroupsPath ?? '';
-  if (raw.includes('\0')) throw new CgroupError(`${FIELD}: must not contain a NUL byte`, raw, FIELD);
-  if (raw === '') {
-    if (id === '' || id.includes('/') || id === '.' || id === '..') {
-      throw new CgroupError(`${FIELD}: the container id ${JSON.stringify(id)} cannot name a cgroup`, id, FIELD);
-    }
-    return { inner: id, absolute: false };
-  }
-  if (!raw.includes('/') && raw.split(':').length === 3) {
-    throw new CgroupError(
-      `${FIELD}: ${JSON.stringify(raw)} is in the systemd driver's "slice:prefix:name" form; the systemd cgroup driver is not supported (cordon manages cgroupfs directly)`,
-      raw,
-      FIELD,
-    );
-  }
-  const absolute = raw.startsWith('/');
-  const out: string[] = [];
-  for (const seg of raw.split('/')) {
-    if (seg === '' || seg === '.') continue;
-    if (seg === '..') {
-      if (out.length === 0) {
-        throw new CgroupError(`${FIELD}: ${JSON.stringify(raw)} climbs out of ${absolute ? 'the cgroup hierarchy root' : "the runtime's own cgroup"} with ".."`, raw, FIELD);
-      }
-      out.pop();
-      continue;
-    }
-    out.push(seg);
-  }
-  if (out.length === 0) {
-    throw new CgroupError(`${FIELD}: ${JSON.stringify(raw)} names ${absolute ? 'the cgroup hierarchy root' : "the runtime's own cgroup"} itself; give the container a cgroup of its own`, raw, FIELD);
-  }
-  return { inner: out.join('/'), absolute };
-}
 
 /** The directory of `target` in one hierarchy (`key`: a v1 controller or "unified"). */
 export function cgroupDir(layout: CgroupLayout, key: string, target: CgroupTarget): string {

@@ -6,7 +6,7 @@
  *     or the current state is a deny-list whose exceptions devices.list cannot show);
  *   - v2: the clean rule list the eBPF device filter is generated from.
  */
-import type { DeviceRule } from './types.js';
+import type { DeviceRule } from '../../config/model.js';
 
 /** One exception: device node and the permissions it grants (or removes), in "rwm" order. */
 interface Exception {

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import util from 'node:util';
-import { CgroupError } from './types.js';
+import { CgroupError } from '../../config/cgroup-error.js';
 
 /** Largest uint64: what "max" reads as (runc's math.MaxUint64). */
 export const UINT64_MAX = 0xffff_ffff_ffff_ffffn;

@@ -6,8 +6,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseMountInfo, type MountInfo } from '../mountinfo.js';
-import { CgroupError } from './types.js';
+import { parseMountInfo, type MountInfo } from '../rootfs/mountinfo.js';
+import { CgroupError } from '../../config/cgroup-error.js';
 
 /** 'v1': only v1 controllers; 'v2': only the unified hierarchy; 'hybrid': v1 controllers plus cgroup2. */
 export type CgroupMode = 'v1' | 'v2' | 'hybrid';

@@ -7,14 +7,16 @@
  * later CLI process).
  */
 import { resolveCgroupPaths } from './cgroups-path.js';
-import { availableControllers } from './v2-apply.js';
+import { availableControllers } from './v2/apply.js';
 import { hostLayout, hugePageSizes, UNIFIED, type CgroupLayout } from './layout.js';
 import { emptyStats } from './stats.js';
-import { statsV1 } from './v1-stats.js';
-import { statsV2 } from './v2-stats.js';
-import { V1Manager } from './v1.js';
-import { V2Manager } from './v2.js';
-import { CgroupError, type CgroupJoinTargets, type CgroupManager, type CgroupResources, type CgroupStats } from './types.js';
+import { statsV1 } from './v1/stats.js';
+import { statsV2 } from './v2/stats.js';
+import { V1Manager } from './v1/manager.js';
+import { V2Manager } from './v2/manager.js';
+import { type CgroupJoinTargets, type CgroupManager, type CgroupStats } from './types.js';
+import { CgroupError } from '../../config/cgroup-error.js';
+import type { CgroupResources } from '../../config/model.js';
 
 /** What {@link createCgroupManager} needs. */
 export interface CreateCgroupOptions {

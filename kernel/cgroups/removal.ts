@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { errnoCode, errnoDescription, sleep } from './files.js';
-import { CgroupError } from './types.js';
+import { CgroupError } from '../../config/cgroup-error.js';
 
 /** mkdir -p of `dir` below `base` (which must exist); returns the directories it created, parents first. */
 export function mkdirTracked(base: string, dir: string): string[] {

@@ -1,7 +1,8 @@
 /**
  * An all-zero CgroupStats that the v1 and v2 readers fill controller by controller (a hybrid host fills
- * one object from both hierarchies).
+ * one object from both hierarchies), and the pids figures, whose files are the same on v1 and v2.
  */
+import { readCgroupFile, readOptionalFile } from './files.js';
 import type { CgroupStats, MemoryEntry } from './types.js';
 
 /** A memory counter with every figure 0. */
@@ -29,4 +30,13 @@ export function emptyStats(): CgroupStats {
     blkio: { ioServiceBytesRecursive: [], ioServicedRecursive: [] },
     hugetlb: {},
   };
+}
+
+/** pids.current and pids.max ("max" → 0, no limit), shared by v1 and v2. */
+export function pidsStats(dir: string, stats: CgroupStats): void {
+  const cur = readOptionalFile(dir, 'pids.current');
+  if (cur === undefined) return;
+  stats.pids.current = BigInt(cur.trim());
+  const max = readCgroupFile(dir, 'pids.max').trim();
+  stats.pids.limit = max === 'max' ? 0n : BigInt(max);
 }

@@ -1,71 +1,8 @@
 /**
- * The cgroup layer's contract: typed resources (OCI linux.resources, validated), the manager of one
- * container's cgroups on any layout (v1, v2, hybrid), and the stats it reports (libcontainer's Stats).
+ * The cgroup layer's contract: the manager of one container's cgroups on any layout (v1, v2, hybrid) and the
+ * stats it reports (libcontainer's Stats). The resources it applies are the config model's CgroupResources.
  */
-
-/** A throttle or weight entry for one block device. */
-export interface BlockDeviceValue {
-  major: number;
-  minor: number;
-  /** bytes/s or io/s for throttles. */
-  rate?: bigint;
-  weight?: number;
-  leafWeight?: number;
-}
-
-/** One device cgroup rule (OCI linux.resources.devices[]). */
-export interface DeviceRule {
-  allow: boolean;
-  /** 'a' (all), 'c' or 'b'. */
-  type: 'a' | 'c' | 'b';
-  /** -1 for any ("*"). */
-  major: number;
-  minor: number;
-  /** Any of "rwm". */
-  access: string;
-}
-
-/** OCI linux.resources, validated and typed (bigints where the spec allows 64-bit values; -1 = unlimited). */
-export interface CgroupResources {
-  memory?: {
-    limit?: bigint;
-    reservation?: bigint;
-    swap?: bigint;
-    kernel?: bigint;
-    kernelTCP?: bigint;
-    swappiness?: bigint;
-    disableOOMKiller?: boolean;
-    useHierarchy?: boolean;
-    checkBeforeUpdate?: boolean;
-  };
-  cpu?: {
-    shares?: bigint;
-    quota?: bigint;
-    burst?: bigint;
-    period?: bigint;
-    realtimeRuntime?: bigint;
-    realtimePeriod?: bigint;
-    cpus?: string;
-    mems?: string;
-    idle?: bigint;
-  };
-  pids?: { limit: bigint };
-  blockIO?: {
-    weight?: number;
-    leafWeight?: number;
-    weightDevice?: BlockDeviceValue[];
-    throttleReadBpsDevice?: BlockDeviceValue[];
-    throttleWriteBpsDevice?: BlockDeviceValue[];
-    throttleReadIOPSDevice?: BlockDeviceValue[];
-    throttleWriteIOPSDevice?: BlockDeviceValue[];
-  };
-  hugepageLimits?: Array<{ pageSize: string; limit: bigint }>;
-  network?: { classID?: number; priorities?: Array<{ name: string; priority: number }> };
-  devices?: DeviceRule[];
-  rdma?: Record<string, { hcaHandles?: number; hcaObjects?: number }>;
-  /** cgroup v2 file → value, written as given. */
-  unified?: Record<string, string>;
-}
+import type { CgroupResources } from '../../config/model.js';
 
 /** libcontainer's Stats, as a typed object. */
 export interface CgroupStats {
@@ -105,21 +42,6 @@ export interface BlkioEntry {
   minor: number;
   op: string;
   value: bigint;
-}
-
-/** An error writing or reading a cgroup file: names the resource and the file. */
-export class CgroupError extends Error {
-  readonly file: string;
-  readonly resource?: string;
-  readonly code?: string;
-
-  constructor(message: string, file: string, resource?: string, code?: string) {
-    super(message);
-    this.name = 'CgroupError';
-    this.file = file;
-    this.resource = resource;
-    this.code = code;
-  }
 }
 
 /** The cgroups of one container, on whatever layout the host has. */

@@ -4,9 +4,9 @@
  * the eBPF program built from the same clean rule list (instruction by instruction as runc's devicefilter).
  */
 import { describe, expect, it } from 'vitest';
-import { buildDeviceFilter, encodeInsns, evaluateDeviceFilter } from '../../kernel/cgroups/device-filter.js';
+import { buildDeviceFilter, encodeInsns, evaluateDeviceFilter } from '../../kernel/cgroups/v2/device-filter.js';
 import { DeviceEmulator, DeviceRuleError, deviceRuleString } from '../../kernel/cgroups/device-rules.js';
-import type { DeviceRule } from '../../kernel/cgroups/types.js';
+import type { DeviceRule } from '../../config/model.js';
 
 const rule = (allow: boolean, type: DeviceRule['type'], major: number, minor: number, access: string): DeviceRule => ({ allow, type, major, minor, access });
 

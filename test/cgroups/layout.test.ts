@@ -3,9 +3,10 @@
  * view with non-root mount roots) and cgroupsPath resolution (absolute, relative, empty, systemd form, "..").
  */
 import { describe, expect, it } from 'vitest';
-import { cgroupDir, parseCgroupsPath, resolveCgroupPaths } from '../../kernel/cgroups/cgroups-path.js';
+import { cgroupDir, resolveCgroupPaths } from '../../kernel/cgroups/cgroups-path.js';
+import { parseCgroupsPath } from '../../config/cgroups-path.js';
 import { detectLayout, hugePageName, ownCgroupDir, parseProcCgroup } from '../../kernel/cgroups/layout.js';
-import { CgroupError } from '../../kernel/cgroups/types.js';
+import { CgroupError } from '../../config/cgroup-error.js';
 
 /** This host's cgroup mounts (measured). */
 const HYBRID = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755

@@ -9,7 +9,9 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { detectLayout, parseProcCgroup } from '../../kernel/cgroups/layout.js';
 import { createCgroupManager, openCgroupManager } from '../../kernel/cgroups/manager.js';
-import { CgroupError, type CgroupManager, type DeviceRule } from '../../kernel/cgroups/types.js';
+import { type CgroupManager } from '../../kernel/cgroups/types.js';
+import { CgroupError } from '../../config/cgroup-error.js';
+import type { DeviceRule } from '../../config/model.js';
 import { BUSYBOX, killQuietly, procState, removeLeftovers, rootDisk, startWaiting, uniqueName, type Waiting } from './host-helpers.js';
 
 const CG = '/sys/fs/cgroup';

@@ -10,9 +10,13 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { detectLayout } from '../../kernel/cgroups/layout.js';
 import { createCgroupManager, openCgroupManager } from '../../kernel/cgroups/manager.js';
-import { CgroupError, type CgroupManager, type CgroupResources } from '../../kernel/cgroups/types.js';
-import { blkioWeightToIoWeight, sharesToWeight, swapToV2 } from '../../kernel/cgroups/v2-apply.js';
-import { V2Manager } from '../../kernel/cgroups/v2.js';
+import { type CgroupManager } from '../../kernel/cgroups/types.js';
+import { CgroupError } from '../../config/cgroup-error.js';
+import type { CgroupResources } from '../../config/model.js';
+import { sharesToWeight } from '../../kernel/cgroups/v2/cpu.js';
+import { blkioWeightToIoWeight } from '../../kernel/cgroups/v2/io.js';
+import { swapToV2 } from '../../kernel/cgroups/v2/memory.js';
+import { V2Manager } from '../../kernel/cgroups/v2/manager.js';
 
 const CONTROLLERS = 'cpuset cpu io memory hugetlb pids rdma misc';
 const LEAF_FILES: Record<string, string> = {

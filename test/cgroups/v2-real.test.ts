@@ -8,9 +8,9 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { detectLayout } from '../../kernel/cgroups/layout.js';
 import { createCgroupManager } from '../../kernel/cgroups/manager.js';
-import { queryDevicePrograms } from '../../kernel/cgroups/sys.js';
-import type { DeviceRule } from '../../kernel/cgroups/types.js';
-import { V2Manager } from '../../kernel/cgroups/v2.js';
+import { queryDevicePrograms } from '../../kernel/cgroups/v2/bpf.js';
+import type { DeviceRule } from '../../config/model.js';
+import { V2Manager } from '../../kernel/cgroups/v2/manager.js';
 import { killQuietly, removeLeftovers, startWaiting, uniqueName, type Waiting } from './host-helpers.js';
 
 const UNIFIED = '/sys/fs/cgroup/unified';

@@ -9,7 +9,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, write
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { acceptUnix, listenUnix, recvFds } from '../../kernel/unix-socket.js';
+import { acceptUnix, listenUnix, recvFds } from '../../kernel/index.js';
 import { REPO_ROOT, makeBundle } from '../fixtures/bundle.js';
 import { waitReadable } from '../fixtures/wait.js';
 

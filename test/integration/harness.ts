@@ -14,7 +14,7 @@ import { ContainerHost } from '../../actors/container-host.js';
 import { StateRoot } from '../../actors/state-dir.js';
 import { containerStats, listStates, ociStateOf } from '../../actors/queries.js';
 import type { CreateRequest } from '../../actors/verbs/create.js';
-import type { ExitStatus } from '../../kernel/process.js';
+import type { ExitStatus } from '../../kernel/index.js';
 import type { NetworkConfig } from '../../config/network.js';
 import { type Bundle, type OciSpecLike, type SpecMutator, makeBundle } from '../fixtures/bundle.js';
 

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { defaultSeccomp } from '../../config/default-seccomp.js';
-import { type ContainerProcessState, type SeccompNotification, SeccompNotifyListener, type SeccompNotifySession } from '../../kernel/seccomp-notify.js';
+import { type ContainerProcessState, type SeccompNotification, SeccompNotifyListener, type SeccompNotifySession } from '../../kernel/index.js';
 import { cleanupCordonRoot, cordon, freshRoot, leftovers, removeIoDir, theError } from '../cli/helpers.js';
 import { NR, type SyscallArg, syscallElf } from '../fixtures/elf.js';
 import { type Bundle, Harness, type OciSpecLike, parseStatus, sections } from './harness.js';

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { acceptUnix, listenUnix, recvFds } from '../../kernel/unix-socket.js';
+import { acceptUnix, listenUnix, recvFds } from '../../kernel/index.js';
 import { type OciSpecLike, REPO_ROOT, makeBundle } from '../fixtures/bundle.js';
 import { waitReadable } from '../fixtures/wait.js';
 

@@ -1,5 +1,5 @@
 /**
- * The init joins its cgroups itself (kernel/clone3.ts, ContainerSpawnOptions.cgroupJoin): created in its
+ * The init joins its cgroups itself (kernel/spawn/clone3.ts, ContainerSpawnOptions.cgroupJoin): created in its
  * cgroup v2 directory by clone3(CLONE_INTO_CGROUP), and writing "0" to each v1 `tasks` file first thing, so
  * no cgroup.procs write (and its RCU grace period) is on the start path. A failed write names the step.
  */
@@ -9,11 +9,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadBundle } from '../../config/index.js';
 import { createCgroupManager } from '../../kernel/cgroups/manager.js';
-import { SpawnPlan } from '../../kernel/chain.js';
-import { spawnContainer } from '../../kernel/container.js';
-import { readMountInfo } from '../../kernel/mountinfo.js';
-import { SpawnError, spawn } from '../../kernel/spawn.js';
-import type { ContainerSetup } from '../../kernel/types.js';
+import { compilePlan } from '../../kernel/spawn/chain.js';
+import { SpawnPlan } from '../../kernel/spawn/spawn-plan.js';
+import { spawnContainer } from '../../kernel/container/container.js';
+import { readMountInfo } from '../../kernel/rootfs/mountinfo.js';
+import { SpawnError } from '../../kernel/spawn/spawn-handle.js';
+import { spawn } from '../../kernel/spawn/spawn.js';
+import type { ContainerSetup } from '../../config/model.js';
 import { type Bundle, makeBundle } from '../fixtures/bundle.js';
 
 const mounts = readMountInfo();
@@ -47,7 +49,7 @@ describe('cgroups joined by the child', () => {
       const p = new SpawnPlan();
       p.gate('setup');
       p.exec('/bin/cat', ['cat', '/proc/self/cgroup'], []);
-      const c = p.compile();
+      const c = compilePlan(p);
       const h = spawn(c, { stdio: [0, fd, 2], intoCgroupFd: dfd });
       c.free();
       expect(h.intoCgroup).toBe(true);

@@ -5,10 +5,10 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { broadcastOf, ipBytes, macBytes, parseCidr } from '../../kernel/ip-address.js';
-import { KernelError } from '../../kernel/libc.js';
-import { NL, RtNetlink, decodeAttrs, encodeAttrs, ifaddrmsg, ifinfomsg, nlmsg, parseError, rtmsg, splitMessages } from '../../kernel/netlink.js';
-import { hostLinkExists, removeVeth, setupVeth, vethCreateAttrs } from '../../kernel/veth.js';
+import { broadcastOf, ipBytes, macBytes, parseCidr } from '../../config/ip-address.js';
+import { KernelError } from '../../kernel/sys/libc.js';
+import { NL, RtNetlink, decodeAttrs, encodeAttrs, ifaddrmsg, ifinfomsg, nlmsg, parseError, rtmsg, splitMessages } from '../../kernel/net/netlink.js';
+import { hostLinkExists, removeVeth, setupVeth, vethCreateAttrs } from '../../kernel/net/veth.js';
 
 describe('netlink encoding', () => {
   it('pads attributes to 4 bytes, NUL-terminates strings and sets NLA_F_NESTED on nested ones', () => {

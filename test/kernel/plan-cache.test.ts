@@ -1,5 +1,5 @@
 /**
- * Compiled spawn plans reused by content (kernel/plan-cache.ts): an identical plan comes from the cache, any
+ * Compiled spawn plans reused by content (kernel/spawn/plan-cache.ts): an identical plan comes from the cache, any
  * difference (an argument, a struct's bytes, a label) compiles anew, and children spawned one after another
  * from one cached plan each get their own fds patched in.
  */
@@ -7,10 +7,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SpawnPlan } from '../../kernel/chain.js';
-import { CLONE } from '../../kernel/constants.js';
-import { clearPlanCache, compileCached, planKey } from '../../kernel/plan-cache.js';
-import { spawn } from '../../kernel/spawn.js';
+import { SpawnPlan } from '../../kernel/spawn/spawn-plan.js';
+import { CLONE } from '../../kernel/sys/flags.js';
+import { clearPlanCache, compileCached, planKey } from '../../kernel/spawn/plan-cache.js';
+import { spawn } from '../../kernel/spawn/spawn.js';
 
 function plan(hostname: string, opts: { label?: string; struct?: number } = {}): SpawnPlan {
   const p = new SpawnPlan();

@@ -2,11 +2,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SpawnPlan, resolveFd } from '../../kernel/chain.js';
-import { CLONE } from '../../kernel/constants.js';
-import { SpawnError, spawn } from '../../kernel/spawn.js';
-import { C } from '../../kernel/libc.js';
-import { openPipe } from '../../kernel/process.js';
+import { compilePlan, resolveFd } from '../../kernel/spawn/chain.js';
+import { SpawnPlan } from '../../kernel/spawn/spawn-plan.js';
+import { CLONE } from '../../kernel/sys/flags.js';
+import { SpawnError } from '../../kernel/spawn/spawn-handle.js';
+import { spawn } from '../../kernel/spawn/spawn.js';
+import { C } from '../../kernel/sys/libc.js';
+import { openPipe } from '../../kernel/io/fd.js';
 import { spawnStress } from '../../bench/spawn-stress.js';
 import { ROOTFS } from '../fixtures/bundle.js';
 
@@ -45,7 +47,7 @@ describe('spawn engine', () => {
     const b = fs.openSync(path.join(dir, 'b'), 'r');
     const p = new SpawnPlan().preserveFds(2);
     p.exec('/bin/sh', ['sh', '-c', 'cat <&3; cat <&4; ls /proc/self/fd | wc -l'], ['PATH=/bin:/usr/bin']);
-    const c = p.compile();
+    const c = compilePlan(p);
     // Swapped on purpose: the child's 3 is b, its 4 is a, whatever numbers they had here.
     const h = spawn(c, { stdio: [0, out.fd, out.fd], keep: { 'preserve:0': b, 'preserve:1': a } });
     c.free();
@@ -62,7 +64,7 @@ describe('spawn engine', () => {
     const p = new SpawnPlan();
     p.gate('start');
     p.exec('/bin/true', ['true'], []);
-    const c = p.compile();
+    const c = compilePlan(p);
     const h = spawn(c, { timeoutMs: 200, gates: { start: () => new Promise((r) => setTimeout(r, 600)) } });
     c.free();
     await h.started;
@@ -76,7 +78,7 @@ describe('spawn engine', () => {
     p.call('sethostname', [Buffer.from('chain'), 5], { label: 'sethostname("chain")' });
     p.gate('start');
     p.exec('/bin/sh', ['sh', '-c', 'echo "$$ $(hostname)"; ls /proc/self/fd | wc -l'], ['PATH=/bin:/usr/bin']);
-    const c = p.compile();
+    const c = compilePlan(p);
     const order: string[] = [];
     const h = spawn(c, { namespaces: CLONE.NEWUTS | CLONE.NEWPID, stdio: [0, out.fd, out.fd], gates: { setup: () => void order.push('setup'), start: () => void order.push('start') } });
     c.free();
@@ -93,7 +95,7 @@ describe('spawn engine', () => {
     const p = new SpawnPlan();
     p.call('chdir', ['/does/not/exist'], { label: 'chdir("/does/not/exist")', field: 'process.cwd' });
     p.exec('/bin/true', ['true'], []);
-    const c = p.compile();
+    const c = compilePlan(p);
     const h = spawn(c);
     c.free();
     const err = await h.started.catch((e: unknown) => e);
@@ -106,7 +108,7 @@ describe('spawn engine', () => {
   it('a failed execve is reported with errno and exit 127', async () => {
     const p = new SpawnPlan();
     p.exec('/no/such/binary', ['x'], []);
-    const c = p.compile();
+    const c = compilePlan(p);
     const h = spawn(c);
     c.free();
     await expect(h.started).rejects.toThrow('execve("/no/such/binary") failed: ENOENT');
@@ -122,7 +124,7 @@ describe('spawn engine', () => {
     for (let i = 0; i < 100; i++) p.call('getppid', [], { label: `getppid #${200 + i}` });
     p.call('mkdir', [path.join(dir, 'no/such/parent'), 0o755], { label: 'mkdir(under a missing parent)', field: 'mounts[9]' });
     p.exec('/bin/true', ['true'], []);
-    const c = p.compile();
+    const c = compilePlan(p);
     const h = spawn(c, { gates: { middle: () => {} } });
     c.free();
     const err = await h.started.then(() => null, (e: unknown) => e);
@@ -142,7 +144,7 @@ describe('spawn engine', () => {
     const p = new SpawnPlan();
     p.gate('start', p.keep('release'));
     p.exec('/bin/sh', ['sh', '-c', `echo ran > ${out}`], []);
-    const c = p.compile();
+    const c = compilePlan(p);
     const h = spawn(c, { keep: { release: r } });
     c.free();
     await h.arrived('start');
@@ -162,7 +164,7 @@ describe('spawn engine', () => {
     const p = new SpawnPlan();
     p.gate('setup');
     p.exec('/bin/true', ['true'], []);
-    const c = p.compile();
+    const c = compilePlan(p);
     const h = spawn(c, { gates: { setup: () => { throw new Error('cgroup placement failed'); } } });
     c.free();
     await expect(h.started).rejects.toThrow('gate(setup) failed: cgroup placement failed');

@@ -17,6 +17,7 @@ export {
   isSameProcess,
   openPidfd,
   pidfdSignal,
+  parentPid,
   processStartTime,
   reapZombieChild,
   waitPidfd,

@@ -22,8 +22,6 @@ export interface ContainerContext {
   /** Running exec'd processes by exec id. */
   execs: Record<string, { pid: number }>;
   lastError?: { message: string; step?: string; errno?: number };
-  /** For a machine adopting a container from the log: the state it enters first (not part of the lifecycle). */
-  adoptAs?: ContainerStateName;
 }
 
 /** Events of the container machine: commands (start, pause, ...) and facts (created, exited, ...). */

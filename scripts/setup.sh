@@ -4,7 +4,8 @@
 #
 #   1. apt packages: busybox-static (test rootfs), runc and crun (tests and benchmarks compare cordon with them),
 #      nats-server (NATS tests start their own), containernetworking-plugins (CNI tests), libseccomp2, util-linux
-#      (ipcmk, dmesg, nsenter, unshare), mount, bsdutils (script), procps (ps, used by `cordon ps`), iproute2
+#      (ipcmk, dmesg, nsenter, unshare), mount, bsdutils (script), procps (ps, used by `cordon ps`), e2fsprogs (chattr: the
+#      event-log failure tests make a journal immutable), iproute2
 #      (network tests make bridges and look inside namespaces with `ip`; cordon itself uses rtnetlink), plus CORDON_EXTRA_PACKAGES
 #      (space- or comma-separated);
 #      `apt-get update` runs only when something must be installed
@@ -19,7 +20,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 # --- 1. system packages ---------------------------------------------------------------------------------------
-packages=(busybox-static runc crun libseccomp2 util-linux mount bsdutils procps nats-server containernetworking-plugins iproute2)
+packages=(busybox-static runc crun libseccomp2 util-linux mount bsdutils procps nats-server containernetworking-plugins iproute2 e2fsprogs)
 if [[ -n ${CORDON_EXTRA_PACKAGES:-} ]]; then
   read -r -a extra <<<"${CORDON_EXTRA_PACKAGES//,/ }"
   packages+=("${extra[@]}")

@@ -4,8 +4,7 @@
  * and OOM kills (the cgroup's OOM event). Each fact is recorded before the machine hears of it; a watcher
  * aborted when its state is left records nothing more.
  */
-import { readFileSync } from 'node:fs';
-import { type ExitStatus, SIGNALS, isNoSuchProcess, openPidfd, reapZombieChild, waitPidfd } from '../../kernel/index.js';
+import { type ExitStatus, SIGNALS, isNoSuchProcess, openPidfd, parentPid, reapZombieChild, waitPidfd } from '../../kernel/index.js';
 import type { LoggedState } from '../event-recorder.js';
 import { cgroupOf, storedRecord } from './cgroups.js';
 import type { VerbContext } from './context.js';
@@ -51,7 +50,7 @@ export async function watchInitExit(ctx: VerbContext, id: string, abort: AbortSi
       await recordInitExit(ctx, id, reaped);
       return ctx.recorder.logged(id);
     }
-    parent = parentOf(rec.pid);
+    parent = parentPid(rec.pid);
     try {
       pidfd = openPidfd(rec.pid, BigInt(rec.pidStartTime));
     } catch (e) {
@@ -80,16 +79,6 @@ export async function watchInitExit(ctx: VerbContext, id: string, abort: AbortSi
 
 /** How long a watcher that is not the init's parent waits for the parent to record the exit. */
 const PARENT_GRACE_MS = 2000;
-
-/** The parent pid of a live process (/proc/PID/stat field 4), or -1 when it is gone. */
-function parentOf(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return -1;
-  }
-}
 
 /** Call `onOom` with where the log has the container after each OOM kill in it (recorded first); returns the stop function. */
 export function watchOomKills(ctx: VerbContext, id: string, onOom: (s: LoggedState) => void, onError: (e: Error) => void): () => void {

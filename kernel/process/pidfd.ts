@@ -36,19 +36,28 @@ export function decodeWaitid(pidfd: number): ExitStatus | null {
   return code === 1 ? { code: st, signal: null } : { code: null, signal: st, core: code === 3 };
 }
 
-/** Start time of a process in clock ticks since boot (/proc/PID/stat field 22), or undefined when gone. */
-export function processStartTime(pid: number): bigint | undefined {
+/** The fields of /proc/PID/stat a runtime needs: state, parent pid, start time (undefined when there is no such pid). */
+function procStat(pid: number): { state: string; ppid: number; startTime: bigint } | undefined {
   let stat: string;
   try {
     stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
     return undefined;
   }
-  // comm (field 2) may contain spaces and parentheses: split after the last ')'.
+  // comm (field 2) may contain spaces and parentheses: split after the last ')'. rest[0] is field 3.
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // rest[0] is field 3 (state); field 22 is rest[19].
-  if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
-  return BigInt(rest[19]);
+  return { state: rest[0], ppid: Number(rest[1]), startTime: BigInt(rest[19]) };
+}
+
+/** Start time of a process in clock ticks since boot (/proc/PID/stat field 22), or undefined when gone (or a zombie). */
+export function processStartTime(pid: number): bigint | undefined {
+  const st = procStat(pid);
+  return st && st.state !== 'Z' && st.state !== 'X' ? st.startTime : undefined;
+}
+
+/** The parent pid of a process, zombies included; -1 when there is no such pid. */
+export function parentPid(pid: number): number {
+  return procStat(pid)?.ppid ?? -1;
 }
 
 /**
@@ -57,14 +66,8 @@ export function processStartTime(pid: number): bigint | undefined {
  * null. pidfd_open works on zombies; waitid through the pidfd reaps only a child of ours.
  */
 export function reapZombieChild(pid: number, startTime: bigint): ExitStatus | null {
-  let stat: string;
-  try {
-    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return null;
-  }
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  if (rest[0] !== 'Z' || Number(rest[1]) !== process.pid || BigInt(rest[19]) !== startTime) return null;
+  const st = procStat(pid);
+  if (!st || st.state !== 'Z' || st.ppid !== process.pid || st.startTime !== startTime) return null;
   const fd = C.syscall(SYS.pidfd_open, 'int', pid, 'uint', 0) as number;
   if (fd < 0) return null;
   try {

@@ -5,14 +5,22 @@
  * done); anything else is a SystemError carrying the original as its cause.
  */
 import { LifecycleError } from '../errors/index.js';
-import { HookError, KernelError, SetupError } from '../kernel/index.js';
+import type { HookError, KernelError, SetupError } from '../kernel/index.js';
+
+/**
+ * Whether `e` is the kernel layer's error class `name` (each sets its name). By name, not instanceof, so that
+ * mapping an error does not load the spawn engine and the hook runner into a process that never used them.
+ */
+function isKernelError<T extends Error>(e: unknown, name: string): e is T {
+  return e instanceof Error && e.name === name;
+}
 
 /** The LifecycleError for anything thrown below a door. */
 export function toLifecycleError(e: unknown): LifecycleError {
   if (e instanceof LifecycleError) return e;
-  if (e instanceof SetupError) return new LifecycleError('ConfigInvalid', e.message, { field: e.field, cause: e, ...errnoOf(e) });
-  if (e instanceof HookError) return new LifecycleError('SystemError', e.message, { field: e.field, cause: e });
-  if (e instanceof KernelError) return new LifecycleError('SystemError', e.message, { errno: e.errno, cause: e });
+  if (isKernelError<SetupError>(e, 'SetupError')) return new LifecycleError('ConfigInvalid', e.message, { field: e.field, cause: e, ...errnoOf(e) });
+  if (isKernelError<HookError>(e, 'HookError')) return new LifecycleError('SystemError', e.message, { field: e.field, cause: e });
+  if (isKernelError<KernelError>(e, 'KernelError')) return new LifecycleError('SystemError', e.message, { errno: e.errno, cause: e });
   if (e instanceof Error) {
     const field = (e as { field?: unknown }).field;
     return new LifecycleError('SystemError', e.message, { cause: e, ...errnoOf(e), ...(typeof field === 'string' ? { field } : {}) });

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import { isSameProcess, reapZombieChild } from '../kernel/index.js';
 import type { LoggedState } from './event-recorder.js';
-import { type NetworkRecord, writeNetworkRecord } from './network.js';
+import type { NetworkRecord } from './network.js';
 import type { ContainerRecord } from './state-dir.js';
 import type { VerbContext } from './verbs/context.js';
 
@@ -52,7 +52,7 @@ async function restoreRecord(ctx: VerbContext, id: string): Promise<boolean> {
   fs.mkdirSync(dir, { recursive: true, mode: 0o711 });
   // network.json first: delete tears down what it lists (CNI DEL frees the IPAM lease), state.json makes it visible.
   const net = fact?.networkRecord;
-  if (net && typeof net === 'object' && Array.isArray((net as NetworkRecord).veth)) writeNetworkRecord(dir, net as NetworkRecord);
+  if (net && typeof net === 'object' && Array.isArray((net as NetworkRecord).veth)) (await import('./network.js')).writeNetworkRecord(dir, net as NetworkRecord);
   ctx.state.write(rec as unknown as ContainerRecord);
   return true;
 }

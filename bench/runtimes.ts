@@ -121,9 +121,9 @@ export class BenchWorld {
         return -1;
       }
     };
-    const bundled = mtime('cli-bundle/main.js') >= 0 && mtime('cli-bundle/main.js') >= mtime('cli/main.js');
+    const bundled = mtime('cli-bundle/main.cjs') >= 0 && mtime('cli-bundle/main.cjs') >= mtime('cli/main.js');
     return [
-      `cordon ${commit || '?'}${dirty}, node ${process.version}; the CLI ran ${bundled ? 'from its bundle (dist/cli-bundle)' : '**unbundled** (dist/cli-bundle missing or older than dist/cli/main.js: build with `npm run build`, not `tsc` alone)'}`,
+      `cordon ${commit || '?'}${dirty}, node ${process.version}; the CLI ran ${bundled ? 'from its bundle (dist/cli-bundle, V8 code cache)' : '**unbundled** (dist/cli-bundle missing or older than dist/cli/main.js: build with `npm run build`, not `tsc` alone)'}`,
       `runc: ${this.hasRunc ? first(['runc', '--version']).replace(/^runc version /, '') : 'not installed'}`,
       `crun: ${this.hasCrun ? first(['crun', '--version']).replace(/^crun version /, '') : 'not installed'}`,
     ];

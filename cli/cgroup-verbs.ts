@@ -7,7 +7,6 @@ import type { ContainerHost } from '../actors/container-host.js';
 import { containerPids, containerStats, watchContainerOom } from '../actors/queries.js';
 import { jsonWithBigints, runcStats } from '../actors/runc-events.js';
 import { StateRoot } from '../actors/state-dir.js';
-import { Issues, convertResources } from '../config/index.js';
 import type { CgroupResources } from '../kernel/index.js';
 import { type FlagSpec, UsageError, bool, parseArgs, str } from './args.js';
 
@@ -45,13 +44,15 @@ function int(flag: string, v: string): bigint {
 }
 
 /** The resources an `update` command line asks for. */
-export function updateResources(argv: readonly string[]): { id: string; resources: CgroupResources } {
+export async function updateResources(argv: readonly string[]): Promise<{ id: string; resources: CgroupResources }> {
   const p = parseArgs(argv, UPDATE_FLAGS);
   if (p.args.length !== 1) throw new UsageError('update: expected exactly one container ID');
   let r: CgroupResources = {};
   const file = str(p, 'resources');
   if (file !== undefined) {
     const text = fs.readFileSync(file === '-' ? 0 : file, 'utf8');
+    // The config validation modules, only when a resources file is given.
+    const { Issues, convertResources } = await import('../config/index.js');
     const issues = new Issues();
     let raw: unknown;
     try {
@@ -154,7 +155,7 @@ export async function cgroupVerb(verb: string, argv: readonly string[], root: st
       return 0;
     }
     case 'update': {
-      const { id, resources } = updateResources(argv);
+      const { id, resources } = await updateResources(argv);
       await withHost(root, (h) => h.update(id, { resources }));
       return 0;
     }

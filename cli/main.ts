@@ -18,7 +18,6 @@ import { cgroupVerb } from './cgroup-verbs.js';
 import { LIFECYCLE_EVENT_FLAGS } from './event-flags.js';
 import { createThroughDaemon } from '../actors/daemon-client.js';
 import type { NetworkConfig } from '../config/network.js';
-import { attachTerminal, forwardSignals } from '../actors/foreground.js';
 
 const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'root' },
@@ -221,6 +220,7 @@ async function runContainer(h: ContainerHost, id: string, req: Parameters<Contai
     }
     return 0;
   }
+  const { attachTerminal, forwardSignals } = await import('../actors/foreground.js');
   const status = await h.run(id, req, (c) => {
     const unforward = forwardSignals(c.init);
     const untty = c.ptyMaster === undefined ? () => {} : attachTerminal(c.ptyMaster);
@@ -276,6 +276,7 @@ async function execVerb(h: ContainerHost, rest: string[]): Promise<number> {
     return 0;
   }
   // A terminal in the foreground: the caller's tty wired to the pty, signals forwarded, as `run` does.
+  const { attachTerminal, forwardSignals } = await import('../actors/foreground.js');
   const untty = proc.ptyMaster === undefined ? () => {} : attachTerminal(proc.ptyMaster);
   const unforward = forwardSignals(proc);
   try {

@@ -75,6 +75,8 @@ export function storedConfigOf(rec: ContainerRecord): StoredConfig {
 /** The state directories under one root (default /run/cordon). */
 export class StateRoot {
   readonly root: string;
+  /** state.json files read, with what identified them on disk (records are not changed by their readers). */
+  private readonly records = new Map<string, { ino: number; size: number; mtimeMs: number; rec: ContainerRecord }>();
 
   constructor(root: string) {
     this.root = path.resolve(root);
@@ -119,15 +121,31 @@ export class StateRoot {
 
   /** Read state.json; undefined when there is none (no such container, or a create that has not written it). */
   read(id: string): ContainerRecord | undefined {
-    const d = this.dir(id);
+    const file = path.join(this.dir(id), 'state.json');
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(file, { throwIfNoEntry: false });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+      throw e;
+    }
+    if (!st) {
+      this.records.delete(id);
+      return undefined;
+    }
+    // A record this object read or wrote, unchanged on disk since (same inode, size and mtime), is not parsed again.
+    const cached = this.records.get(id);
+    if (cached && cached.ino === st.ino && cached.size === st.size && cached.mtimeMs === st.mtimeMs) return cached.rec;
     let text: string;
     try {
-      text = fs.readFileSync(path.join(d, 'state.json'), 'utf8');
+      text = fs.readFileSync(file, 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
       throw e;
     }
-    return JSON.parse(text) as ContainerRecord;
+    const rec = JSON.parse(text) as ContainerRecord;
+    this.records.set(id, { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, rec });
+    return rec;
   }
 
   /** Read state.json, which must exist (ContainerNotExists otherwise). */
@@ -153,6 +171,7 @@ export class StateRoot {
 
   /** Remove the state dir and everything in it. */
   remove(id: string): void {
+    this.records.delete(id);
     fs.rmSync(this.dir(id), { recursive: true, force: true });
   }
 

@@ -49,7 +49,7 @@ async function handle(sup: Supervisor, conn: number): Promise<void> {
     fds = msg.fds;
     const req = JSON.parse(msg.data.toString('utf8')) as ControlRequest;
     if (req.verb !== 'create' || typeof req.id !== 'string' || typeof req.bundle !== 'string') throw new LifecycleError('BadRequest', 'bad request: expected {"verb":"create","id","bundle"}');
-    await sup.create(req.id, { bundle: req.bundle, pidFile: req.pidFile, noPivot: req.noPivot, consoleSocket: req.consoleSocket, network: req.network, stdio: fds.length >= 3 ? fds.slice(0, 3) : undefined, extraFiles: fds.length > 3 ? fds.slice(3) : undefined });
+    await sup.containers.create(req.id, { bundle: req.bundle, pidFile: req.pidFile, noPivot: req.noPivot, consoleSocket: req.consoleSocket, network: req.network, stdio: fds.length >= 3 ? fds.slice(0, 3) : undefined, extraFiles: fds.length > 3 ? fds.slice(3) : undefined });
     reply = { ok: true, pid: ociStateOf(sup.containers.state, req.id).pid };
   } catch (e) {
     const err = toLifecycleError(e);

@@ -18,7 +18,7 @@ import { LifecycleError } from '../errors/index.js';
 import type { ContainerContext, ContainerStateName } from '../machines/container.js';
 import { type ContainerActor, ContainerHost } from './container-host.js';
 import { toLifecycleError } from './errors.js';
-import type { CreateRequest } from './verbs/create.js';
+import type { CreateOptions } from './verbs/create.js';
 import { defaultHostId, openRecorderJournal } from './event-recorder.js';
 import fs from 'node:fs';
 
@@ -131,8 +131,8 @@ export class Supervisor {
   }
 
   /** Create a container from a bundle (parked before its process runs). */
-  async create(id: string, req: CreateRequest): Promise<void> {
-    await this.containers.create(id, req);
+  async create(id: string, opts: CreateOptions): Promise<void> {
+    await this.containers.create(id, opts);
   }
 
   /** Start a created container. */

@@ -7,7 +7,6 @@
  *   node dist/bench/before-after.js --before /path/to/other/checkout [--rounds 21] [--count 100] [--out FILE]
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ARGS, REPO, arg } from './bench-options.js';

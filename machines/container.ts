@@ -95,9 +95,6 @@ export interface WatchInput {
 /** The lifecycle states a machine settles in between operations. */
 export const SETTLED_STATES = ['created', 'running', 'paused', 'checkpointed', 'stopped', 'destroyed'] as const;
 
-/** The operation states: one per command, plus `creating`. */
-export const OPERATION_STATES = ['creating', ...Object.values(COMMANDS).map((c) => c.op)] as const;
-
 type Stable = (typeof SETTLED_STATES)[number];
 
 /** The settled state a lifecycle state stands for (the log never rests in creating, checkpointing or restoring). */
@@ -272,8 +269,3 @@ export function containerMachine(): ContainerMachine {
 
 /** The machine's type. */
 export type ContainerMachine = ReturnType<typeof containerMachineWith>;
-
-/** The state name of a container machine's snapshot value. */
-export function machineState(value: unknown): string {
-  return typeof value === 'string' ? value : JSON.stringify(value);
-}

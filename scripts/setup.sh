@@ -68,7 +68,8 @@ elif [[ tsconfig.json -nt $stamp || package-lock.json -nt $stamp ]]; then
 else
   existing=()
   for d in "${src_dirs[@]}"; do [[ -d $d ]] && existing+=("$d"); done
-  if ((${#existing[@]})) && [[ -n $(find "${existing[@]}" -name '*.ts' -newer "$stamp" -print -quit) ]]; then
+  for f in index.ts nats.ts scripts/bundle-cli.mjs; do [[ -f $f ]] && existing+=("$f"); done
+  if ((${#existing[@]})) && [[ -n $(find "${existing[@]}" \( -name '*.ts' -o -name '*.mjs' \) -newer "$stamp" -print -quit) ]]; then
     need_build=1
   fi
 fi

@@ -19,6 +19,8 @@ import { idInUse, notExists, refusal } from '../machines/commands.js';
 import { type ContainerCommand, type ContainerStateName, type MachineEvent, type OpInput, type OpOutcome, SETTLED_STATES, type ContainerMachine, containerMachineWith, settledState } from '../machines/container.js';
 import { type ExecMachine, type ExecStarted, execMachineWith } from '../machines/exec.js';
 import type { CommandSpec } from '../machines/lifecycle.js';
+import { type ContainerLock, ContainerLocks, type Intent } from './container-lock.js';
+import { type CrashPoint, crashPoint } from './crash-points.js';
 import { toLifecycleError } from './errors.js';
 import { EventRecorder, type LoggedState, defaultHostId, openRecorderJournal } from './event-recorder.js';
 import { type Reconciled, reconcile } from './reconcile.js';
@@ -106,6 +108,10 @@ export class ContainerHost implements VerbContext {
   readonly recorder: EventRecorder;
   readonly store: EventStore;
   readonly followed = new Map<string, ContainerInit>();
+  /** One verb at a time per container, across processes; each verb's intent (actors/container-lock.ts). */
+  readonly locks: ContainerLocks;
+  /** The lock this process's verb holds, per container. */
+  private readonly locked = new Map<string, ContainerLock>();
   private readonly actors = new Map<string, ContainerActor>();
   private readonly loading = new Map<string, Promise<ContainerActor>>();
   private readonly tickets = new Map<number, Ticket>();
@@ -122,6 +128,7 @@ export class ContainerHost implements VerbContext {
     private readonly opts: ContainerHostOptions,
   ) {
     this.state = new StateRoot(root);
+    this.locks = new ContainerLocks(this.state.root);
     this.store = store;
     this.recorder = new EventRecorder(store, opts.host ?? defaultHostId());
   }
@@ -243,11 +250,16 @@ export class ContainerHost implements VerbContext {
   /** Create a container from a bundle: its machine goes creating → created. */
   async create(id: string, req: CreateRequest): Promise<CreatedContainer> {
     this.state.dir(id);
-    if (this.store instanceof JournalStore) this.store.refresh();
+    return this.withLock(id, (lock) => this.createLocked(id, req, lock));
+  }
+
+  private async createLocked(id: string, req: CreateRequest, lock: ContainerLock): Promise<CreatedContainer> {
     const logged = this.recorder.logged(id);
     if (this.actors.has(id) || this.loading.has(id) || settledState(logged.state.value) !== 'destroyed' || this.state.exists(id)) {
       throw idInUse(id, this.actors.has(id) ? stateOfActor(this.actors.get(id) as ContainerActor) : undefined);
     }
+    lock.begin('create', logged.seq, req.pidFile ? { pidFile: req.pidFile } : {});
+    crashPoint('create:intent');
     const op = ++this.nextOp;
     const t: Ticket = { params: req };
     this.tickets.set(op, t);
@@ -256,11 +268,14 @@ export class ContainerHost implements VerbContext {
     try {
       actor.start();
       await this.settled(actor, op, t);
+      crashPoint('create:done');
     } catch (e) {
       if (this.actors.get(id) === actor) this.drop(id);
       throw e;
     } finally {
       this.tickets.delete(op);
+      // Done or undone by the builder: nothing is left for a recovery to do.
+      lock.clear();
     }
     return t.output as CreatedContainer;
   }
@@ -270,24 +285,97 @@ export class ContainerHost implements VerbContext {
     return (await this.dispatch(id, spec, params)).output;
   }
 
-  private async dispatch(id: string, spec: CommandSpec, params?: unknown): Promise<{ op: number; actor: ContainerActor; output: unknown }> {
+  private dispatch(id: string, spec: CommandSpec, params?: unknown): Promise<{ op: number; actor: ContainerActor; output: unknown }> {
+    this.state.dir(id); // InvalidIdFormat before any lock file is named after it
+    return this.withLock(id, (lock) => this.dispatchLocked(id, spec, params, lock));
+  }
+
+  /** The verb under the container's lock: the machine decides on the log as it is now, the intent is written, the actor works. */
+  private async dispatchLocked(id: string, spec: CommandSpec, params: unknown, lock: ContainerLock): Promise<{ op: number; actor: ContainerActor; output: unknown }> {
     const a = await this.actor(id);
     await this.syncWithKernel(id);
+    this.catchUp(id, 'log'); // another process's fact, appended before we held the lock
     const op = ++this.nextOp;
     const ev: ContainerCommand = { ...spec, op };
     const snap = a.getSnapshot();
     if (!snap.can(ev)) throw refusal(id, String(snap.value), spec);
+    const verb = spec.type === 'destroy' ? 'delete' : spec.type;
     const t: Ticket = { params };
     this.tickets.set(op, t);
+    lock.begin(verb, this.recorder.logged(id).seq);
     try {
+      crashPoint(`${verb}:intent` as CrashPoint);
       const done = this.settled(a, op, t);
       a.send(ev);
       await done;
+      crashPoint(`${verb}:done` as CrashPoint);
     } finally {
       this.tickets.delete(op);
       this.catchUp(id, 'log');
+      lock.clear();
     }
     return { op, actor: a, output: t.output };
+  }
+
+  /**
+   * Run `f` holding container `id`'s lock: first the log is read up to now and a verb a dead process left
+   * midway is finished or undone, and what is left of a container the log does not have is removed (so an id
+   * is never stuck). The lock file goes with the container.
+   */
+  private async withLock<T>(id: string, f: (lock: ContainerLock) => Promise<T>): Promise<T> {
+    const lock = await this.locks.acquire(id);
+    this.locked.set(id, lock);
+    try {
+      if (this.store instanceof JournalStore) this.store.refresh();
+      await this.recoverLocked(id, lock);
+      return await f(lock);
+    } finally {
+      this.locked.delete(id);
+      lock.release(settledState(this.recorder.logged(id).state.value) === 'destroyed' && !this.state.exists(id) && !this.actors.has(id));
+    }
+  }
+
+  /** Under the lock: a dead verb's intent recovered, leftovers of a container the log does not have removed. */
+  private async recoverLocked(id: string, lock: ContainerLock): Promise<void> {
+    const left = lock.leftover();
+    if (left) {
+      const outcome = await (await import('./intent-recovery.js')).recoverIntent(this, id, left);
+      this.warn(`container ${id}: ${left.verb} by cordon process ${left.pid} (since ${left.time}) was interrupted; ${outcome}`);
+      lock.clear();
+      this.catchUp(id, 'recovered');
+    }
+    if (settledState(this.recorder.logged(id).state.value) === 'destroyed' && !this.actors.has(id) && this.state.exists(id)) {
+      await (await VERBS.destroy()).removeLeftovers(this, id);
+    }
+  }
+
+  /**
+   * Finish or undo every verb a dead process left midway under this root (a crashed CLI, a killed daemon);
+   * verbs in progress in live processes are left alone. Returns the ids recovered.
+   */
+  async recoverAbandoned(): Promise<string[]> {
+    const done: string[] = [];
+    for (const id of this.locks.pending()) {
+      const lock = this.locks.tryAcquire(id);
+      if (!lock) continue; // a verb in progress
+      this.locked.set(id, lock);
+      try {
+        if (this.store instanceof JournalStore) this.store.refresh();
+        if (lock.leftover()) {
+          await this.recoverLocked(id, lock);
+          done.push(id);
+        }
+      } finally {
+        this.locked.delete(id);
+        lock.release(settledState(this.recorder.logged(id).state.value) === 'destroyed' && !this.state.exists(id) && !this.actors.has(id));
+      }
+    }
+    return done;
+  }
+
+  /** Add what a verb learnt (paths it is about to make, a pid) to its intent. */
+  noteIntent(id: string, data: Record<string, unknown>): void {
+    this.locked.get(id)?.note(data);
   }
 
   /**
@@ -370,13 +458,15 @@ export class ContainerHost implements VerbContext {
    * not have (a crashed create's state dir) is removed too; then only force makes that a success.
    */
   async destroy(id: string, p: DestroyParams = {}): Promise<void> {
-    try {
-      await this.command(id, { type: 'destroy', force: p.force }, p);
-    } catch (e) {
-      if (!(e instanceof LifecycleError) || e.code !== 'ContainerNotExists') throw e;
-      if (this.state.exists(id)) await (await VERBS.destroy()).removeLeftovers(this, id);
-      if (!p.force) throw e;
-    }
+    this.state.dir(id);
+    await this.withLock(id, async (lock) => {
+      try {
+        await this.dispatchLocked(id, { type: 'destroy', force: p.force }, p, lock);
+      } catch (e) {
+        // What was left of it (a crashed create's state dir) went when the lock was taken.
+        if (!(e instanceof LifecycleError) || e.code !== 'ContainerNotExists' || !p.force) throw e;
+      }
+    });
   }
 
   /** Run another process in a running container; resolves once it runs (exec-start recorded). */

@@ -66,6 +66,9 @@ export const OCI_VERSION = '1.2.0';
 /** A container id as runc accepts it. */
 export const CONTAINER_ID = /^[\w+\-.]+$/;
 
+/** The directory of the containers' lock files under the root (actors/container-lock.ts): never a container id. */
+export const LOCK_DIR = '.locks';
+
 /** The config a container was created with, from its record. */
 export function storedConfigOf(rec: ContainerRecord): StoredConfig {
   if (rec.version !== 2) throw new LifecycleError('SystemError', `container ${rec.id}: its state (version ${String(rec.version)}) was written by an older cordon and does not keep its config; delete and create it again`);
@@ -84,7 +87,7 @@ export class StateRoot {
 
   /** Directory of container `id` (validated). */
   dir(id: string): string {
-    if (!CONTAINER_ID.test(id) || id === '.' || id === '..') throw new LifecycleError('InvalidIdFormat', `invalid container id format: ${JSON.stringify(id)}`);
+    if (!CONTAINER_ID.test(id) || id === '.' || id === '..' || id === LOCK_DIR) throw new LifecycleError('InvalidIdFormat', `invalid container id format: ${JSON.stringify(id)}`);
     return path.join(this.root, id);
   }
 
@@ -163,7 +166,7 @@ export class StateRoot {
   /** Ids with a state dir. */
   list(): string[] {
     try {
-      return fs.readdirSync(this.root, { withFileTypes: true }).filter((e) => e.isDirectory() && CONTAINER_ID.test(e.name)).map((e) => e.name).sort();
+      return fs.readdirSync(this.root, { withFileTypes: true }).filter((e) => e.isDirectory() && CONTAINER_ID.test(e.name) && e.name !== LOCK_DIR).map((e) => e.name).sort();
     } catch {
       return [];
     }

@@ -88,6 +88,7 @@ export class Supervisor {
       }
       containers = await ContainerHost.open({ root, store, host, watch: 'all', inspect: opts.inspect, onError: opts.onError, onWarning: opts.onWarning });
       const s = new Supervisor(containers, outbox, opts.store ? undefined : store);
+      await containers.recoverAbandoned();
       await s.recover();
       return s;
     } catch (e) {

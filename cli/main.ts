@@ -131,6 +131,16 @@ async function withHost<T>(root: string, f: (h: ContainerHost) => Promise<T>): P
   }
 }
 
+/**
+ * Before `state` and `list` answer from the state dirs: a verb a dead process left midway (its intent in a
+ * free lock file) is finished or undone first, so they never show a half-made container. Costs one readdir
+ * when there is none.
+ */
+async function recoverAbandoned(root: string): Promise<void> {
+  const { ContainerLocks } = await import('../actors/container-lock.js');
+  if (new ContainerLocks(path.resolve(root)).abandoned().length > 0) await withHost(root, (h) => h.recoverAbandoned());
+}
+
 /** `daemon [--nats URL] [--host ID]`: NATS from the flag or CORDON_NATS_URL (credentials from CORDON_NATS_*). */
 async function daemonNats(rest: string[]): Promise<import('./daemon.js').DaemonNats> {
   const p = parseArgs(rest, [{ name: 'nats' }, { name: 'host' }, { name: 'inspect', bool: true }, { name: 'inspect-url' }]);
@@ -170,6 +180,7 @@ async function runVerb(verb: string, rest: string[], root: string): Promise<numb
     case 'exec':
       return withHost(root, (h) => execVerb(h, rest));
     case 'state':
+      await recoverAbandoned(root);
       process.stdout.write(JSON.stringify(ociStateOf(new StateRoot(root), oneId(parseArgs(rest, []), 'state')), null, 2) + '\n');
       return 0;
     case 'kill': {
@@ -189,6 +200,7 @@ async function runVerb(verb: string, rest: string[], root: string): Promise<numb
     case 'list':
     case 'ps-list': {
       const p = parseArgs(rest, [{ name: 'format', short: ['f'] }, { name: 'quiet', short: ['q'], bool: true }]);
+      await recoverAbandoned(root);
       printList(listStates(new StateRoot(root)), str(p, 'format') ?? 'table', bool(p, 'quiet'));
       return 0;
     }

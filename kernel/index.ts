@@ -45,7 +45,7 @@ export { capabilityNumber } from '../config/linux/capability-names.js';
 
 // Files, sockets, terminals
 export { mkfifo, closeFd, watchReadable, type ReadableWatch } from './io/fd.js';
-export { withFileLock } from './io/file-lock.js';
+export { tryFileLock, unlockFile, withFileLock } from './io/file-lock.js';
 export { acceptUnix, connectUnix, listenUnix, recvFds, sendFds } from './io/unix-socket.js';
 export { pumpPty, setWindowSize, windowSize } from './io/pty.js';
 

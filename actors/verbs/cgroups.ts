@@ -6,6 +6,7 @@
 import { LifecycleError } from '../../errors/index.js';
 import { type CgroupManager, type CgroupResources, openCgroupManager } from '../../kernel/index.js';
 import type { ContainerRecord } from '../state-dir.js';
+import { crashPoint } from '../crash-points.js';
 import type { VerbContext } from './context.js';
 
 /** The state record of a container the log has (a container whose state dir was lost has none: SystemError). */
@@ -26,6 +27,7 @@ export async function pauseContainer(ctx: VerbContext, id: string): Promise<void
   const cg = cgroupOf(storedRecord(ctx, id));
   await cg.freeze();
   try {
+    crashPoint('pause:frozen');
     await ctx.recorder.record(id, 'pause', {});
   } catch (e) {
     await cg.thaw();
@@ -38,6 +40,7 @@ export async function resumeContainer(ctx: VerbContext, id: string): Promise<voi
   const cg = cgroupOf(storedRecord(ctx, id));
   await cg.thaw();
   try {
+    crashPoint('resume:thawed');
     await ctx.recorder.record(id, 'resume', {});
   } catch (e) {
     await cg.freeze();
@@ -57,6 +60,7 @@ export async function updateContainer(ctx: VerbContext, id: string, p: UpdatePar
   const cg = cgroupOf(storedRecord(ctx, id));
   await ctx.recorder.record(id, 'update', { resources: jsonSafe(p.resources) });
   try {
+    crashPoint('update:recorded');
     cg.apply(p.resources);
   } catch (e) {
     const err = e as Error & { errno?: number };

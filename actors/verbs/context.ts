@@ -14,4 +14,6 @@ export interface VerbContext {
   readonly followed: Map<string, ContainerInit>;
   /** A condition the verb tolerated but the caller should hear about (a poststop hook that failed, ...). */
   warn(message: string): void;
+  /** Add what the verb is about to make (cgroup paths, the init's pid) to its intent, for a recovery should it die. */
+  noteIntent(id: string, data: Record<string, unknown>): void;
 }

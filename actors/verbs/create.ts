@@ -15,6 +15,7 @@ import { sendToConsoleSocket } from '../foreground.js';
 import { runHooks } from '../hook-runner.js';
 import { type NetworkRecord, networkSummary, setupNetwork, teardownNetwork } from '../network.js';
 import { type ContainerRecord, rfc3339Nano } from '../state-dir.js';
+import { crashPoint } from '../crash-points.js';
 import type { VerbContext } from './context.js';
 
 /** What a user sets to create a container (the library's and the command service's options). */
@@ -89,9 +90,12 @@ export class ContainerBuilder {
     const dir = (this.dir = ctx.state.claim(id));
     // Cgroups first, limits written, so the container joins them (its first steps) before any code of its own runs.
     const cg = createCgroupManager({ id, cgroupsPath: bundle.setup.cgroupsPath });
-    cg.create();
+    ctx.noteIntent(id, { cgroupPaths: cg.paths });
     this.cgroup = cg;
+    cg.create();
+    ctx.noteIntent(id, { cgroupCreated: cg.created ?? [] });
     if (bundle.setup.resources) cg.apply(bundle.setup.resources);
+    crashPoint('create:cgroups');
     const fifo = ctx.state.fifo(id);
     mkfifo(fifo, 0o622);
     this.fifoFd = fs.openSync(fifo, O.RDWR | O.CLOEXEC);
@@ -124,6 +128,8 @@ export class ContainerBuilder {
     await init.created;
     const startTime = processStartTime(init.pid);
     if (startTime === undefined) throw new LifecycleError('SystemError', `container ${id} exited during create`);
+    ctx.noteIntent(id, { initPid: init.pid, initStartTime: String(startTime) });
+    crashPoint('create:spawned');
     const record: ContainerRecord = {
       version: 2,
       id,
@@ -142,6 +148,7 @@ export class ContainerBuilder {
     };
     ctx.state.write(record);
     if (req.pidFile) writePidFile(req.pidFile, init.pid);
+    crashPoint('create:state');
     // The record rides along, so a supervisor whose state dir was lost can rebuild it from the log (restore).
     const net = this.netRec;
     await ctx.recorder.record(id, 'create', { pid: init.pid, bundle: bundle.bundle, record, ...(net ? { network: networkSummary(net), networkRecord: net } : {}) });

@@ -10,6 +10,7 @@ import { runHooks } from '../hook-runner.js';
 import { openNetns, teardownNetwork } from '../network.js';
 import { type ContainerRecord, storedConfigOf } from '../state-dir.js';
 import { cgroupOf } from './cgroups.js';
+import { crashPoint } from '../crash-points.js';
 import type { VerbContext } from './context.js';
 import { recordInitExit } from './watch.js';
 
@@ -43,6 +44,7 @@ export async function destroyContainer(ctx: VerbContext, id: string, p: DestroyP
     cg = undefined; // a record without cgroups
   }
   await stopEverything(ctx, id, rec, status, cg);
+  crashPoint('delete:killed');
   let hooks: ReturnType<typeof storedConfigOf>['hooks'] = {};
   try {
     hooks = storedConfigOf(rec).hooks;
@@ -50,7 +52,9 @@ export async function destroyContainer(ctx: VerbContext, id: string, p: DestroyP
     ctx.warn(`poststop hooks not run: ${(e as Error).message}`); // a record an older cordon wrote: still deletable
   }
   await cg?.destroy();
+  crashPoint('delete:cgroups-removed');
   await ctx.recorder.record(id, 'destroy', { force: p.force === true });
+  crashPoint('delete:recorded');
   ctx.state.remove(id);
   // poststop: after the container is gone, before delete returns; a failure is only a warning.
   await runHooks(ctx.recorder, id, 'poststop', hooks.poststop, JSON.stringify({ ...ctx.state.ociState(rec), status: 'stopped', pid: 0 }), { kind: 'runtime' }).catch((e: Error) => ctx.warn(e.message));
@@ -96,6 +100,7 @@ async function stopEverything(ctx: VerbContext, id: string, rec: ContainerRecord
   if (status !== 'stopped' && ['created', 'running', 'paused'].includes((await ctx.recorder.stateOf(id)).value)) {
     // The kill is a fact before it is done: a delete whose facts cannot be recorded kills nothing.
     await ctx.recorder.record(id, 'kill', { signal: SIGNALS.KILL, all: true, reason: 'delete' });
+    crashPoint('delete:kill-recorded');
   }
   const init = ctx.followed.get(id);
   ctx.followed.delete(id);

@@ -13,6 +13,7 @@ import { type ExitStatus, capabilityNumber, spawnExec } from '../../kernel/index
 import { sendToConsoleSocket } from '../foreground.js';
 import { storedConfigOf } from '../state-dir.js';
 import { cgroupOf, storedRecord } from './cgroups.js';
+import { crashPoint } from '../crash-points.js';
 import type { VerbContext } from './context.js';
 
 /** runc exec's overrides of the container's process. */
@@ -128,6 +129,7 @@ export async function startExec(ctx: VerbContext, id: string, p: ExecParams): Pr
       notRecorded = e;
       throw e;
     }
+    crashPoint('exec:recorded');
     recorded = pid;
   };
   let spawned: Awaited<ReturnType<typeof spawnExec>>;

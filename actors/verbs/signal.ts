@@ -7,6 +7,7 @@
 import { LifecycleError } from '../../errors/index.js';
 import { closeFd, isNoSuchProcess, openPidfd, pidfdSignal } from '../../kernel/index.js';
 import { cgroupOf, storedRecord } from './cgroups.js';
+import { crashPoint } from '../crash-points.js';
 import type { VerbContext } from './context.js';
 
 /** Parameters of kill. */
@@ -21,6 +22,7 @@ export async function killContainer(ctx: VerbContext, id: string, p: KillParams)
   if (p.all) {
     const cg = cgroupOf(rec);
     await ctx.recorder.record(id, 'kill', { signal: p.signal, all: true });
+    crashPoint('kill:recorded');
     cg.signalAll(p.signal);
     return;
   }
@@ -33,6 +35,7 @@ export async function killContainer(ctx: VerbContext, id: string, p: KillParams)
   }
   try {
     await ctx.recorder.record(id, 'kill', { signal: p.signal });
+    crashPoint('kill:recorded');
     pidfdSignal(pidfd, p.signal);
   } finally {
     closeFd(pidfd);

@@ -10,6 +10,7 @@ import { LifecycleError } from '../../errors/index.js';
 import { O } from '../../kernel/index.js';
 import { runHooks } from '../hook-runner.js';
 import { storedConfigOf } from '../state-dir.js';
+import { crashPoint } from '../crash-points.js';
 import type { VerbContext } from './context.js';
 import { destroyContainer } from './destroy.js';
 
@@ -36,10 +37,12 @@ export async function startContainer(ctx: VerbContext, id: string): Promise<void
     throw e;
   }
   try {
+    crashPoint('start:recorded');
     fs.writeSync(fifo, Buffer.from([0]));
   } finally {
     fs.closeSync(fifo);
   }
+  crashPoint('start:released');
   fs.rmSync(ctx.state.fifo(id), { force: true });
   // poststart failures are warnings (the spec's rule): the container runs on.
   await runHooks(ctx.recorder, id, 'poststart', hooks.poststart, state('running'), { kind: 'runtime' }).catch((e: Error) => ctx.warn(e.message));

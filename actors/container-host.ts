@@ -309,12 +309,34 @@ export class ContainerHost implements VerbContext {
       a.send(ev);
       await done;
       crashPoint(`${verb}:done` as CrashPoint);
+    } catch (e) {
+      this.tickets.delete(op);
+      this.catchUp(id, 'log');
+      await this.recoverFailed(id, lock, e);
+      throw e;
     } finally {
       this.tickets.delete(op);
       this.catchUp(id, 'log');
-      lock.clear();
     }
+    lock.clear();
     return { op, actor: a, output: t.output };
+  }
+
+  /**
+   * A verb that failed midway (after some of its effects, or its fact, were done) is finished or undone as a
+   * dead process's would be, so the log and the kernel agree before the error is reported. A recovery that
+   * fails too keeps the intent for the next process and says so in the error.
+   */
+  private async recoverFailed(id: string, lock: ContainerLock, e: unknown): Promise<void> {
+    const intent = lock.current();
+    if (!intent) return;
+    try {
+      await (await import('./intent-recovery.js')).recoverIntent(this, id, intent);
+      lock.clear();
+      this.catchUp(id, 'recovered');
+    } catch (re) {
+      if (e instanceof Error) e.message += ` (and making the log and the kernel agree afterwards failed: ${(re as Error).message}; the next cordon process retries)`;
+    }
   }
 
   /**

@@ -53,6 +53,11 @@ export class ContainerLock {
     return readIntent(this.fd);
   }
 
+  /** The intent this verb wrote (undefined before begin() and after clear()). */
+  current(): Intent | undefined {
+    return this.intent;
+  }
+
   /** Write the verb's intent (before its first side effect). */
   begin(verb: string, seq: number, data: Record<string, unknown> = {}): void {
     this.intent = { verb, pid: process.pid, time: new Date().toISOString(), seq, ...data };

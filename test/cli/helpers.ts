@@ -52,7 +52,7 @@ export function removeIoDir(): void {
 }
 
 /** Start a command with stdout/stderr in fresh files; `done` resolves when it exits (killed after timeoutMs). */
-export function start(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Running {
+export function start(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Running {
   const n = ++ioSeq;
   const stdoutFile = join(ioDir, `${n}.out`);
   const stderrFile = join(ioDir, `${n}.err`);
@@ -61,7 +61,7 @@ export function start(cmd: string, args: string[], opts: { cwd?: string; timeout
   const t0 = performance.now();
   let child: ChildProcess;
   try {
-    child = spawn(cmd, args, { cwd: opts.cwd, env: cliEnv(), stdio: ['ignore', out, err] });
+    child = spawn(cmd, args, { cwd: opts.cwd, env: { ...cliEnv(), ...opts.env }, stdio: ['ignore', out, err] });
   } finally {
     closeSync(out);
     closeSync(err);
@@ -95,12 +95,12 @@ export function exec(cmd: string, args: string[], opts: { cwd?: string; timeoutM
 }
 
 /** `node bin/cordon.js --root ROOT ...args` in the background. */
-export function startCordon(root: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Running {
+export function startCordon(root: string, args: string[], opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Running {
   return start(process.execPath, [CLI, '--root', root, ...args], opts);
 }
 
 /** `node bin/cordon.js --root ROOT ...args` to its exit. */
-export function cordon(root: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<CmdResult> {
+export function cordon(root: string, args: string[], opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CmdResult> {
   return startCordon(root, args, opts).done;
 }
 

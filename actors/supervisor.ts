@@ -22,6 +22,9 @@ import type { CreateOptions } from './verbs/create.js';
 import { defaultHostId, openRecorderJournal } from './event-recorder.js';
 import fs from 'node:fs';
 
+/** How often a supervisor looks for verbs other processes left midway (one readdir when there are none). */
+const SWEEP_MS = 2000;
+
 /** Options of Supervisor.start. */
 export interface SupervisorOptions {
   /** State root (default /run/cordon): container state dirs and, for the embedded store, events.journal. */
@@ -58,6 +61,7 @@ export class Supervisor {
   readonly recovery: RecoveryReport = { adopted: [], exitedWhileDown: [], unchanged: [], restoredRecords: [] };
   #outbox?: JetStreamOutbox;
   #ownedStore?: EventStore;
+  #sweep?: NodeJS.Timeout;
 
   private constructor(containers: ContainerHost, outbox: JetStreamOutbox | undefined, ownedStore: EventStore | undefined) {
     this.containers = containers;
@@ -90,6 +94,7 @@ export class Supervisor {
       const s = new Supervisor(containers, outbox, opts.store ? undefined : store);
       await containers.recoverAbandoned();
       await s.recover();
+      s.sweepAbandoned(opts.onError);
       return s;
     } catch (e) {
       await containers?.close();
@@ -97,6 +102,20 @@ export class Supervisor {
       if (!opts.store) await store.close();
       throw toLifecycleError(e);
     }
+  }
+
+  /**
+   * While it runs, a verb another process left midway (a CLI killed during create leaves an init parked at
+   * its exec fifo) is finished or undone within SWEEP_MS, not only when someone next touches the container.
+   */
+  private sweepAbandoned(onError?: (e: Error) => void): void {
+    let busy = false;
+    this.#sweep = setInterval(() => {
+      if (busy || this.containers.locks.pending().length === 0) return;
+      busy = true;
+      this.containers.recoverAbandoned().catch((e: unknown) => onError?.(toLifecycleError(e))).finally(() => (busy = false));
+    }, SWEEP_MS);
+    this.#sweep.unref();
   }
 
   /** Rebuild every container from the log, make it agree with the kernel, hold its actor. */
@@ -188,6 +207,7 @@ export class Supervisor {
 
   /** Stop following (containers keep running). */
   async stop(): Promise<void> {
+    clearInterval(this.#sweep);
     const store = this.containers.store;
     // The next start (or CLI verb) reads only what is appended after this point (not worth a file for a few records).
     if (store instanceof JournalStore) store.snapshot(128);

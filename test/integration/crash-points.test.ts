@@ -6,12 +6,14 @@
  * intent left over — and the id must be reusable. Also the races the issue found: two CLIs pausing and
  * resuming the same containers, and `cordon create` SIGKILLed at random moments.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CRASH_POINTS, type CrashPoint } from '../../actors/crash-points.js';
 import { type Bundle, makeBundle } from '../fixtures/bundle.js';
 import { destroyAll } from '../fixtures/containers.js';
-import { cgroupDirsOf, checkInvariants, pidsIn } from '../fixtures/invariants.js';
+import { cgroupDirsOf, checkInvariants, leftoverIntents, pidsIn } from '../fixtures/invariants.js';
+import { until } from '../fixtures/wait.js';
 import { cordon, removeIoDir, startCordon, theFailure } from '../cli/helpers.js';
 
 let sleeper: Bundle;
@@ -145,5 +147,25 @@ describe('races the lock closes', () => {
       expect(pidsIn(cgroupDirsOf(id))).toEqual([]);
     }
     expect(await checkInvariants(root, ids)).toEqual([]);
+  });
+
+  it('a running daemon finishes a verb a CLI left midway by itself, without another verb touching the container', async () => {
+    const root = freshRoot();
+    const id = 'swept';
+    await prepare(root, id, 'created');
+    const daemon = startCordon(root, ['daemon'], { timeoutMs: 120_000 });
+    try {
+      await until(() => (existsSync(join(root, 'cordon.sock')) ? true : undefined), 20_000, 'the daemon socket');
+      const r = await cordon(root, ['start', id], { env: { CORDON_CRASH_AT: 'start:recorded' } });
+      expect(r.signal).toBe('SIGKILL');
+      expect(leftoverIntents(root)).toEqual([id]);
+      // The log says running; the daemon's sweep releases the init parked at its exec fifo.
+      await until(() => (leftoverIntents(root).length === 0 && !existsSync(join(root, id, 'exec.fifo')) ? true : undefined), 15_000, 'the sweep');
+    } finally {
+      daemon.child.kill('SIGTERM');
+      await daemon.done.catch(() => {});
+    }
+    expect(await checkInvariants(root, [id])).toEqual([]);
+    await ok(root, ['delete', '--force', id]);
   });
 });

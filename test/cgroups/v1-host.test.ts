@@ -196,7 +196,7 @@ describe('resources on v1 (and hugetlb on the v2 side)', () => {
     expect(err(() => m.apply({ network: { priorities: [{ name: 'eth0', priority: 5 }] } })).message).toMatch(/^network\.priorities: not supported: the net_prio controller is not mounted/);
     expect(err(() => m.apply({ rdma: { mlx5_0: { hcaHandles: 1 } } })).message).toMatch(/^rdma: not supported: the rdma controller is not mounted/);
     const leaf = err(() => m.apply({ blockIO: { leafWeight: 300 } }));
-    expect(leaf.message).toBe(`blockIO.leafWeight: open ${m.paths.blkio}/blkio.leaf_weight: no such file or directory`);
+    expect(leaf.message).toBe(`blockIO.leafWeight: open ${m.paths.blkio}/blkio.leaf_weight: no such file or directory (this host's kernel has no blkio.leaf_weight: leaf weights were CFQ's, removed in Linux 5.0)`);
     expect(leaf.file).toBe(`${m.paths.blkio}/blkio.leaf_weight`);
     // Per-device BFQ weights need BFQ active on the disk; runc fails the same way ("operation not supported").
     const [maj, min] = rootDisk();

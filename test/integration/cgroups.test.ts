@@ -296,7 +296,7 @@ describe('linux.resources: exact values in the host cgroup files', () => {
     ['network.classID', { network: { classID: 0x100001 } }, () => 'network.classID: not supported: the net_cls controller is not mounted (and the cgroup v2 hierarchy does not offer net_cls)'],
     ['network.priorities', { network: { priorities: [{ name: 'eth0', priority: 5 }] } }, () => 'network.priorities: not supported: the net_prio controller is not mounted (and the cgroup v2 hierarchy does not offer net_prio)'],
     ['rdma', { rdma: { mlx5_0: { hcaHandles: 3, hcaObjects: 100 } } }, () => 'rdma: not supported: the rdma controller is not mounted (and the cgroup v2 hierarchy does not offer rdma)'],
-    ['blockIO.leafWeight', { blockIO: { leafWeight: 300 } }, (id) => `blockIO.leafWeight: open ${cgDir('blkio', id)}/blkio.leaf_weight: no such file or directory`],
+    ['blockIO.leafWeight', { blockIO: { leafWeight: 300 } }, (id) => `blockIO.leafWeight: open ${cgDir('blkio', id)}/blkio.leaf_weight: no such file or directory (this host's kernel has no blkio.leaf_weight: leaf weights were CFQ's, removed in Linux 5.0)`],
     [
       'unified memory key',
       { unified: { 'memory.high': '1000000' } },

@@ -12,10 +12,17 @@ import { createCgroupManager, openCgroupManager } from '../../kernel/cgroups/man
 import { type CgroupManager } from '../../kernel/cgroups/types.js';
 import { CgroupError } from '../../config/cgroup-error.js';
 import type { DeviceRule } from '../../config/model.js';
+import { blkioWeightFile, hostHugePageSizes } from '../fixtures/host-features.js';
 import { BUSYBOX, killQuietly, procState, removeLeftovers, rootDisk, startWaiting, uniqueName, type Waiting } from './host-helpers.js';
 
 const CG = '/sys/fs/cgroup';
 const MiB = 1n << 20n;
+/** Where this host puts a blkio weight (undefined: its kernel has no CFQ or BFQ, so no weights at all). */
+const WEIGHT_FILE = blkioWeightFile();
+/** Whether this host has 1GB huge pages (the 2MB ones every x86_64 host here has). */
+const HAS_1GB = hostHugePageSizes().includes('1GB');
+/** What this host lacks of the full resource set, for the test names. */
+const LACKING = [WEIGHT_FILE ? undefined : 'blockIO.weight (no BFQ)', HAS_1GB ? undefined : '1GB huge pages'].filter((x) => x !== undefined);
 let managers: CgroupManager[] = [];
 let procs: Waiting[] = [];
 
@@ -96,7 +103,7 @@ describe('layout and paths on this host', () => {
 });
 
 describe('resources on v1 (and hugetlb on the v2 side)', () => {
-  it('applies every supported resource and reads back the exact values', () => {
+  it(`applies every supported resource and reads back the exact values${LACKING.length > 0 ? ` (this host lacks ${LACKING.join(', ')}: left out)` : ''}`, () => {
     const { m } = manager();
     m.create();
     for (const d of Object.values(m.paths)) expect(fs.statSync(d).isDirectory()).toBe(true);
@@ -107,16 +114,13 @@ describe('resources on v1 (and hugetlb on the v2 side)', () => {
       cpu: { shares: 512n, period: 100000n, quota: 50000n, burst: 10000n, idle: 0n, realtimePeriod: 1000000n, realtimeRuntime: 10000n, cpus: '0', mems: '0' },
       pids: { limit: 42n },
       blockIO: {
-        weight: 500,
+        ...(WEIGHT_FILE ? { weight: 500 } : {}),
         throttleReadBpsDevice: [{ ...dev, rate: 1048576n }],
         throttleWriteBpsDevice: [{ ...dev, rate: 2097152n }],
         throttleReadIOPSDevice: [{ ...dev, rate: 100n }],
         throttleWriteIOPSDevice: [{ ...dev, rate: 50n }],
       },
-      hugepageLimits: [
-        { pageSize: '2MB', limit: 4194304n },
-        { pageSize: '1GB', limit: 1073741824n },
-      ],
+      hugepageLimits: [{ pageSize: '2MB', limit: 4194304n }, ...(HAS_1GB ? [{ pageSize: '1GB', limit: 1073741824n }] : [])],
       devices: RUNC_DEVICE_RULES,
     });
     const p = m.paths;
@@ -138,15 +142,15 @@ describe('resources on v1 (and hugetlb on the v2 side)', () => {
     expect(trimmed(p.cpuset, 'cpuset.cpus')).toBe('0');
     expect(trimmed(p.cpuset, 'cpuset.mems')).toBe('0');
     expect(trimmed(p.pids, 'pids.max')).toBe('42');
-    // No CFQ here: the weight goes to BFQ's file, as runc picks it.
-    expect(fs.existsSync(path.join(p.blkio, 'blkio.weight'))).toBe(false);
-    expect(trimmed(p.blkio, 'blkio.bfq.weight')).toBe('500');
+    // The weight goes to CFQ's file, else BFQ's, as runc picks it (a host with neither: the next test's refusal).
+    if (WEIGHT_FILE === 'blkio.bfq.weight') expect(fs.existsSync(path.join(p.blkio, 'blkio.weight'))).toBe(false);
+    if (WEIGHT_FILE) expect(trimmed(p.blkio, WEIGHT_FILE)).toBe('500');
     expect(read(p.blkio, 'blkio.throttle.read_bps_device')).toBe(`${major}:${minor} 1048576\n`);
     expect(read(p.blkio, 'blkio.throttle.write_bps_device')).toBe(`${major}:${minor} 2097152\n`);
     expect(read(p.blkio, 'blkio.throttle.read_iops_device')).toBe(`${major}:${minor} 100\n`);
     expect(read(p.blkio, 'blkio.throttle.write_iops_device')).toBe(`${major}:${minor} 50\n`);
     expect(trimmed(p.unified, 'hugetlb.2MB.max')).toBe('4194304');
-    expect(trimmed(p.unified, 'hugetlb.1GB.max')).toBe('1073741824');
+    if (HAS_1GB) expect(trimmed(p.unified, 'hugetlb.1GB.max')).toBe('1073741824');
     expect(read(p.devices, 'devices.list')).toBe(RUNC_DEVICES_LIST);
     // hugetlb was enabled for the children of the cgroup2 root.
     expect(read(`${CG}/unified`, 'cgroup.subtree_control')).toContain('hugetlb');
@@ -196,13 +200,22 @@ describe('resources on v1 (and hugetlb on the v2 side)', () => {
     expect(err(() => m.apply({ network: { priorities: [{ name: 'eth0', priority: 5 }] } })).message).toMatch(/^network\.priorities: not supported: the net_prio controller is not mounted/);
     expect(err(() => m.apply({ rdma: { mlx5_0: { hcaHandles: 1 } } })).message).toMatch(/^rdma: not supported: the rdma controller is not mounted/);
     const leaf = err(() => m.apply({ blockIO: { leafWeight: 300 } }));
-    expect(leaf.message).toBe(`blockIO.leafWeight: open ${m.paths.blkio}/blkio.leaf_weight: no such file or directory`);
+    expect(leaf.message).toBe(`blockIO.leafWeight: open ${m.paths.blkio}/blkio.leaf_weight: no such file or directory (this host's kernel has no blkio.leaf_weight: leaf weights were CFQ's, removed in Linux 5.0)`);
     expect(leaf.file).toBe(`${m.paths.blkio}/blkio.leaf_weight`);
     // Per-device BFQ weights need BFQ active on the disk; runc fails the same way ("operation not supported").
+    // Without BFQ (or CFQ) in the kernel there is no weight file at all: runc fails to open it, cordon too.
     const [maj, min] = rootDisk();
     const bfqActive = fs.readFileSync(`/sys/dev/block/${maj}:${min}/queue/scheduler`, 'utf8').includes('[bfq]');
     const weightDevice = () => m.apply({ blockIO: { weightDevice: [{ major: maj, minor: min, weight: 300 }] } });
-    if (bfqActive) {
+    const noWeights = 'no CFQ or BFQ I/O scheduler is available';
+    if (WEIGHT_FILE === undefined) {
+      const w = err(() => m.apply({ blockIO: { weight: 500 } }));
+      expect(w.message).toBe(`blockIO.weight: open ${m.paths.blkio}/blkio.bfq.weight: no such file or directory (this host's kernel has neither blkio.weight nor blkio.bfq.weight: ${noWeights})`);
+      expect([w.resource, w.file]).toEqual(['blockIO.weight', `${m.paths.blkio}/blkio.bfq.weight`]);
+      expect(err(weightDevice).message).toBe(
+        `blockIO.weightDevice[0].weight: open ${m.paths.blkio}/blkio.bfq.weight_device: no such file or directory (this host's kernel has neither blkio.weight_device nor blkio.bfq.weight_device: ${noWeights})`,
+      );
+    } else if (bfqActive) {
       weightDevice();
       expect(read(m.paths.blkio, 'blkio.bfq.weight_device')).toContain(`${maj}:${min} 300`);
     } else {
@@ -216,6 +229,10 @@ describe('resources on v1 (and hugetlb on the v2 side)', () => {
     expect(hier.message).toBe(`memory.swap: failed to write "33554432": write ${m.paths.memory}/memory.memsw.limit_in_bytes: invalid argument`);
     const bad = err(() => m.apply({ hugepageLimits: [{ pageSize: '3MB', limit: 1n }] }));
     expect(bad.message).toBe(`hugepageLimits[0] (3MB): open ${m.paths.unified}/hugetlb.3MB.max: no such file or directory`);
+    if (!HAS_1GB) {
+      const gb = err(() => m.apply({ hugepageLimits: [{ pageSize: '1GB', limit: 1073741824n }] }));
+      expect(gb.message).toBe(`hugepageLimits[0] (1GB): open ${m.paths.unified}/hugetlb.1GB.max: no such file or directory`);
+    }
   });
 });
 

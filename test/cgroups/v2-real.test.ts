@@ -11,14 +11,17 @@ import { createCgroupManager } from '../../kernel/cgroups/manager.js';
 import { queryDevicePrograms } from '../../kernel/cgroups/v2/bpf.js';
 import type { DeviceRule } from '../../config/model.js';
 import { V2Manager } from '../../kernel/cgroups/v2/manager.js';
+import { hostHugePageSizes } from '../fixtures/host-features.js';
 import { killQuietly, removeLeftovers, startWaiting, uniqueName, type Waiting } from './host-helpers.js';
 
 const UNIFIED = '/sys/fs/cgroup/unified';
+/** Whether this host has 1GB huge pages (2MB ones it has). */
+const HAS_1GB = hostHugePageSizes().includes('1GB');
 let managers: V2Manager[] = [];
 let procs: Waiting[] = [];
 
 function manager(): V2Manager {
-  const m = new V2Manager({ dir: path.join(UNIFIED, uniqueName('cordon-v2')), mountPoint: UNIFIED, hugePageSizes: ['2MB', '1GB'] });
+  const m = new V2Manager({ dir: path.join(UNIFIED, uniqueName('cordon-v2')), mountPoint: UNIFIED, hugePageSizes: hostHugePageSizes() });
   managers.push(m);
   return m;
 }
@@ -41,22 +44,28 @@ afterEach(async () => {
 });
 
 describe('cgroup v2 on /sys/fs/cgroup/unified', () => {
-  it('creates a child with hugetlb enabled and limits read back exactly', () => {
+  it(`creates a child with hugetlb enabled and limits read back exactly${HAS_1GB ? '' : ' (no 1GB pages on this host: that limit is refused, naming the file)'}`, () => {
     const m = manager();
     m.create();
     expect(fs.statSync(dirOf(m)).isDirectory()).toBe(true);
     expect(m.created).toEqual([dirOf(m)]);
     expect(fs.readFileSync(path.join(UNIFIED, 'cgroup.subtree_control'), 'utf8').split(/\s+/)).toContain('hugetlb');
     expect(read(m, 'cgroup.controllers').trim()).toBe('hugetlb');
-    m.apply({
-      hugepageLimits: [
-        { pageSize: '2MB', limit: 6291456n },
-        { pageSize: '1GB', limit: 2147483648n },
-      ],
-    });
-    expect(read(m, 'hugetlb.2MB.max')).toBe('6291456\n');
-    expect(read(m, 'hugetlb.1GB.max')).toBe('2147483648\n');
-    expect(m.stats().hugetlb).toEqual({ '2MB': { usage: 0n, maxUsage: 0n, failcnt: 0n }, '1GB': { usage: 0n, maxUsage: 0n, failcnt: 0n } });
+    const gb = { pageSize: '1GB', limit: 2147483648n };
+    if (HAS_1GB) {
+      m.apply({ hugepageLimits: [{ pageSize: '2MB', limit: 6291456n }, gb] });
+      expect(read(m, 'hugetlb.2MB.max')).toBe('6291456\n');
+      expect(read(m, 'hugetlb.1GB.max')).toBe('2147483648\n');
+      expect(m.stats().hugetlb).toEqual({ '2MB': { usage: 0n, maxUsage: 0n, failcnt: 0n }, '1GB': { usage: 0n, maxUsage: 0n, failcnt: 0n } });
+    } else {
+      // The 2MB limit is written before the 1GB one fails.
+      expect(() => m.apply({ hugepageLimits: [{ pageSize: '2MB', limit: 6291456n }, gb] })).toThrow(
+        `hugepageLimits[1] (1GB): open ${dirOf(m)}/hugetlb.1GB.max: no such file or directory`,
+      );
+      expect(read(m, 'hugetlb.2MB.max')).toBe('6291456\n');
+      expect(fs.existsSync(path.join(dirOf(m), 'hugetlb.1GB.max'))).toBe(false);
+      expect(m.stats().hugetlb).toEqual({ '2MB': { usage: 0n, maxUsage: 0n, failcnt: 0n } });
+    }
     expect(() => m.apply({ pids: { limit: 5n } })).toThrow(`pids.limit: not supported: the pids controller is not available in ${dirOf(m)} (cgroup.controllers: hugetlb)`);
   });
 

@@ -14,6 +14,7 @@ import { basename, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Bundle, type OciSpecLike, makeBundle } from '../fixtures/bundle.js';
 import { procState, removeLeftovers, rootDisk } from '../cgroups/host-helpers.js';
+import { blkioWeightFile, hostHugePageSizes } from '../fixtures/host-features.js';
 import {
   CLI,
   alive,
@@ -36,6 +37,10 @@ const CG = '/sys/fs/cgroup';
 const MiB = 1024 * 1024;
 /** Every hierarchy mounted on this host (v1 controllers, name=systemd as "systemd", cgroup2 as "unified"). */
 const HIERARCHIES = ['blkio', 'cpu', 'cpuacct', 'cpuset', 'devices', 'freezer', 'memory', 'pids', 'systemd', 'unified'];
+/** Where this host puts a blkio weight (undefined: its kernel has no CFQ or BFQ, so no weights; a weight is refused). */
+const WEIGHT_FILE = blkioWeightFile();
+/** Whether this host has 1GB huge pages (2MB ones it has). */
+const HAS_1GB = hostHugePageSizes().includes('1GB');
 /** Ids of this file's containers all start with this (the final sweep looks for it). */
 const PREFIX = `cgit-${process.pid}`;
 
@@ -181,7 +186,7 @@ afterAll(async () => {
 });
 
 describe('linux.resources: exact values in the host cgroup files', () => {
-  it('every resource this host supports, as runc writes it for the same bundle', async () => {
+  it(`every resource this host supports, as runc writes it for the same bundle${WEIGHT_FILE ? '' : ' (no blockIO.weight: this kernel has no BFQ)'}`, async () => {
     const [major, minor] = rootDisk();
     const dev = { major, minor };
     const resources = {
@@ -195,15 +200,17 @@ describe('linux.resources: exact values in the host cgroup files', () => {
       cpu: { shares: 512, quota: 50000, period: 100000, burst: 10000, realtimeRuntime: 10000, realtimePeriod: 1000000, cpus: '1', mems: '0' },
       pids: { limit: 42 },
       blockIO: {
-        weight: 500,
+        ...(WEIGHT_FILE ? { weight: 500 } : {}),
         throttleReadBpsDevice: [{ ...dev, rate: 1048576 }],
         throttleWriteBpsDevice: [{ ...dev, rate: 2097152 }],
         throttleReadIOPSDevice: [{ ...dev, rate: 100 }],
         throttleWriteIOPSDevice: [{ ...dev, rate: 50 }],
       },
     };
-    // hugetlb lives on cgroup2 here: cordon writes it there; runc 1.1.5 refuses both on this hybrid host.
-    const b = withResources({ ...resources, hugepageLimits: [{ pageSize: '2MB', limit: 4 * 2 * MiB }], unified: { 'hugetlb.1GB.max': String(1024 * MiB) } }, ['sleep', '1000']);
+    // hugetlb lives on cgroup2 here: cordon writes it there; runc 1.1.5 refuses both on this hybrid host. The
+    // `unified` key sets 1GB pages where the host has them, else the 2MB reservation limit.
+    const [unifiedKey, unifiedValue] = HAS_1GB ? ['hugetlb.1GB.max', String(1024 * MiB)] : ['hugetlb.2MB.rsvd.max', String(16 * MiB)];
+    const b = withResources({ ...resources, hugepageLimits: [{ pageSize: '2MB', limit: 4 * 2 * MiB }], unified: { [unifiedKey]: unifiedValue } }, ['sleep', '1000']);
     const rb = withResources(resources, ['sleep', '1000']);
     const id = nextId('all');
     const rid = nextId('all-runc');
@@ -233,7 +240,7 @@ describe('linux.resources: exact values in the host cgroup files', () => {
       ['cpuset', 'cpuset.cpus', '1'],
       ['cpuset', 'cpuset.mems', '0'],
       ['pids', 'pids.max', '42'],
-      ['blkio', 'blkio.bfq.weight', '500'],
+      ...(WEIGHT_FILE ? [['blkio', WEIGHT_FILE, '500'] as [string, string, string]] : []),
       ['blkio', 'blkio.throttle.read_bps_device', `${major}:${minor} 1048576`],
       ['blkio', 'blkio.throttle.write_bps_device', `${major}:${minor} 2097152`],
       ['blkio', 'blkio.throttle.read_iops_device', `${major}:${minor} 100`],
@@ -256,7 +263,7 @@ describe('linux.resources: exact values in the host cgroup files', () => {
     // hugetlb: on cgroup2 (hugepageLimits and the `unified` key), nothing else there.
     const uni = cgDir('unified', id);
     expect(cgValue(uni, 'hugetlb.2MB.max')).toBe(String(8 * MiB));
-    expect(cgValue(uni, 'hugetlb.1GB.max')).toBe(String(1024 * MiB));
+    expect(cgValue(uni, unifiedKey)).toBe(unifiedValue);
 
     // delete (after a kill: a stopped container) leaves no directory anywhere; runc's delete neither.
     expect((await cordon(root, ['kill', id, 'KILL'])).code).toBe(0);
@@ -296,7 +303,7 @@ describe('linux.resources: exact values in the host cgroup files', () => {
     ['network.classID', { network: { classID: 0x100001 } }, () => 'network.classID: not supported: the net_cls controller is not mounted (and the cgroup v2 hierarchy does not offer net_cls)'],
     ['network.priorities', { network: { priorities: [{ name: 'eth0', priority: 5 }] } }, () => 'network.priorities: not supported: the net_prio controller is not mounted (and the cgroup v2 hierarchy does not offer net_prio)'],
     ['rdma', { rdma: { mlx5_0: { hcaHandles: 3, hcaObjects: 100 } } }, () => 'rdma: not supported: the rdma controller is not mounted (and the cgroup v2 hierarchy does not offer rdma)'],
-    ['blockIO.leafWeight', { blockIO: { leafWeight: 300 } }, (id) => `blockIO.leafWeight: open ${cgDir('blkio', id)}/blkio.leaf_weight: no such file or directory`],
+    ['blockIO.leafWeight', { blockIO: { leafWeight: 300 } }, (id) => `blockIO.leafWeight: open ${cgDir('blkio', id)}/blkio.leaf_weight: no such file or directory (this host's kernel has no blkio.leaf_weight: leaf weights were CFQ's, removed in Linux 5.0)`],
     [
       'unified memory key',
       { unified: { 'memory.high': '1000000' } },
@@ -304,11 +311,35 @@ describe('linux.resources: exact values in the host cgroup files', () => {
     ],
   ];
   // Per-device BFQ weights need BFQ active on the disk (runc fails the same way without it).
-  if (!bfq) {
+  if (WEIGHT_FILE && !bfq) {
     unsupported.push([
       'blockIO.weightDevice',
       { blockIO: { weightDevice: [{ major: maj, minor: min, weight: 300 }] } },
       (id) => `blockIO.weightDevice[0].weight: failed to write "${maj}:${min} 300": write ${cgDir('blkio', id)}/blkio.bfq.weight_device: operation not supported`,
+    ]);
+  }
+  // A kernel without CFQ or BFQ has no weight files at all: runc 1.1.5 fails to open them ("openat2 PATH: no
+  // such file or directory"), cordon refuses the same, saying the host's kernel has none.
+  if (!WEIGHT_FILE) {
+    const none = 'no CFQ or BFQ I/O scheduler is available';
+    unsupported.push(
+      [
+        'blockIO.weight (this kernel has no BFQ)',
+        { blockIO: { weight: 500 } },
+        (id) => `blockIO.weight: open ${cgDir('blkio', id)}/blkio.bfq.weight: no such file or directory (this host's kernel has neither blkio.weight nor blkio.bfq.weight: ${none})`,
+      ],
+      [
+        'blockIO.weightDevice (this kernel has no BFQ)',
+        { blockIO: { weightDevice: [{ major: maj, minor: min, weight: 300 }] } },
+        (id) => `blockIO.weightDevice[0].weight: open ${cgDir('blkio', id)}/blkio.bfq.weight_device: no such file or directory (this host's kernel has neither blkio.weight_device nor blkio.bfq.weight_device: ${none})`,
+      ],
+    );
+  }
+  if (!HAS_1GB) {
+    unsupported.push([
+      'hugepageLimits 1GB (this host has no 1GB pages)',
+      { hugepageLimits: [{ pageSize: '1GB', limit: 1024 * MiB }] },
+      (id) => `hugepageLimits[0] (1GB): open ${cgDir('unified', id)}/hugetlb.1GB.max: no such file or directory`,
     ]);
   }
   it.each(unsupported)('%s: a clear error naming it, exit 1, nothing left behind', async (_name, resources, message) => {
@@ -471,7 +502,7 @@ describe('limits enforced', () => {
 });
 
 describe('verbs on a running container', () => {
-  it('pause freezes every process (state D, FROZEN, status paused), resume lets them run on; update; ps; events --stats; delete --force while paused', async () => {
+  it(`pause freezes every process (state D, FROZEN, status paused), resume lets them run on; update; ps; events --stats; delete --force while paused${WEIGHT_FILE ? '' : ' (no blkio weight update: this kernel has no BFQ, the update is refused)'}`, async () => {
     const id = nextId('verbs');
     // The counter is the size of a file the loop appends to (never empty or half-written, unlike a rewritten number).
     const loop = 'sleep 1000 & while :; do echo -n x >> /dev/shm/n; done';
@@ -515,7 +546,8 @@ describe('verbs on a running container', () => {
     const u1 = await cordon(root, ['update', '--memory', '64m', id]);
     expect(u1.code, u1.stderr).toBe(0);
     expect(cgValue(mem, 'memory.limit_in_bytes')).toBe(String(64 * MiB));
-    const json = { memory: { limit: 96 * MiB, swap: 192 * MiB }, cpu: { shares: 256, quota: 20000, period: 50000 }, pids: { limit: 50 }, blockIO: { weight: 300 } };
+    // The blkio weight only where the kernel has one (without BFQ it is refused: the resource tests above).
+    const json = { memory: { limit: 96 * MiB, swap: 192 * MiB }, cpu: { shares: 256, quota: 20000, period: 50000 }, pids: { limit: 50 }, ...(WEIGHT_FILE ? { blockIO: { weight: 300 } } : {}) };
     const u2 = spawnSync(process.execPath, [CLI, '--root', root, 'update', '-r', '-', id], { input: JSON.stringify(json), env: cliEnv(), encoding: 'utf8', timeout: 20_000 });
     expect(u2.status, u2.stderr).toBe(0);
     expect(cgValue(mem, 'memory.limit_in_bytes')).toBe(String(96 * MiB));
@@ -524,8 +556,20 @@ describe('verbs on a running container', () => {
     expect(cgValue(cgDir('cpu', id), 'cpu.cfs_quota_us')).toBe('20000');
     expect(cgValue(cgDir('cpu', id), 'cpu.cfs_period_us')).toBe('50000');
     expect(cgValue(cgDir('pids', id), 'pids.max')).toBe('50');
-    expect(cgValue(cgDir('blkio', id), 'blkio.bfq.weight')).toBe('300');
+    if (WEIGHT_FILE) expect(cgValue(cgDir('blkio', id), WEIGHT_FILE)).toBe('300');
     expect(journal(id).filter((e) => e.action === 'update')).toHaveLength(2);
+    if (!WEIGHT_FILE) {
+      // Refused with the reason; the container runs on. The journal has the `update` fact, then the `error` after it.
+      const message = `blockIO.weight: open ${cgDir('blkio', id)}/blkio.bfq.weight: no such file or directory (this host's kernel has neither blkio.weight nor blkio.bfq.weight: no CFQ or BFQ I/O scheduler is available)`;
+      const u3 = await cordon(root, ['update', '--blkio-weight', '300', id]);
+      expect(u3.code).toBe(1);
+      expect(theError(u3)).toBe(`cordon: ${message}`);
+      expect((await stateOf(root, id)).status).toBe('running');
+      expect(journal(id).slice(-2).map((e) => [e.action, e.attributes])).toEqual([
+        ['update', { resources: { blockIO: { weight: 300 } } }],
+        ['error', { step: 'update', message }],
+      ]);
+    }
 
     // events --stats: one runc-format line.
     const st = await cordon(root, ['events', '--stats', id]);

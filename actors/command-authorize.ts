@@ -141,6 +141,7 @@ export class Authorizer {
    * @param rootField - the request field naming the rootfs ("rootfs" when create gave it, else "root.path")
    */
   createConfig(c: Caller, raw: Record<string, unknown>, v: Pick<ValidatedSpec, 'setup' | 'hooks' | 'annotations'>, rootField: string): Record<string, unknown> {
+    this.setup(c, v.setup, { rootField, what: '' });
     for (const point of HOOK_POINTS) {
       const list = v.hooks[point];
       if (Array.isArray(list) && list.length > 0) this.deny(c, 'hooks', 'process hooks run on the host, as root', `hooks.${point}[0]`);
@@ -164,7 +165,6 @@ export class Authorizer {
         if (typeof n === 'string' && !this.capAllowed(c, n)) this.deny(c, 'capabilities', `${canonicalCap(n)} is beyond the default capabilities`, `process.capabilities.${set}[${i}]`);
       });
     }
-    this.setup(c, v.setup, { rootField, what: '' });
     // Pin what was checked.
     const pinned: Record<string, unknown> = { ...raw, root: { ...(isObj(raw.root) ? raw.root : {}), path: v.setup.rootfs } };
     if (Array.isArray(raw.mounts)) {

@@ -76,12 +76,21 @@ export class UntrustedNetworkError extends LifecycleError {
   constructor(server: string) {
     super(
       'PermissionDenied',
-      `command service: not serving commands: the NATS connection to ${server} is not authenticated (the server's INFO has auth_required false), so anyone who reaches the server could run commands as root on this host; ` +
+      `command service: not serving commands: the NATS connection to ${server} is not authenticated (the server's INFO has neither auth_required nor tls_verify), so anyone who reaches the server could run commands as root on this host; ` +
         'configure authentication on the server, or say the network is trusted (cordon daemon --trusted-network, policy "trustedNetwork": true, or the trustedNetwork option)',
       { field: 'trustedNetwork' },
     );
     this.name = 'UntrustedNetworkError';
   }
+}
+
+/**
+ * Whether the server authenticates every connection: it requires authentication (INFO `auth_required`), or
+ * a client certificate signed by its CA (mutual TLS: INFO `tls_verify`).
+ */
+export function connectionAuthenticated(nc: NatsConnection): boolean {
+  const info = nc.info as (NonNullable<NatsConnection['info']> & { tls_verify?: boolean }) | undefined;
+  return info?.auth_required === true || info?.tls_verify === true;
 }
 
 /** The wire error of anything thrown by a handler: its code, message, the field at fault and the policy rule. */
@@ -107,7 +116,7 @@ export function serveCommands(sup: Supervisor, nc: NatsConnection, opts: Command
   if (!HOST_TOKEN.test(host)) throw new CommandServiceError('host', `${JSON.stringify(host)} is not one subject token (letters, digits, - and _)`);
   const bundleRoot = opts.bundleRoot ?? `/var/lib/cordon/bundles/${host}`;
   const policy = resolvePolicy(opts.policy);
-  if (nc.info?.auth_required !== true && !(opts.trustedNetwork ?? policy.trustedNetwork)) {
+  if (!connectionAuthenticated(nc) && !(opts.trustedNetwork ?? policy.trustedNetwork)) {
     throw new UntrustedNetworkError(nc.info ? `${nc.info.host}:${nc.info.port}` : nc.getServer());
   }
   const authz = new Authorizer(policy, bundleRoot);

@@ -11,7 +11,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { HOST_TOKEN } from '../events/command-api.js';
 import { type NatsOptions, connectNats } from '../events/nats-connection.js';
-import { type CommandService, CommandServiceError, UntrustedNetworkError, serveCommands } from './command-service.js';
+import { type CommandService, CommandServiceError, UntrustedNetworkError, connectionAuthenticated, serveCommands } from './command-service.js';
 import { type CommandPolicy, type CommandPolicyInput, resolvePolicy } from './command-policy.js';
 import { defaultHostId } from './event-recorder.js';
 import { type Inspection, startInspection } from './inspection.js';
@@ -66,7 +66,7 @@ export async function startNatsSupervisor(supOpts: SupervisorOptions, o: NatsSer
   try {
     // Refused before anything starts (unless optional): the policy's validation, an untrusted network.
     const serve = (s: Supervisor) => serveCommands(s, nc, { host, bundleRoot: o.bundleRoot, drainMs: o.drainMs, onError: supOpts.onError, policy, trustedNetwork: o.trustedNetwork });
-    const untrusted = nc.info?.auth_required !== true && !(o.trustedNetwork ?? policy.trustedNetwork);
+    const untrusted = !connectionAuthenticated(nc) && !(o.trustedNetwork ?? policy.trustedNetwork);
     if (untrusted) {
       const e = new UntrustedNetworkError(nc.info ? `${nc.info.host}:${nc.info.port}` : nc.getServer());
       if (!o.commandsOptional) throw e;

@@ -9,9 +9,10 @@
  * Nats-Request-Info names the NATS user, which the policy maps to a grant. A command service on a connection
  * without authentication refuses to start unless the network is said to be trusted.
  */
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { type NatsConnection, headers } from '@nats-io/transport-node';
+import { firstValueFrom, filter, take } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CordonClient } from '../../client/cordon-client.js';
 import { UntrustedNetworkError, serveCommands } from '../../actors/command-service.js';
@@ -23,6 +24,8 @@ import { createCgroupManager } from '../../kernel/index.js';
 import { type Bundle, type OciSpecLike, makeBundle } from '../fixtures/bundle.js';
 import { NatsServer } from '../fixtures/nats-server.js';
 import { until } from '../fixtures/wait.js';
+import { destroyAll } from '../fixtures/containers.js';
+import { freshRoot, startCordon, waitFor } from '../cli/helpers.js';
 import { type TestHost, failure, startHost } from './hosts.js';
 
 let srv: NatsServer;
@@ -254,7 +257,7 @@ describe('a connection without authentication', () => {
       }
       expect(err).toBeInstanceOf(UntrustedNetworkError);
       expect(err).toMatchObject({ code: 'PermissionDenied', field: 'trustedNetwork' });
-      expect((err as Error).message).toMatch(/not authenticated .*auth_required false.*--trusted-network/);
+      expect((err as Error).message).toMatch(/not authenticated .*neither auth_required nor tls_verify.*--trusted-network/);
       expect((await failure(anon.host('pol-x').list({}))).code).toBe('NoResponders');
       const svc = serveCommands(sup, nc, { host: 'pol-x', trustedNetwork: true });
       expect(await anon.host('pol-x').list({})).toEqual({ host: 'pol-x', containers: [] });
@@ -281,4 +284,41 @@ describe('a connection without authentication', () => {
       rmSync(root, { recursive: true, force: true });
     }
   });
+});
+
+describe('cordon daemon on a server without authentication', () => {
+  it('without --trusted-network it says it serves no commands and still forwards events to JetStream; a bad --policy file stops it, naming the field', async () => {
+    const js = await NatsServer.start({ jetstream: true });
+    const root = freshRoot('cordon-policy-daemon');
+    const host = `pold${process.pid}`;
+    const client = await CordonClient.connect({ servers: js.url, timeoutMs: 10_000 });
+    const d = startCordon(root, ['daemon', '--nats', js.url, '--host', host], { timeoutMs: 60_000 });
+    try {
+      await waitFor('the daemon up', () => /events to JetStream/.test(readFileSync(d.stderrFile, 'utf8')), 20_000);
+      expect(readFileSync(d.stderrFile, 'utf8')).toMatch(/cordon daemon: command service: not serving commands: .*not authenticated.*--trusted-network/);
+      expect((await failure(client.host(host).list({}))).code).toBe('NoResponders');
+      const b = makeBundle({ spec: (s) => void (s.process.args = ['true']) });
+      outside.push(b);
+      const created = firstValueFrom(client.events$({ host }, { sinceSeq: 1 }).pipe(filter((e) => e.action === 'create'), take(1)));
+      const run = await startCordon(root, ['run', '--bundle', b.dir, 'evt-1'], { timeoutMs: 20_000 }).done;
+      expect(run.code, run.stderr).toBe(0);
+      expect(await created).toMatchObject({ host, containerId: 'evt-1', action: 'create' });
+    } finally {
+      d.child.kill('SIGTERM');
+      await d.done;
+      await client.close();
+      await destroyAll(root);
+      rmSync(root, { recursive: true, force: true });
+      await js.stop();
+    }
+    const bad = `${root}-policy.json`;
+    writeFileSync(bad, JSON.stringify({ trustedNetwork: true, grants: { ops: { verbs: ['*'], bypass: ['root'] } } }));
+    try {
+      const r = await startCordon(freshRoot('cordon-policy-daemon2'), ['daemon', '--nats', srv.url, '--host', `${host}b`, '--policy', bad], { timeoutMs: 20_000 }).done;
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`cordon: BadRequest: command policy ${bad}: grants.ops.bypass[0]: unknown rule "root"`);
+    } finally {
+      rmSync(bad, { force: true });
+    }
+  }, 60_000);
 });

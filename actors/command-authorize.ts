@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { CAPABILITY_SETS, HOOK_POINTS, type ContainerSetup, type DeviceRule, type ValidatedSpec } from '../config/index.js';
+import { CAPABILITY_SETS, HOOK_POINTS, type CgroupResources, type ContainerSetup, type DeviceRule, type ValidatedSpec } from '../config/index.js';
 import { CAPABILITY_NAMES, capabilityNumber } from '../config/linux/capability-names.js';
 import { MS } from '../config/linux/mount-flags.js';
 import { RUNC_DEFAULT_MASKED_PATHS, RUNC_DEFAULT_READONLY_PATHS } from '../config/default-paths.js';
@@ -152,6 +152,7 @@ export class Authorizer {
     if (v.setup.cgroupsPath !== undefined) {
       this.deny(c, 'cgroupsPath', "a cgroupsPath can name any cgroup of the host (without one the container gets its own, named by its id)", 'linux.cgroupsPath');
     }
+    this.unified(c, v.setup.resources?.unified, 'linux.resources.unified');
     const linux = isObj(raw.linux) ? raw.linux : {};
     const resources = isObj(linux.resources) ? linux.resources : {};
     const ownRules = Array.isArray(resources.devices) ? resources.devices.length : 0;
@@ -264,8 +265,16 @@ export class Authorizer {
     this.setup(c, container, { rootField: 'root.path', what });
   }
 
-  /** An update's device rules (rule "devices"). */
-  update(c: Caller, devices: readonly DeviceRule[] | undefined): void {
-    if (devices) this.deviceRules(c, devices, 'resources.devices');
+  /** cgroup v2 files written as given: limits only, no core file (rule "cgroupFiles"). */
+  private unified(c: Caller, unified: Readonly<Record<string, string>> | undefined, base: string): void {
+    for (const k of Object.keys(unified ?? {})) {
+      if (k.startsWith('cgroup.')) this.deny(c, 'cgroupFiles', `${k} is a cgroup core file (it moves processes or changes the hierarchy), not a limit`, `${base}["${k}"]`);
+    }
+  }
+
+  /** An update's resources: device rules (rule "devices") and cgroup v2 files (rule "cgroupFiles"). */
+  update(c: Caller, resources: Pick<CgroupResources, 'devices' | 'unified'>): void {
+    if (resources.devices) this.deviceRules(c, resources.devices, 'resources.devices');
+    this.unified(c, resources.unified, 'resources.unified');
   }
 }

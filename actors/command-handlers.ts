@@ -253,7 +253,7 @@ const HANDLERS: { [V in CommandVerb]: Handler<V> } = {
   },
   async update(sup, req, ctx) {
     const resources = updateResources(req);
-    ctx.authz.update(ctx.caller, resources.devices);
+    ctx.authz.update(ctx.caller, resources);
     await sup.containers.update(req.id, { resources });
     return { id: req.id, state: sup.stateOf(req.id) };
   },

@@ -41,10 +41,13 @@ import { CAPABILITY_NAMES, capabilityNumber } from '../config/linux/capability-n
  *   run on the host as root).
  * - `cgroupsPath`: a `linux.cgroupsPath` (the container could write its limits into, and join, any cgroup of
  *   the host; without one it gets its own, named by its id).
+ * - `cgroupFiles`: a `unified` resource naming a cgroup core file (`cgroup.*`: cgroup.procs would move any
+ *   host process, init included, into the container's cgroup, to be limited, frozen or killed with it); limits
+ *   (memory.max, pids.max, ...) are fine (create's config and update's resources).
  * - `hostPaths`: a host path a request names outside the bundle roots and allowed host paths (checkpoint and
  *   restore image/work paths, restore's bundle, `linux.seccomp.listenerPath`).
  */
-export const BYPASSABLE_RULES = ['bundleRoots', 'rootfs', 'hooks', 'bindMounts', 'mountTypes', 'namespaces', 'capabilities', 'devices', 'maskedPaths', 'noPivot', 'network', 'cgroupsPath', 'hostPaths'] as const;
+export const BYPASSABLE_RULES = ['bundleRoots', 'rootfs', 'hooks', 'bindMounts', 'mountTypes', 'namespaces', 'capabilities', 'devices', 'maskedPaths', 'noPivot', 'network', 'cgroupsPath', 'cgroupFiles', 'hostPaths'] as const;
 
 /** A safety rule a grant may bypass. */
 export type BypassableRule = (typeof BYPASSABLE_RULES)[number];
@@ -108,7 +111,9 @@ export interface CommandPolicy {
   anonymous: string;
   /** Grants by name, the built-in ones ({@link BUILTIN_GRANTS}) included. */
   grants: Readonly<Record<string, PolicyGrant>>;
+  /** Command tokens (Cordon-Token header) and their grants. */
   tokens: readonly PolicyToken[];
+  /** NATS accounts and users (Nats-Request-Info) and their grants. */
   natsUsers: readonly PolicyNatsUser[];
 }
 
@@ -149,14 +154,21 @@ export class PolicyDeniedError extends LifecycleError {
   }
 }
 
-/** The policy object as a file or a library option gives it: every field optional. */
+/** The policy object as a file or a library option gives it: every field optional (defaults in {@link parsePolicy}). */
 export interface CommandPolicyInput {
+  /** See {@link CommandPolicy.trustedNetwork} (default false). */
   trustedNetwork?: boolean;
+  /** See {@link CommandPolicy.bundleRoots} (default {@link DEFAULT_BUNDLE_ROOTS}). */
   bundleRoots?: string[];
+  /** See {@link CommandPolicy.hostPaths} (default none). */
   hostPaths?: string[];
+  /** The grant of callers without identity (default "default"). */
   anonymous?: string;
+  /** Named grants: verbs (names or "*"), rules to bypass, extra capabilities and host paths (each default none). */
   grants?: Record<string, { verbs?: string[]; bypass?: string[]; capabilities?: string[]; hostPaths?: string[] }>;
+  /** Command tokens by sha256 (64 hex digits). */
   tokens?: Array<{ name: string; sha256: string; grant: string }>;
+  /** NATS identities; without `user`, every user of the account. */
   natsUsers?: Array<{ account: string; user?: string; grant: string }>;
 }
 

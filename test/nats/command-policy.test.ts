@@ -175,6 +175,7 @@ describe('checks', () => {
       ['/proc/sys not read-only', (s) => void (s.linux.readonlyPaths = ['/proc/bus']), 'maskedPaths', 'linux.readonlyPaths'],
       ['/proc/kcore not masked', (s) => void (s.linux.maskedPaths = []), 'maskedPaths', 'linux.maskedPaths'],
       ['a cgroupsPath', (s) => void (s.linux.cgroupsPath = '/system.slice'), 'cgroupsPath', 'linux.cgroupsPath'],
+      ['cgroup.procs through unified', (s) => void (s.linux.resources = { ...s.linux.resources, unified: { 'pids.max': '10', 'cgroup.procs': '1' } }), 'cgroupFiles', 'linux.resources.unified["cgroup.procs"]'],
       ['a network annotation', (s) => void (s.annotations = { 'org.cordon.network': '{"interfaces":[{"type":"loopback"}]}' }), 'network', 'annotations["org.cordon.network"]'],
     ];
     for (const [what, edit, rule, field] of cases) {
@@ -197,8 +198,9 @@ describe('checks', () => {
     expect(denied(() => authz.exec(anon, { id: 'x', process: { capabilities: { ambient: ['CAP_SYS_MODULE'] } } }, undefined))).toMatchObject({ rule: 'capabilities', field: 'process.capabilities.ambient[0]' });
     expect(() => authz.exec(ops, { id: 'x', args: ['sh'], caps: ['CAP_SYS_PTRACE'] }, undefined)).not.toThrow();
     expect(denied(() => authz.exec(ops, { id: 'x', args: ['sh'], caps: ['CAP_SYS_ADMIN'] }, undefined))).toMatchObject({ rule: 'capabilities' });
-    expect(denied(() => authz.update(anon, [{ allow: true, type: 'a', major: -1, minor: -1, access: 'rwm' }]))).toMatchObject({ rule: 'devices', field: 'resources.devices[0]' });
-    expect(() => authz.update(anon, [{ allow: true, type: 'c', major: 1, minor: 3, access: 'rw' }, { allow: false, type: 'a', major: -1, minor: -1, access: 'rwm' }])).not.toThrow();
+    expect(denied(() => authz.update(anon, { devices: [{ allow: true, type: 'a', major: -1, minor: -1, access: 'rwm' }] }))).toMatchObject({ rule: 'devices', field: 'resources.devices[0]' });
+    expect(() => authz.update(anon, { devices: [{ allow: true, type: 'c', major: 1, minor: 3, access: 'rw' }, { allow: false, type: 'a', major: -1, minor: -1, access: 'rwm' }], unified: { 'memory.max': '1G' } })).not.toThrow();
+    expect(denied(() => authz.update(anon, { unified: { 'cgroup.freeze': '1' } }))).toMatchObject({ rule: 'cgroupFiles', field: 'resources.unified["cgroup.freeze"]' });
   });
 
   it('verbs outside the grant are refused (rule verbs), and host paths of checkpoint outside the allowed ones (hostPaths)', () => {

@@ -141,7 +141,10 @@ describe('an unprivileged caller cannot become root', () => {
       expect(e1.message).toContain('CAP_SYS_ADMIN is beyond the default capabilities');
       const e2 = await failure(c.exec({ id, process: { args: ['sh'], cwd: '/', user: { uid: 0, gid: 0 }, capabilities: { bounding: ['CAP_KILL', 'CAP_SYS_MODULE'] } } }));
       expect(e2).toMatchObject({ code: 'PermissionDenied', rule: 'capabilities', field: 'process.capabilities.bounding[1]' });
-      expect((await h.sup.store.read(1)).filter((x) => x.containerId === id).length).toBe(before); // no exec-start
+      // And an update that would open every device (or move host processes in through cgroup.procs).
+      expect(await failure(c.update({ id, resources: { devices: [{ allow: true, access: 'rwm' }] } }))).toMatchObject({ code: 'PermissionDenied', rule: 'devices', field: 'resources.devices[0]' });
+      expect(await failure(c.update({ id, resources: { unified: { 'cgroup.procs': '1' } } }))).toMatchObject({ code: 'PermissionDenied', rule: 'cgroupFiles', field: 'resources.unified["cgroup.procs"]' });
+      expect((await h.sup.store.read(1)).filter((x) => x.containerId === id).length).toBe(before); // no exec-start, no update
       await c.destroy({ id, force: true });
 
       expect([marker, ...etcMade].filter((p) => existsSync(p))).toEqual([]);

@@ -9,7 +9,7 @@
  * Nats-Request-Info names the NATS user, which the policy maps to a grant. A command service on a connection
  * without authentication refuses to start unless the network is said to be trusted.
  */
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { type NatsConnection, headers } from '@nats-io/transport-node';
 import { firstValueFrom, filter, take } from 'rxjs';
@@ -158,6 +158,26 @@ describe('an unprivileged caller cannot become root', () => {
     const guess = new CordonClient(nc, { commandToken: 'ops-token?' });
     expect(await failure(guess.host('pol-a').list({}))).toMatchObject({ code: 'PermissionDenied', rule: 'identity', field: 'Cordon-Token' });
     await leftNothing(h, 'wire-1');
+  });
+});
+
+describe('what is checked is what runs', () => {
+  it('a create given the parsed config does not read config.json again: a hook written into the file after the check never runs', async () => {
+    const marker = join(data, 'swapped-hook-ran');
+    const b = rootBundle((s) => void (s.process.args = ['true']));
+    const checked = JSON.parse(readFileSync(join(b.dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    // The file changes after the command service read it (what a swap between check and use would do).
+    writeFileSync(join(b.dir, 'config.json'), JSON.stringify({ ...checked, hooks: { prestart: [{ path: '/bin/sh', args: ['sh', '-c', `touch ${marker}`] }] } }));
+    const nul = openSync('/dev/null', 'r+');
+    try {
+      await h.sup.create('swap-1', { bundle: b.dir, spec: checked, stdio: [nul, nul, nul] });
+    } finally {
+      closeSync(nul);
+    }
+    expect(existsSync(marker)).toBe(false);
+    const stored = JSON.parse(readFileSync(join(h.root, 'swap-1', 'state.json'), 'utf8')) as { config: { hooks?: Record<string, unknown> } };
+    expect(stored.config.hooks).toEqual({});
+    await h.sup.destroy('swap-1', { force: true });
   });
 });
 

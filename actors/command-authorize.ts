@@ -115,6 +115,9 @@ export class Authorizer {
     for (const p of [lexical, real]) {
       if (!roots.some((r) => under(p, r))) this.deny(c, 'bundleRoots', `the bundle ${JSON.stringify(p)} is not under a bundle root (${roots.join(', ')})`, 'bundle');
     }
+    // Its config.json too: a symlink out of the roots would have a host file read (and quoted in errors) as a config.
+    const config = realpathLoose(path.join(real, 'config.json'));
+    if (!roots.some((r) => under(config, r))) this.deny(c, 'bundleRoots', `the bundle's config.json is ${JSON.stringify(config)}, not under a bundle root (${roots.join(', ')})`, 'bundle');
     return real;
   }
 

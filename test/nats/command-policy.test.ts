@@ -150,6 +150,9 @@ describe('checks', () => {
     expect(denied(() => authz.bundleDir(anon, '/etc'))).toMatchObject({ rule: 'bundleRoots', field: 'bundle' });
     expect(denied(() => authz.bundleDir(anon, join(roots, 'escape')))).toMatchObject({ rule: 'bundleRoots', field: 'bundle' });
     expect(denied(() => authz.bundleDir(anon, join(roots, '..', 'data')))).toMatchObject({ rule: 'bundleRoots' });
+    mkdirSync(join(roots, 'b2'));
+    symlinkSync('/etc/shadow', join(roots, 'b2', 'config.json'));
+    expect(denied(() => authz.bundleDir(anon, join(roots, 'b2')))).toMatchObject({ rule: 'bundleRoots', field: 'bundle' });
   });
 
   it('each rule refuses its escape, naming the field; the default config passes and comes back with its paths pinned', () => {

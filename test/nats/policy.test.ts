@@ -42,8 +42,9 @@ const outside: Bundle[] = [];
 const policyFor = (): CommandPolicyInput => ({
   trustedNetwork: true,
   bundleRoots: [roots],
-  grants: { ops: { verbs: ['*'], bypass: ['hooks'], capabilities: ['CAP_SYS_PTRACE'], hostPaths: [data] } },
+  grants: { ops: { verbs: ['*'], bypass: ['hooks'], capabilities: ['CAP_SYS_PTRACE'], hostPaths: [data] }, watch: { verbs: ['list', 'state'] } },
   tokens: [
+    { name: 'watch', sha256: tokenDigest('watch-token'), grant: 'watch' },
     { name: 'plain', sha256: tokenDigest('plain-token'), grant: 'default' },
     { name: 'ops', sha256: tokenDigest('ops-token'), grant: 'ops' },
   ],
@@ -158,6 +159,16 @@ describe('an unprivileged caller cannot become root', () => {
     const guess = new CordonClient(nc, { commandToken: 'ops-token?' });
     expect(await failure(guess.host('pol-a').list({}))).toMatchObject({ code: 'PermissionDenied', rule: 'identity', field: 'Cordon-Token' });
     await leftNothing(h, 'wire-1');
+  });
+
+  it('a verb outside the grant is refused (rule verbs) whatever the request; the verbs of the grant are served', async () => {
+    const watch = new CordonClient(nc, { commandToken: 'watch-token' }).host('pol-a');
+    expect(await watch.list({})).toMatchObject({ host: 'pol-a' });
+    const b = rootBundle();
+    const e = await failure(watch.create({ id: 'vb-1', bundle: b.dir }));
+    expect(e).toMatchObject({ code: 'PermissionDenied', rule: 'verbs' });
+    expect(e.message).toContain('policy rule "verbs": the verb "create" is not in the caller\'s grant refused for caller "token:watch" (grant "watch")');
+    await leftNothing(h, 'vb-1');
   });
 });
 

@@ -354,5 +354,13 @@ describe('cordon daemon on a server without authentication', () => {
     } finally {
       rmSync(bad, { force: true });
     }
+    // Without NATS there are no commands to govern: the flags are refused, not ignored.
+    const noNats = freshRoot('cordon-policy-daemon3');
+    for (const args of [['--trusted-network'], ['--policy', bad]]) {
+      const r = await startCordon(noNats, ['daemon', ...args], { timeoutMs: 20_000 }).done;
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(`${args[0]} needs --nats`);
+    }
+    rmSync(noNats, { recursive: true, force: true });
   }, 60_000);
 });

@@ -347,12 +347,13 @@ describe('cordon daemon on a server without authentication', () => {
     }
     const bad = `${root}-policy.json`;
     writeFileSync(bad, JSON.stringify({ trustedNetwork: true, grants: { ops: { verbs: ['*'], bypass: ['root'] } } }));
+    const root2 = freshRoot('cordon-policy-daemon2');
     try {
-      const r = await startCordon(freshRoot('cordon-policy-daemon2'), ['daemon', '--nats', srv.url, '--host', `${host}b`, '--policy', bad], { timeoutMs: 20_000 }).done;
+      const r = await startCordon(root2, ['daemon', '--nats', srv.url, '--host', `${host}b`, '--policy', bad], { timeoutMs: 20_000 }).done;
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(`cordon: BadRequest: command policy ${bad}: grants.ops.bypass[0]: unknown rule "root"`);
     } finally {
-      rmSync(bad, { force: true });
+      rmSync(root2, { recursive: true, force: true });
     }
     // Without NATS there are no commands to govern: the flags are refused, not ignored.
     const noNats = freshRoot('cordon-policy-daemon3');
@@ -362,5 +363,6 @@ describe('cordon daemon on a server without authentication', () => {
       expect(r.stderr).toContain(`${args[0]} needs --nats`);
     }
     rmSync(noNats, { recursive: true, force: true });
+    rmSync(bad, { force: true });
   }, 60_000);
 });

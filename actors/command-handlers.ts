@@ -7,11 +7,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Issues, convertResources, specToSetup } from '../config/index.js';
+import { ConfigError, Issues, convertResources, parseConfigJson, readConfigJson, specToSetup } from '../config/index.js';
 import { LifecycleError } from '../errors/index.js';
 import { type CommandReplies, type CommandRequests, type CommandVerb, RequestError } from '../events/command-api.js';
 import { type CgroupResources, parseSignal } from '../kernel/index.js';
+import type { Authorizer } from './command-authorize.js';
+import type { Caller } from './command-policy.js';
 import { containerStats, ociStateOf } from './queries.js';
+import { storedConfigOf } from './state-dir.js';
 import { jsonWithBigints, runcStats } from './runc-events.js';
 import type { Supervisor } from './supervisor.js';
 import { notRunning } from '../machines/commands.js';
@@ -23,6 +26,10 @@ export interface HandlerContext {
   stdio: readonly number[];
   /** Where bundles made from `create { config }` requests live (one directory per container). */
   bundleRoot: string;
+  /** The command policy's checks. */
+  authz: Authorizer;
+  /** Who sent this request, with its grant. */
+  caller: Caller;
 }
 
 type Handler<V extends CommandVerb> = (sup: Supervisor, req: CommandRequests[V], ctx: HandlerContext) => Promise<CommandReplies[V]>;
@@ -67,12 +74,29 @@ export function updateResources(req: CommandRequests['update']): CgroupResources
   return r;
 }
 
+/** What a create runs: the bundle directory and the parsed, checked config the create uses (config.json is not read again). */
+interface CreatePlan {
+  bundle: string;
+  spec: Record<string, unknown>;
+  /** For `create { config }`: the bundle directory to write (config.json with `spec`). */
+  write?: string;
+}
+
 /**
- * Write a bundle for a `create { config, rootfs }` request: the config checked in full first (nothing is
- * written for a bad one), root.path set to the absolute rootfs. Returns the bundle directory.
+ * Read (once), validate and check against the command policy the config a create would run, before anything
+ * is written: `create { bundle }` reads the bundle's config.json (the bundle directory resolved and under a
+ * bundle root); `create { config, rootfs }` takes the object with root.path set to the absolute rootfs. The
+ * plan's spec has the host paths that were checked pinned in it.
  */
-function bundleFromConfig(sup: Supervisor, req: CommandRequests['create'], ctx: HandlerContext): string {
+async function planCreate(sup: Supervisor, req: CommandRequests['create'], ctx: HandlerContext): Promise<CreatePlan> {
   sup.containers.state.dir(req.id); // InvalidIdFormat before any path is built from the id
+  if (req.bundle !== undefined) {
+    const bundle = ctx.authz.bundleDir(ctx.caller, req.bundle);
+    const raw = parseConfigJson(await readConfigJson(bundle));
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError([{ path: 'config.json', message: 'expected a JSON object at the top level' }]);
+    const v = specToSetup(raw, bundle, { noPivotRoot: req.noPivot });
+    return { bundle, spec: ctx.authz.createConfig(ctx.caller, raw as Record<string, unknown>, v, 'root.path') };
+  }
   if (sup.ids().includes(req.id) || sup.containers.state.exists(req.id)) throw new LifecycleError('IdInUse', `container with id exists: ${req.id}`);
   const config = req.config as Record<string, unknown>;
   const root = (typeof config.root === 'object' && config.root !== null ? config.root : {}) as Record<string, unknown>;
@@ -80,13 +104,24 @@ function bundleFromConfig(sup: Supervisor, req: CommandRequests['create'], ctx: 
   if (typeof rootfs !== 'string' || !path.isAbsolute(rootfs)) {
     throw new RequestError('BadRequest', 'create: rootfs: an absolute rootfs path on the host is required (as "rootfs", or config.root.path)', 'rootfs');
   }
-  const spec = { ...config, root: { ...root, path: rootfs } };
+  const rootField = req.rootfs !== undefined ? 'rootfs' : 'root.path';
+  ctx.authz.rootfsPath(ctx.caller, rootField, rootfs);
+  const raw = { ...config, root: { ...root, path: rootfs } };
   const dir = path.join(ctx.bundleRoot, req.id);
-  specToSetup(spec, dir); // ConfigError naming every bad field, before anything is written
+  const v = specToSetup(raw, dir, { noPivotRoot: req.noPivot }); // ConfigError naming every bad field, before anything is written
+  const spec = ctx.authz.createConfig(ctx.caller, raw, v, rootField);
   if (fs.existsSync(dir)) throw new LifecycleError('IdInUse', `a bundle for ${req.id} exists at ${dir}`);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2));
-  return dir;
+  return { bundle: dir, spec, write: dir };
+}
+
+/** The stored setup of container `id`, or undefined when it has none (the verb then fails on its own). */
+function storedSetup(sup: Supervisor, id: string) {
+  try {
+    const rec = sup.containers.state.read(id);
+    return rec ? storedConfigOf(rec).setup : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** An exec's stdout and stderr captured in two unlinked temp files (read back after the exit, up to 256 KiB each: a reply must fit NATS's max_payload, 1 MiB by default). */
@@ -125,9 +160,14 @@ class OutputCapture {
 
 const HANDLERS: { [V in CommandVerb]: Handler<V> } = {
   async create(sup, req, ctx) {
-    const made = req.config ? bundleFromConfig(sup, req, ctx) : undefined;
+    const plan = await planCreate(sup, req, ctx);
+    const made = plan.write;
+    if (made) {
+      fs.mkdirSync(made, { recursive: true, mode: 0o700 });
+      fs.writeFileSync(path.join(made, 'config.json'), JSON.stringify(plan.spec, null, 2));
+    }
     try {
-      await sup.create(req.id, { bundle: made ?? req.bundle, noPivot: req.noPivot, stdio: ctx.stdio });
+      await sup.create(req.id, { bundle: plan.bundle, spec: plan.spec, noPivot: req.noPivot, stdio: ctx.stdio });
     } catch (e) {
       if (made) fs.rmSync(made, { recursive: true, force: true });
       if (e instanceof LifecycleError && e.field === 'process.terminal') {
@@ -156,6 +196,7 @@ const HANDLERS: { [V in CommandVerb]: Handler<V> } = {
     return { id: req.id, signal, state: sup.stateOf(req.id) };
   },
   async exec(sup, req, ctx) {
+    ctx.authz.exec(ctx.caller, req, storedSetup(sup, req.id));
     const capture = req.output ? new OutputCapture() : undefined;
     try {
       const proc = await sup.containers.exec(req.id, {
@@ -170,11 +211,16 @@ const HANDLERS: { [V in CommandVerb]: Handler<V> } = {
       capture?.close();
     }
   },
-  async checkpoint(sup, req) {
+  async checkpoint(sup, req, ctx) {
+    if (req.imagePath !== undefined) ctx.authz.hostPath(ctx.caller, 'imagePath', req.imagePath);
+    if (req.workPath !== undefined) ctx.authz.hostPath(ctx.caller, 'workPath', req.workPath);
     await sup.containers.command(req.id, { type: 'checkpoint' }, req);
     throw new LifecycleError('SystemError', `checkpoint ${req.id}: no reply`);
   },
-  async restore(sup, req) {
+  async restore(sup, req, ctx) {
+    ctx.authz.hostPath(ctx.caller, 'imagePath', req.imagePath);
+    if (req.workPath !== undefined) ctx.authz.hostPath(ctx.caller, 'workPath', req.workPath);
+    if (req.bundle !== undefined) ctx.authz.hostPath(ctx.caller, 'bundle', req.bundle);
     await sup.containers.command(req.id, { type: 'restore' }, req);
     throw new LifecycleError('SystemError', `restore ${req.id}: no reply`);
   },
@@ -205,8 +251,9 @@ const HANDLERS: { [V in CommandVerb]: Handler<V> } = {
     const s = containerStats(sup.containers.state, req.id);
     return { id: req.id, data: JSON.parse(jsonWithBigints(runcStats(s.cgroup, s.interfaces))) as Record<string, unknown> };
   },
-  async update(sup, req) {
+  async update(sup, req, ctx) {
     const resources = updateResources(req);
+    ctx.authz.update(ctx.caller, resources);
     await sup.containers.update(req.id, { resources });
     return { id: req.id, state: sup.stateOf(req.id) };
   },

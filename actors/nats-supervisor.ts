@@ -11,7 +11,8 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { HOST_TOKEN } from '../events/command-api.js';
 import { type NatsOptions, connectNats } from '../events/nats-connection.js';
-import { type CommandService, CommandServiceError, serveCommands } from './command-service.js';
+import { type CommandService, CommandServiceError, UntrustedNetworkError, connectionAuthenticated, serveCommands } from './command-service.js';
+import { type CommandPolicy, type CommandPolicyInput, resolvePolicy } from './command-policy.js';
 import { defaultHostId } from './event-recorder.js';
 import { type Inspection, startInspection } from './inspection.js';
 import { Supervisor, type SupervisorOptions } from './supervisor.js';
@@ -25,13 +26,27 @@ export interface NatsServicesOptions {
   bundleRoot?: string;
   /** How long stop() waits for commands in progress. */
   drainMs?: number;
+  /** The command policy (see CommandServiceOptions.policy; default: the default policy). */
+  policy?: CommandPolicy | CommandPolicyInput;
+  /** Serve commands on a connection the server does not authenticate (see CommandServiceOptions.trustedNetwork). */
+  trustedNetwork?: boolean;
+  /**
+   * When the command service refuses to start because the connection is not authenticated and the network is
+   * not trusted: false (default) — startNatsSupervisor fails with that UntrustedNetworkError before the
+   * supervisor starts; true — go on without commands (events still flow to JetStream), the error in
+   * `commandsRefused` (what `cordon daemon` does, saying so on stderr).
+   */
+  commandsOptional?: boolean;
 }
 
 /** A running supervisor with its NATS services. */
 export interface NatsSupervisor {
   readonly sup: Supervisor;
   readonly nc: NatsConnection;
-  readonly commands: CommandService;
+  /** The command service; undefined when it was refused and `commandsOptional` let the rest start. */
+  readonly commands?: CommandService;
+  /** Why the command service did not start (with `commandsOptional`). */
+  readonly commandsRefused?: UntrustedNetworkError;
   readonly inspection?: Inspection;
   /** Stop serving, supervising and inspecting; close the connection (containers keep running). */
   stop(): Promise<void>;
@@ -42,21 +57,34 @@ export async function startNatsSupervisor(supOpts: SupervisorOptions, o: NatsSer
   const host = supOpts.host ?? defaultHostId();
   // Checked before anything starts: the default host id is the hostname, which may have dots.
   if (!HOST_TOKEN.test(host)) throw new CommandServiceError('host', `${JSON.stringify(host)} is not one subject token (letters, digits, - and _): give --host`);
+  const policy = resolvePolicy(o.policy); // a bad policy is refused before anything starts
   const nc = await connectNats({ name: `cordon-supervisor-${host}`, ...o.nats });
   let inspection: Inspection | undefined;
   let sup: Supervisor | undefined;
+  let commands: CommandService | undefined;
+  let commandsRefused: UntrustedNetworkError | undefined;
   try {
+    // Refused before anything starts (unless optional): the policy's validation, an untrusted network.
+    const serve = (s: Supervisor) => serveCommands(s, nc, { host, bundleRoot: o.bundleRoot, drainMs: o.drainMs, onError: supOpts.onError, policy, trustedNetwork: o.trustedNetwork });
+    const untrusted = !connectionAuthenticated(nc) && !(o.trustedNetwork ?? policy.trustedNetwork);
+    if (untrusted) {
+      const e = new UntrustedNetworkError(nc.info ? `${nc.info.host}:${nc.info.port}` : nc.getServer());
+      if (!o.commandsOptional) throw e;
+      commandsRefused = e;
+    }
     if (o.inspect) inspection = startInspection({ host, nc, url: typeof o.inspect === 'object' ? o.inspect.url : undefined, onError: supOpts.onError });
     sup = await Supervisor.start({ ...supOpts, host, ...(inspection ? { inspect: inspection.inspect } : {}) });
-    const commands = serveCommands(sup, nc, { host, bundleRoot: o.bundleRoot, drainMs: o.drainMs, onError: supOpts.onError });
+    if (!commandsRefused) commands = serve(sup);
     const s = sup;
+    const c = commands;
     return {
       sup: s,
       nc,
-      commands,
+      ...(c ? { commands: c } : {}),
+      ...(commandsRefused ? { commandsRefused } : {}),
       inspection,
       async stop() {
-        await commands.stop();
+        await c?.stop();
         await s.stop();
         inspection?.stop();
         await nc.close();

@@ -66,7 +66,8 @@ async function main(): Promise<void> {
   await new Promise((r) => setTimeout(r, 300));
   const hostNc = await connectNats({ servers: url });
   const sup = await Supervisor.start({ root, host: 'bench' });
-  const svc = serveCommands(sup, hostNc, { host: 'bench', bundleRoot: `${root}-bundles` });
+  // A local server without authentication (a trusted network); the bundle and the repo's rootfs are the bundle roots.
+  const svc = serveCommands(sup, hostNc, { host: 'bench', bundleRoot: `${root}-bundles`, trustedNetwork: true, policy: { bundleRoots: [fs.realpathSync(bundle), rootfs] } });
   const client = await CordonClient.connect({ servers: url, timeoutMs: 30_000 });
   const h = client.host('bench');
   const nul = fs.openSync('/dev/null', 'r+');

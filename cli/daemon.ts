@@ -19,6 +19,10 @@ export interface DaemonNats {
   /** Send inspection events: to the Stately inspector at inspectUrl and, with NATS, on cordon.<host>.inspect.<id>. */
   inspect?: boolean;
   inspectUrl?: string;
+  /** The command policy file (--policy FILE); default: the default policy. */
+  policyFile?: string;
+  /** Serve commands on an unauthenticated NATS connection (--trusted-network). */
+  trustedNetwork?: boolean;
 }
 
 /** The supervisor with what runs around it (NATS services, inspection), and how to stop them together. */
@@ -27,7 +31,14 @@ async function startSupervision(root: string, o: DaemonNats): Promise<{ sup: Sup
   const host = o.host ?? defaultHostId();
   if (o.nats) {
     const { startNatsSupervisor } = await import('../actors/nats-supervisor.js');
-    const d = await startNatsSupervisor({ root, nats: o.nats, host, onError }, { nats: o.nats, inspect: o.inspect ? { url: o.inspectUrl } : false });
+    // A bad policy file stops the daemon before anything starts, naming the field.
+    const policy = o.policyFile === undefined ? undefined : (await import('../actors/command-policy.js')).loadPolicyFile(o.policyFile);
+    const d = await startNatsSupervisor(
+      { root, nats: o.nats, host, onError },
+      { nats: o.nats, inspect: o.inspect ? { url: o.inspectUrl } : false, policy, ...(o.trustedNetwork ? { trustedNetwork: true } : {}), commandsOptional: true },
+    );
+    // Events still go to JetStream; the commands are refused loudly, not silently.
+    if (d.commandsRefused) process.stderr.write(`cordon daemon: ${d.commandsRefused.message}\n`);
     return { sup: d.sup, stop: () => d.stop() };
   }
   const inspection = o.inspect ? (await import('../actors/inspection.js')).startInspection({ host, url: o.inspectUrl, onError }) : undefined;

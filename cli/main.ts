@@ -65,9 +65,11 @@ commands:
   list [-q] [--format table|json]                    list containers
   events [--filter container=ID|action=A]... [--format json] [--since T] [--until T] [--since-seq N] [--no-follow]
                                                      the host's lifecycle events (follows live ones until interrupted)
-  daemon [--nats URL] [--host ID] [--inspect [--inspect-url WS]]
+  daemon [--nats URL] [--host ID] [--inspect [--inspect-url WS]] [--policy FILE] [--trusted-network]
                                                      supervise the host's containers: re-adopt, watch exits and OOM, record events
-                                                     (--nats or CORDON_NATS_URL: also to JetStream, restoring an empty root from it)
+                                                     (--nats or CORDON_NATS_URL: also to JetStream, restoring an empty root from it,
+                                                     and serves commands under the command policy FILE; --trusted-network: serve
+                                                     them on a NATS connection without authentication)
   spec [-b DIR] [--seccomp]                          write a default config.json (--seccomp: with the default profile)
 
 global flags:
@@ -143,11 +145,16 @@ async function recoverAbandoned(root: string): Promise<void> {
 
 /** `daemon [--nats URL] [--host ID]`: NATS from the flag or CORDON_NATS_URL (credentials from CORDON_NATS_*). */
 async function daemonNats(rest: string[]): Promise<import('./daemon.js').DaemonNats> {
-  const p = parseArgs(rest, [{ name: 'nats' }, { name: 'host' }, { name: 'inspect', bool: true }, { name: 'inspect-url' }]);
+  const p = parseArgs(rest, [{ name: 'nats' }, { name: 'host' }, { name: 'inspect', bool: true }, { name: 'inspect-url' }, { name: 'policy' }, { name: 'trusted-network', bool: true }]);
   const { natsOptionsFromEnv } = await import('../events/nats-connection.js');
   const url = str(p, 'nats');
   const env = natsOptionsFromEnv(url ? { ...process.env, CORDON_NATS_URL: url } : process.env);
-  return { nats: env, host: str(p, 'host'), inspect: bool(p, 'inspect') || str(p, 'inspect-url') !== undefined, inspectUrl: str(p, 'inspect-url') };
+  const policyFile = str(p, 'policy');
+  const trustedNetwork = bool(p, 'trusted-network');
+  // They govern the commands served over NATS: without NATS they would be accepted and ignored.
+  if (!env && policyFile !== undefined) throw new UsageError('--policy needs --nats (or CORDON_NATS_URL): the policy governs commands over NATS');
+  if (!env && trustedNetwork) throw new UsageError('--trusted-network needs --nats (or CORDON_NATS_URL)');
+  return { nats: env, host: str(p, 'host'), inspect: bool(p, 'inspect') || str(p, 'inspect-url') !== undefined, inspectUrl: str(p, 'inspect-url'), policyFile, trustedNetwork };
 }
 
 async function runVerb(verb: string, rest: string[], root: string): Promise<number> {

@@ -46,7 +46,8 @@ export function remoteNatsOptions(natsUrl: string | undefined, env: NodeJS.Proce
 
 /** Run `verb` on `host` through NATS; resolves to the exit code. */
 export async function runRemote(host: string, natsUrl: string | undefined, verb: string, rest: string[]): Promise<number> {
-  const client = await CommandClient.connect({ ...remoteNatsOptions(natsUrl), timeoutMs: Number(process.env.CORDON_NATS_TIMEOUT_MS) || 30_000 });
+  const token = process.env.CORDON_COMMAND_TOKEN;
+  const client = await CommandClient.connect({ ...remoteNatsOptions(natsUrl), timeoutMs: Number(process.env.CORDON_NATS_TIMEOUT_MS) || 30_000, ...(token ? { commandToken: token } : {}) });
   try {
     return await remoteVerb(client.host(host), verb, rest);
   } finally {

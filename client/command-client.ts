@@ -3,8 +3,8 @@
  * CordonCommandError carrying the remote code, and host discovery through $SRV.PING.cordon. Light on purpose
  * (the NATS core client only), so the remote CLI loads fast; CordonClient (cordon-client.ts) adds events$.
  */
-import { type NatsConnection, NoRespondersError, PermissionViolationError, TimeoutError } from '@nats-io/transport-node';
-import { type CommandReplies, type CommandRequests, type CommandVerb, COMMAND_VERBS, HOST_TOKEN, SERVICE_NAME, commandSubject, isErrorReply } from '../events/command-api.js';
+import { type NatsConnection, NoRespondersError, headers, PermissionViolationError, TimeoutError } from '@nats-io/transport-node';
+import { type CommandReplies, type CommandRequests, type CommandVerb, COMMAND_VERBS, HOST_TOKEN, SERVICE_NAME, TOKEN_HEADER, commandSubject, isErrorReply } from '../events/command-api.js';
 import { type NatsOptions, connectNats } from '../events/nats-connection.js';
 import { LifecycleError, isErrorCode } from '../errors/index.js';
 
@@ -17,12 +17,15 @@ export type { CommandReplies, CommandRequests, CommandVerb };
 export class CordonCommandError extends LifecycleError {
   readonly host: string;
   readonly verb: string;
+  /** For a refusal of the supervisor's command policy (code PermissionDenied): the rule that refused it. */
+  readonly rule?: string;
 
-  constructor(host: string, verb: string, code: string, message: string, field?: string, cause?: unknown) {
+  constructor(host: string, verb: string, code: string, message: string, field?: string, cause?: unknown, rule?: string) {
     super(isErrorCode(code) ? code : 'SystemError', `${host} ${verb}: ${message}`, { ...(field === undefined ? {} : { field }), ...(cause === undefined ? {} : { cause }) });
     this.name = 'CordonCommandError';
     this.host = host;
     this.verb = verb;
+    if (rule !== undefined) this.rule = rule;
   }
 }
 
@@ -48,6 +51,11 @@ export interface DiscoveredHost {
 export interface CordonClientOptions {
   /** Default command timeout in ms (default 10000). */
   timeoutMs?: number;
+  /**
+   * A command token, sent with every request as the `Cordon-Token` header: the supervisors' command policy maps
+   * it to a grant (default: none sent, the caller is anonymous unless the server tells its NATS user).
+   */
+  commandToken?: string;
 }
 
 /** Typed commands to any host's supervisor, and host discovery. */
@@ -55,16 +63,18 @@ export class CommandClient {
   readonly nc: NatsConnection;
   private readonly timeoutMs: number;
   private readonly owns: boolean;
+  private readonly commandToken?: string;
 
   constructor(nc: NatsConnection, opts: CordonClientOptions & { ownsConnection?: boolean } = {}) {
     this.nc = nc;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
+    if (opts.commandToken !== undefined) this.commandToken = opts.commandToken;
     this.owns = opts.ownsConnection ?? false;
   }
 
   /** Connect with cordon's NATS options (user/pass, token, nkey, creds, TLS); close() closes the connection. */
   static async connect(opts: NatsOptions & CordonClientOptions): Promise<CommandClient> {
-    return new CommandClient(await connectNats({ name: 'cordon-client', ...opts }), { timeoutMs: opts.timeoutMs, ownsConnection: true });
+    return new CommandClient(await connectNats({ name: 'cordon-client', ...opts }), { timeoutMs: opts.timeoutMs, commandToken: opts.commandToken, ownsConnection: true });
   }
 
   /** Send one command to `host`'s supervisor; resolves with the reply or throws CordonCommandError. */
@@ -75,9 +85,14 @@ export class CommandClient {
     const timeout = opts.timeoutMs ?? this.timeoutMs;
     try {
       // A publish the server's permissions refuse fails the request at once (the client matches the -ERR to it).
-      const m = await this.nc.request(subject, JSON.stringify(req), { timeout });
+      let h: ReturnType<typeof headers> | undefined;
+      if (this.commandToken !== undefined) {
+        h = headers();
+        h.set(TOKEN_HEADER, this.commandToken);
+      }
+      const m = await this.nc.request(subject, JSON.stringify(req), { timeout, ...(h ? { headers: h } : {}) });
       const body: unknown = m.json();
-      if (isErrorReply(body)) throw new CordonCommandError(host, verb, body.error.code, body.error.message, body.error.field);
+      if (isErrorReply(body)) throw new CordonCommandError(host, verb, body.error.code, body.error.message, body.error.field, undefined, body.error.rule);
       return body as CommandReplies[V];
     } catch (e) {
       if (e instanceof CordonCommandError) throw e;

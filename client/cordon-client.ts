@@ -61,7 +61,7 @@ export function eventSubject(f: StreamFilter = {}): string {
 export class CordonClient extends CommandClient {
   /** Connect with cordon's NATS options (user/pass, token, nkey, creds, TLS); close() closes the connection. */
   static override async connect(opts: NatsOptions & CordonClientOptions): Promise<CordonClient> {
-    return new CordonClient(await connectNats({ name: 'cordon-client', ...opts }), { timeoutMs: opts.timeoutMs, ownsConnection: true });
+    return new CordonClient(await connectNats({ name: 'cordon-client', ...opts }), { timeoutMs: opts.timeoutMs, commandToken: opts.commandToken, ownsConnection: true });
   }
 
   /**

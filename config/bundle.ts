@@ -17,6 +17,11 @@ export interface LoadBundleOptions {
   noPivotRoot?: boolean;
   /** Whether a seccomp syscall name exists; see {@link ValidateOptions.knownSyscall}. Default: names are kept unchecked. */
   knownSyscall?: (name: string) => boolean;
+  /**
+   * The parsed config.json to use instead of reading `bundleDir/config.json`: a door that read and checked it
+   * (the command policy) passes that very object, so what was checked is what is created. Default: read the file.
+   */
+  spec?: unknown;
 }
 
 /** A bundle that was read and validated. */
@@ -41,6 +46,10 @@ export interface SpecConversion {
   spec: OciSpec;
   /** What the kernel layer needs to create the container. */
   setup: ContainerSetup;
+  /** `hooks` as given ({} when absent). */
+  hooks: OciHooks;
+  /** `annotations` ({} when absent). */
+  annotations: Record<string, string>;
   /** Accepted-with-a-warning notes, each `path: message`. */
   warnings: string[];
 }
@@ -51,6 +60,22 @@ function realBundleDir(bundleDir: string): string {
     return realpathSync(abs);
   } catch {
     return abs;
+  }
+}
+
+/**
+ * The text of `bundleDir/config.json`; a missing or unreadable file is a {@link ConfigError}.
+ *
+ * @param bundleDir - an absolute bundle directory
+ */
+export async function readConfigJson(bundleDir: string): Promise<string> {
+  const file = path.join(bundleDir, 'config.json');
+  try {
+    return await readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const message = code === 'ENOENT' || code === 'ENOTDIR' ? `no such file in bundle ${bundleDir}` : `cannot read ${file}: ${(e as Error).message}`;
+    throw new ConfigError([{ path: 'config.json', message }]);
   }
 }
 
@@ -66,7 +91,7 @@ function realBundleDir(bundleDir: string): string {
  */
 export function specToSetup(spec: unknown, bundleDir: string, opts: ValidateOptions = {}): SpecConversion {
   const v = validateSpec(spec, realBundleDir(bundleDir), opts);
-  return { spec: v.spec, setup: v.setup, warnings: v.warnings };
+  return { spec: v.spec, setup: v.setup, hooks: v.hooks, annotations: v.annotations, warnings: v.warnings };
 }
 
 /**
@@ -74,21 +99,13 @@ export function specToSetup(spec: unknown, bundleDir: string, opts: ValidateOpti
  * column) or any invalid field rejects the bundle with a {@link ConfigError} listing every problem.
  *
  * @param bundleDir - the bundle directory, absolute or relative to the current directory
- * @param opts - `noPivotRoot` (default false) and `knownSyscall` (default: seccomp syscall names unchecked)
+ * @param opts - `noPivotRoot` (default false), `knownSyscall` (default: seccomp syscall names unchecked) and
+ *   `spec` (the parsed config.json, already read; default: read the file)
  */
 export async function loadBundle(bundleDir: string, opts: LoadBundleOptions = {}): Promise<LoadedBundle> {
   const abs = path.resolve(bundleDir);
-  const file = path.join(abs, 'config.json');
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const message = code === 'ENOENT' || code === 'ENOTDIR' ? `no such file in bundle ${abs}` : `cannot read ${file}: ${(e as Error).message}`;
-    throw new ConfigError([{ path: 'config.json', message }]);
-  }
+  const raw = opts.spec !== undefined ? opts.spec : parseConfigJson(await readConfigJson(abs));
   const bundle = await realpath(abs).catch(() => abs);
-  const raw = parseConfigJson(text);
   const v = validateSpec(raw, bundle, { noPivotRoot: opts.noPivotRoot ?? false, knownSyscall: opts.knownSyscall });
   return { bundle, spec: v.spec, setup: v.setup, hooks: v.hooks, annotations: v.annotations, warnings: v.warnings };
 }

@@ -3,7 +3,7 @@
  * 1.0.x–1.2.x) into it, validating every field first and reporting every problem by JSON path. The bottom
  * layer: it imports nothing from kernel/ and loads no native code (the seccomp syscall check is injected).
  */
-export { loadBundle, specToSetup, type LoadBundleOptions, type LoadedBundle, type SpecConversion } from './bundle.js';
+export { loadBundle, readConfigJson, specToSetup, type LoadBundleOptions, type LoadedBundle, type SpecConversion } from './bundle.js';
 export { validateSpec, MAX_UTS_NAME_LENGTH, type ValidateOptions, type ValidatedSpec } from './validate.js';
 export { ConfigError, formatIssue, type ConfigIssue } from './config-error.js';
 export { parseConfigJson, stringifyConfigJson, type ConfigJsonValue } from './config-json.js';

@@ -16,6 +16,18 @@ export type CommandVerb = (typeof COMMAND_VERBS)[number];
 /** The service name in the NATS service discovery protocol ($SRV.PING.cordon). */
 export const SERVICE_NAME = 'cordon';
 
+/**
+ * The request header carrying a caller's command token (the command policy maps its sha256 to a grant). Send it
+ * over TLS: NATS headers travel as plain text.
+ */
+export const TOKEN_HEADER = 'Cordon-Token';
+
+/**
+ * The header nats-server adds to a request that crossed accounts through a service import (JSON: `acc`, and
+ * with `share: true` on the import `user`, ...); the command policy takes the caller's NATS identity from it.
+ */
+export const REQUEST_INFO_HEADER = 'Nats-Request-Info';
+
 /** A host id usable as one subject token (no dots, spaces or wildcards). */
 export const HOST_TOKEN = /^[A-Za-z0-9_-]+$/;
 
@@ -31,6 +43,8 @@ export interface WireError {
   message: string;
   /** The request field (JSON path) at fault, when one is. */
   field?: string;
+  /** For PermissionDenied from the command policy: the policy rule that refused the request ("hooks", ...). */
+  rule?: string;
 }
 
 /** A request refused before it reaches a container: names the field and why. */

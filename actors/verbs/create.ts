@@ -32,6 +32,11 @@ export interface CreateOptions {
   network?: NetworkConfig;
   /** Fds for the container's stdin, stdout and stderr (default: this process's 0-2). */
   stdio?: readonly [number, number, number] | readonly number[];
+  /**
+   * The bundle's parsed config.json, when the caller already read and checked it (the command policy): the
+   * create uses this object and does not read config.json again. Default: read `bundle/config.json`.
+   */
+  spec?: Record<string, unknown>;
 }
 
 /** What a CLI door adds: the caller's extra fds (--preserve-fds), and a terminal kept for a foreground run. */
@@ -81,7 +86,7 @@ export class ContainerBuilder {
 
   private async steps(): Promise<CreatedContainer> {
     const { ctx, id, req } = this;
-    const bundle = (this.bundle = await loadBundle(req.bundle ?? process.cwd(), { noPivotRoot: req.noPivot, knownSyscall }));
+    const bundle = (this.bundle = await loadBundle(req.bundle ?? process.cwd(), { noPivotRoot: req.noPivot, knownSyscall, spec: req.spec }));
     for (const w of bundle.warnings) ctx.warn(w);
     this.network = networkPlanOf(req.network, bundle.annotations, bundle.setup.namespaces);
     if (bundle.setup.process.terminal && !req.consoleSocket && !req.keepTerminal) {

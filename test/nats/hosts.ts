@@ -1,12 +1,15 @@
 /**
  * Test hosts for the NATS command tests: a Supervisor on a private state root (embedded journal) with its
  * command service on a given connection, and cleanup that force-deletes whatever containers a test left.
+ * The test servers have no authentication, so hosts serve on a trusted network by default, under a policy
+ * whose bundle root is /tmp (where the test bundles are made) and whose anonymous callers have the default
+ * grant: what the tests ask for is what any remote caller may.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { expect } from 'vitest';
 import { CordonCommandError } from '../../client/cordon-client.js';
-import { type CommandService, serveCommands } from '../../actors/command-service.js';
+import { type CommandService, type CommandServiceOptions, serveCommands } from '../../actors/command-service.js';
 import { destroyAll } from '../fixtures/containers.js';
 import { Supervisor } from '../../actors/supervisor.js';
 
@@ -21,12 +24,23 @@ export interface TestHost {
   cleanup(): Promise<void>;
 }
 
-/** Start a supervisor for `host` on a fresh root and serve its commands on `nc`. */
-export async function startHost(nc: NatsConnection, host: string, extra: Partial<Parameters<typeof Supervisor.start>[0]> = {}): Promise<TestHost> {
+/** The command service options of test hosts: a trusted network (the test servers have no authentication), bundles under /tmp. */
+export const TEST_SERVICE: CommandServiceOptions = { trustedNetwork: true, policy: { bundleRoots: ['/tmp'] } };
+
+/** Start a supervisor for `host` on a fresh root and serve its commands on `nc` (with `svc`'s options, default TEST_SERVICE). */
+export async function startHost(nc: NatsConnection, host: string, extra: Partial<Parameters<typeof Supervisor.start>[0]> = {}, svcOpts: CommandServiceOptions = TEST_SERVICE): Promise<TestHost> {
   const root = mkdtempSync(`/tmp/cordon-nats-${host}-`);
   const bundleRoot = mkdtempSync(`/tmp/cordon-nats-bundles-${host}-`);
   const sup = await Supervisor.start({ root, host, ...extra });
-  const svc = serveCommands(sup, nc, { host, bundleRoot });
+  let svc: CommandService;
+  try {
+    svc = serveCommands(sup, nc, { host, bundleRoot, ...svcOpts });
+  } catch (e) {
+    await sup.stop();
+    rmSync(root, { recursive: true, force: true });
+    rmSync(bundleRoot, { recursive: true, force: true });
+    throw e;
+  }
   return {
     host,
     root,

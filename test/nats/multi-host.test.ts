@@ -26,8 +26,10 @@ beforeAll(async () => {
   cluster = await NatsCluster.start(3);
   // Each party on its own node: requests and $SRV pings cross the cluster's routes.
   for (let i = 0; i < 3; i++) conns.push(await connectNats({ servers: cluster.urls[i] }));
-  a = await startHost(conns[0], 'mh-a');
-  b = await startHost(conns[1], 'mh-b');
+  // Two hosts on one kernel name their containers' cgroups apart (cgroupsPath): the callers' grant allows it.
+  const svc = { trustedNetwork: true, policy: { bundleRoots: ['/tmp'], anonymous: 'mh', grants: { mh: { verbs: ['*'], bypass: ['cgroupsPath'] } } } };
+  a = await startHost(conns[0], 'mh-a', {}, svc);
+  b = await startHost(conns[1], 'mh-b', {}, svc);
   client = new CordonClient(conns[2], { timeoutMs: 20_000 });
   // Subscription interest reaches the other nodes over the routes shortly after the subscribe.
   for (const c of conns) await c.flush();

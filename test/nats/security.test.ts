@@ -55,7 +55,8 @@ const bundles: Bundle[] = [];
 beforeAll(async () => {
   srv = await NatsServer.start({ config: AUTH });
   supNc = await connectNats({ servers: srv.url, user: 'supervisor', pass: 'sup3r' });
-  h = await startHost(supNc, 'sec-a');
+  // Authenticated: commands are served without saying the network is trusted.
+  h = await startHost(supNc, 'sec-a', {}, { policy: { bundleRoots: ['/tmp'] } });
   operator = await CordonClient.connect({ servers: srv.url, nkeySeed: seed, timeoutMs: 20_000 });
   reader = await CordonClient.connect({ servers: srv.url, user: 'reader', pass: 'r3ad', timeoutMs: 20_000 });
 });
@@ -124,7 +125,8 @@ describe('mutual TLS', () => {
     tls = await NatsServer.start({ jetstream: false, config: `tls { cert_file: "${dir}/server.pem"\n key_file: "${dir}/server.key"\n ca_file: "${dir}/ca.pem"\n verify: true }` });
     const opts = { servers: tls.url, tls: { caFile: join(dir, 'ca.pem'), certFile: join(dir, 'client.pem'), keyFile: join(dir, 'client.key') } };
     nc = await connectNats(opts);
-    th = await startHost(nc, 'tls-a');
+    // Every client presents a certificate of the CA (tls_verify): authenticated, no trusted network needed.
+    th = await startHost(nc, 'tls-a', {}, { policy: { bundleRoots: ['/tmp'] } });
   });
   afterAll(async () => {
     await th?.cleanup();

@@ -6,7 +6,7 @@
  * is refused. The daemon test uses dist/ (bin/cordon.js): run `npx tsc -p tsconfig.json` first.
  */
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { destroyAll } from '../fixtures/containers.js';
@@ -273,7 +273,10 @@ describe('supervisor → JetStream with real containers', () => {
     const host = hostId();
     const root = freshRoot('daemon');
     const b = bundle(['sh', '-c', 'exit 5']);
-    const d1 = startCordon(root, ['daemon', '--nats', srv.url, '--host', host, '--inspect'], { timeoutMs: 60_000 });
+    // The test server has no authentication: the daemon serves commands only when told the network is trusted.
+    const policyFile = `${root}-policy.json`;
+    writeFileSync(policyFile, JSON.stringify({ bundleRoots: ['/tmp'] }));
+    const d1 = startCordon(root, ['daemon', '--nats', srv.url, '--host', host, '--inspect', '--trusted-network', '--policy', policyFile], { timeoutMs: 60_000 });
     const watcher = await connectNats({ servers: srv.url });
     const snapshots: string[] = [];
     const inspected = watcher.subscribe(`cordon.${host}.inspect.>`, { callback: (_e, m) => snapshots.push(m.subject) });
@@ -311,6 +314,7 @@ describe('supervisor → JetStream with real containers', () => {
       await watcher.close();
       d1.child.kill('SIGTERM');
       const r = await d1.done;
+      rmSync(policyFile, { force: true });
       expect(r.code).toBe(0);
     }
   }, 60_000);

@@ -410,7 +410,7 @@ export class ContainerHost implements VerbContext {
     const rec = this.state.read(id);
     if (rec && isSameProcess(rec.pid, BigInt(rec.pidStartTime))) return;
     const init = this.followed.get(id);
-    if (init && rec && init.pid === rec.pid) await (await VERBS.watch()).recordInitExit(this, id, await init.exited);
+    if (init && rec && init.pid === rec.pid) await (await VERBS.watch()).recordInitExit(this, id, await init.exited, init.pid);
     else await reconcile(this, id);
     this.catchUp(id, 'exit');
   }

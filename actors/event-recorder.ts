@@ -219,7 +219,10 @@ export class EventRecorder {
    */
   async recordExit(containerId: string, attributes: Record<string, unknown>): Promise<boolean> {
     for (;;) {
-      if (!LIVE.has((await this.stateOf(containerId)).value)) return false;
+      const now = await this.stateOf(containerId);
+      if (!LIVE.has(now.value)) return false;
+      // The exit of an earlier container of the same id (its watcher woke late) is not this one's.
+      if (typeof attributes.pid === 'number' && typeof now.context.pid === 'number' && attributes.pid !== now.context.pid) return false;
       try {
         await this.record(containerId, 'exit', attributes);
         return true;

@@ -13,7 +13,7 @@ import type { VerbContext } from './context.js';
  * Record how an init this process followed ended: an OOM kill is a fact of its own, logged before the exit
  * unless a watcher logged one already. Returns false when the exit was recorded by another writer first.
  */
-export async function recordInitExit(ctx: VerbContext, id: string, st: ExitStatus): Promise<boolean> {
+export async function recordInitExit(ctx: VerbContext, id: string, st: ExitStatus, pid?: number): Promise<boolean> {
   const rec = ctx.state.read(id);
   let oomKilled = false;
   try {
@@ -23,7 +23,7 @@ export async function recordInitExit(ctx: VerbContext, id: string, st: ExitStatu
   }
   const now = await ctx.recorder.stateOf(id);
   if (oomKilled && now.context.oomEvents === 0 && ['created', 'running', 'paused'].includes(now.value)) await ctx.recorder.record(id, 'oom', { killed: true });
-  return ctx.recorder.recordExit(id, { pid: rec?.pid ?? now.context.pid, exitCode: st.code, signal: st.signal, oomKilled });
+  return ctx.recorder.recordExit(id, { pid: pid ?? rec?.pid ?? now.context.pid, exitCode: st.code, signal: st.signal, oomKilled });
 }
 
 /**
@@ -35,7 +35,7 @@ export async function watchInitExit(ctx: VerbContext, id: string, abort: AbortSi
   if (followed) {
     const st = await Promise.race([followed.exited, new Promise<null>((r) => abort.addEventListener('abort', () => r(null), { once: true }))]);
     if (st === null || abort.aborted) return undefined;
-    await recordInitExit(ctx, id, st);
+    await recordInitExit(ctx, id, st, followed.pid);
     return ctx.recorder.logged(id);
   }
   const rec = ctx.state.read(id);
@@ -47,7 +47,7 @@ export async function watchInitExit(ctx: VerbContext, id: string, abort: AbortSi
     // A child of ours that exited while nothing here followed it (a reopened library): reaped, its status known.
     const reaped = reapZombieChild(rec.pid, BigInt(rec.pidStartTime));
     if (reaped) {
-      await recordInitExit(ctx, id, reaped);
+      await recordInitExit(ctx, id, reaped, rec.pid);
       return ctx.recorder.logged(id);
     }
     parent = parentPid(rec.pid);
@@ -73,7 +73,7 @@ export async function watchInitExit(ctx: VerbContext, id: string, abort: AbortSi
     await ctx.recorder.waitFor(id, (s) => !['created', 'running', 'paused'].includes(s.state.value), PARENT_GRACE_MS);
     if (abort.aborted) return undefined;
   }
-  await ctx.recorder.recordExit(id, { exitCode: null, signal: null, unknown: true, reason: !rec ? 'its state is gone' : pidfd >= 0 ? 'adopted: not our child' : 'gone before it was watched' });
+  await ctx.recorder.recordExit(id, { ...(rec ? { pid: rec.pid } : {}), exitCode: null, signal: null, unknown: true, reason: !rec ? 'its state is gone' : pidfd >= 0 ? 'adopted: not our child' : 'gone before it was watched' });
   return ctx.recorder.logged(id);
 }
 

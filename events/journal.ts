@@ -10,9 +10,18 @@ import fs from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { EventEmitter } from 'eventemitter3';
 import { JOURNAL_SNAPSHOT_VERSION, type JournalProjection, MARK_EVERY, type SnapshotUse, readSnapshot, snapshotPathOf, writeSnapshot } from './journal-snapshot.js';
-import { JournalCorruptError, encodeRecord, endsWithRecord, hex8, readRecords } from './journal-records.js';
+import { JournalCorruptError, encodeLine, encodeRecord, endsWithRecord, readRecords, scanJournal, startsLine } from './journal-records.js';
+import { type QuarantineEntry, appendQuarantine, cutTail, describeEntry, entryOf, gapNoted, markInPlace } from './journal-quarantine.js';
+import { repairHint, repairJournal } from './journal-repair.js';
 import { type CordonEvent, type NewEvent, validateEvent } from './schema.js';
 import { type AppendOptions, ConcurrencyError, type EventStore } from './store.js';
+
+/** A line to append: an event (absent for a marker), its bytes, the last seq it stands for. */
+interface Line {
+  e?: CordonEvent;
+  buf: Buffer;
+  last: number;
+}
 
 /** What opening the journal found. */
 export interface JournalOpenReport {
@@ -33,6 +42,7 @@ const fileSize = (p: string) => {
 
 export type { JournalProjection } from './journal-snapshot.js';
 export { JournalCorruptError, encodeRecord } from './journal-records.js';
+export { type QuarantineEntry, quarantinePathOf, readQuarantine } from './journal-quarantine.js';
 
 /** A projected state as the snapshot had it: JSON text, decoded when first asked for. */
 class EncodedState {
@@ -56,6 +66,8 @@ export interface JournalOpenOptions {
    * many records or bytes after the last one (default 1,000 records or 1 MiB); false: never.
    */
   snapshotAfter?: { records: number; bytes: number } | false;
+  /** Hears each quarantine this store does (damaged bytes copied aside and marked, a torn tail cut), once. */
+  onWarning?: (message: string) => void;
 }
 
 /** How an open went: whether a snapshot let it skip the journal's head, and how many records it parsed. */
@@ -92,6 +104,10 @@ export class JournalStore implements EventStore {
   private readonly bus = new EventEmitter<{ event: [CordonEvent] }>();
   private watcher?: fs.FSWatcher;
   private closed = false;
+  private inLock = false;
+  private readonly onWarning?: (message: string) => void;
+  /** Damaged ranges this store quarantined (each also reported through onWarning). */
+  readonly quarantines: QuarantineEntry[] = [];
 
   private constructor(path: string, opts: JournalOpenOptions) {
     this.path = path;
@@ -99,6 +115,7 @@ export class JournalStore implements EventStore {
     this.projection = opts.projection;
     this.lock = opts.lock;
     this.snapshotAfter = opts.snapshotAfter ?? { records: 1000, bytes: 1 << 20 };
+    this.onWarning = opts.onWarning;
     try {
       this.fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND, 0o600);
     } catch (e) {
@@ -109,7 +126,7 @@ export class JournalStore implements EventStore {
       });
     }
     try {
-      this.openReport = this.lock(this.fd, () => this.openLocked());
+      this.openReport = this.locked(() => this.openLocked());
     } catch (e) {
       fs.closeSync(this.fd); // a refused open (damaged journal) must not leak the descriptor
       throw e;
@@ -117,8 +134,9 @@ export class JournalStore implements EventStore {
   }
 
   /**
-   * Open (or create) a journal; repairs a torn tail, throws JournalCorruptError for damage elsewhere. A
-   * snapshot that matches the file lets it read only the records after it.
+   * Open (or create) a journal; quarantines damage (see journal-quarantine.ts) and cuts a torn tail; throws
+   * JournalCorruptError only for damage too short to mark in place. A snapshot that matches the file lets it
+   * read only the records after it.
    */
   static open(path: string, opts: JournalOpenOptions): JournalStore {
     return new JournalStore(path, opts);
@@ -129,16 +147,12 @@ export class JournalStore implements EventStore {
     const use = this.startFromSnapshot();
     this.openStats.snapshot = use;
     let report: JournalOpenReport;
-    if (use === 'used') {
-      try {
-        report = this.load(true);
-      } catch {
-        // The records after the snapshot do not follow it: trust only a full read (which refuses real damage).
-        this.reset();
-        this.openStats.snapshot = 'tail-refused';
-        report = this.load(true);
-      }
-    } else report = this.load(true);
+    if (use === 'used' && !this.tailFollows()) {
+      // The records after the snapshot do not follow it: trust only a full read.
+      this.reset();
+      this.openStats.snapshot = 'tail-refused';
+    }
+    report = this.load(true);
     this.maybeSnapshot();
     return report;
   }
@@ -166,6 +180,16 @@ export class JournalStore implements EventStore {
     return 'used';
   }
 
+  /** Whether the first line after the snapshot continues its seq (damage there is quarantined by the load). */
+  private tailFollows(): boolean {
+    let ok = true;
+    scanJournal(this.fd, { at: this.size, seq: this.seq }, fs.fstatSync(this.fd).size, (item) => {
+      ok = item.kind !== 'gap' && !(item.kind === 'damage' && item.why.startsWith('sequence '));
+      return false;
+    });
+    return ok;
+  }
+
   private reset(): void {
     this.size = 0;
     this.seq = 0;
@@ -179,12 +203,16 @@ export class JournalStore implements EventStore {
     this.openStats.parsedRecords = 0;
   }
 
-  /** Take a record into the in-memory state (it starts at byte `at`; its CRC field is `crc`). */
-  private note(e: CordonEvent, at: number, crc: string): void {
-    this.seq = e.seq;
-    if ((e.seq - 1) % MARK_EVERY === 0) this.marks.push(at);
+  /** Take a line (a record, or a marker when `e` is absent) standing for seqs up to `last` into the in-memory state. */
+  private note(e: CordonEvent | undefined, last: number, at: number, crc: string, lost?: Record<string, number>): void {
+    this.seq = last;
+    // marks[k]: the line holding or following seq k·MARK_EVERY + 1 (a marker may hold several, a gap skip some).
+    while (this.marks.length * MARK_EVERY + 1 <= last) this.marks.push(at);
     this.lastAt = at;
     this.lastCrc = crc;
+    // A marker keeps the containerSeqs the damaged text showed: the next fact of such a container does not reuse one.
+    for (const [id, n] of Object.entries(lost ?? {})) if (n > (this.perContainer.get(id) ?? 0)) this.perContainer.set(id, n);
+    if (!e) return;
     this.perContainer.set(e.containerId, e.containerSeq);
     if (this.projection) {
       const next = this.projection.apply(this.stateOf(e.containerId), e);
@@ -193,46 +221,73 @@ export class JournalStore implements EventStore {
     }
   }
 
-  /** Read records from this.size to the end. With `repair`, cut a torn tail (only under the lock). */
+  /** Run `fn` under the journal's flock (once: a nested call runs it directly, the lock is not re-entrant). */
+  private locked<T>(fn: () => T): T {
+    if (this.inLock) return fn();
+    return this.lock(this.fd, () => {
+      this.inLock = true;
+      try {
+        return fn();
+      } finally {
+        this.inLock = false;
+      }
+    });
+  }
+
+  /** A quarantine this process did: kept, and reported once. */
+  private quarantined(q: QuarantineEntry): void {
+    this.quarantines.push(q);
+    this.onWarning?.(describeEntry(q));
+  }
+
+  /**
+   * Read records from this.size to the end. With `repair` (only under the lock): quarantine damage (a marker in
+   * its place), cut a torn tail (copied aside too). Without: stop before damage — a tail may be a writer
+   * mid-append; damage with good records after it is quarantined under the lock at once.
+   */
   private load(repair: boolean, emit = false): JournalOpenReport {
     const end = fs.fstatSync(this.fd).size;
     if (end <= this.size) return { records: this.seq, truncatedBytes: 0 };
-    const buf = Buffer.alloc(end - this.size);
-    fs.readSync(this.fd, buf, 0, buf.length, this.size);
-    let pos = 0;
-    while (pos < buf.length) {
-      const nl = buf.indexOf(NL, pos);
-      const at = this.size + pos;
-      const bad = (why: string): JournalOpenReport => {
-        const rest = buf.length - pos;
-        if (!repair) return { records: this.seq, truncatedBytes: 0 }; // maybe a writer mid-append: look later
-        if (nl >= 0 && buf.indexOf(NL, nl + 1) >= 0) throw new JournalCorruptError(this.path, at, why);
-        fs.ftruncateSync(this.fd, at);
-        fs.fsyncSync(this.fd);
-        return { records: this.seq, truncatedBytes: rest };
-      };
-      if (nl < 0) {
-        const r = bad('record without its end');
-        this.size = at;
-        return r;
+    let truncatedBytes = 0;
+    let escalate = false;
+    this.size = scanJournal(this.fd, { at: this.size, seq: this.seq }, end, (item) => {
+      switch (item.kind) {
+        case 'record':
+          this.openStats.parsedRecords++;
+          this.note(item.e, item.e.seq, item.at, item.crc);
+          if (emit) this.bus.emit('event', item.e);
+          return true;
+        case 'marker':
+          this.note(undefined, item.last, item.at, item.crc, item.m.containers);
+          return true;
+        case 'gap':
+          // Whole records gone, no byte left to mark: taken as it is, noted once in the quarantine file.
+          if (repair && !gapNoted(this.path, item.at, item.first, item.last)) {
+            const q = entryOf(this.path, this.fd, { at: item.at, len: 0, first: item.first, last: item.last, why: `sequence ${item.last + 1} follows ${item.first - 1}` }, 'gap');
+            appendQuarantine(this.path, q);
+            this.quarantined(q);
+          }
+          return true;
+        case 'damage': {
+          if (!repair) {
+            escalate = !item.tail && !this.inLock;
+            return false;
+          }
+          if (item.tail) {
+            this.quarantined(cutTail(this.fd, this.path, item));
+            truncatedBytes = item.len;
+            return false;
+          }
+          const done = markInPlace(this.fd, this.path, item);
+          if (!done) throw new JournalCorruptError(this.path, item.at, `${item.why}; ${item.len} damaged byte(s), too few for a quarantine marker: ${repairHint(this.path)}`);
+          this.quarantined(done.entry);
+          this.note(undefined, item.last, item.at, done.marker.toString('latin1', 0, 8), done.containers);
+          return true;
+        }
       }
-      const line = buf.toString('utf8', pos, nl);
-      const json = line.slice(9);
-      const crc = line.slice(0, 8);
-      if (line[8] !== ' ' || crc !== hex8(crc32(json))) {
-        const r = bad('checksum mismatch');
-        this.size = at;
-        return r;
-      }
-      const e = validateEvent(JSON.parse(json));
-      if (e.seq !== this.seq + 1) throw new JournalCorruptError(this.path, at, `sequence ${e.seq} follows ${this.seq}`);
-      this.openStats.parsedRecords++;
-      this.note(e, at, crc);
-      if (emit) this.bus.emit('event', e);
-      pos = nl + 1;
-    }
-    this.size = end;
-    return { records: this.seq, truncatedBytes: 0 };
+    });
+    if (escalate) return this.locked(() => this.load(true, emit));
+    return { records: this.seq, truncatedBytes };
   }
 
   /** Under the lock and caught up: write a snapshot when enough was added since the last one (see snapshotAfter). */
@@ -272,8 +327,8 @@ export class JournalStore implements EventStore {
   snapshot(minRecords = 1): void {
     if (this.closed || !this.projection) return;
     try {
-      this.lock(this.fd, () => {
-        this.load(false, true);
+      this.locked(() => {
+        this.load(true, true);
         if (this.seq - this.snap.seq >= minRecords) this.writeSnapshot();
       });
     } catch {
@@ -307,7 +362,7 @@ export class JournalStore implements EventStore {
     if (events.length === 0) return [];
     const containerId = events[0].containerId;
     if (events.some((e) => e.containerId !== containerId)) throw new Error('append: one container per batch');
-    const stored = this.lock(this.fd, () => {
+    const stored = this.locked(() => {
       // Catch up with other writers first; under the lock no writer is mid-record, so an incomplete last record is
       // a torn one (a writer killed mid-write) and is cut before anything is appended after it.
       this.load(true, true);
@@ -316,36 +371,45 @@ export class JournalStore implements EventStore {
         throw new ConcurrencyError(containerId, opts.expectedContainerSeq, current);
       }
       const out = events.map((e, i) => validateEvent({ ...e, seq: this.seq + 1 + i, containerSeq: current + 1 + i }));
-      this.write(out);
+      this.write(out.map((e) => ({ e, buf: encodeRecord(e), last: e.seq })));
       return out;
     });
     for (const e of stored) this.bus.emit('event', e);
     return stored;
   }
 
-  /** Append events numbered elsewhere (a restore from JetStream) as they are: they must continue this journal's seq. */
+  /**
+   * Append events numbered elsewhere (a restore from JetStream) as they are: their seqs must rise after this
+   * journal's; seqs missing between them (quarantined where they were published from) get a marker each.
+   */
   async importEvents(events: CordonEvent[]): Promise<void> {
     if (events.length === 0) return;
-    const stored = this.lock(this.fd, () => {
+    const stored = this.locked(() => {
       this.load(true, true);
-      events.forEach((e, i) => {
+      const lines: Line[] = [];
+      let seq = this.seq;
+      for (const e of events) {
         validateEvent(e);
-        if (e.seq !== this.seq + 1 + i) throw new JournalCorruptError(this.path, this.size, `imported event ${e.seq} does not follow ${this.seq + i}`);
-      });
-      this.write(events);
+        if (e.seq <= seq) throw new JournalCorruptError(this.path, this.size, `imported event ${e.seq} does not follow ${seq}`);
+        if (e.seq > seq + 1) {
+          lines.push({ buf: encodeLine(JSON.stringify({ quarantined: [seq + 1, e.seq - 1], reason: 'missing from the imported history' })), last: e.seq - 1 });
+        }
+        lines.push({ e, buf: encodeRecord(e), last: e.seq });
+        seq = e.seq;
+      }
+      this.write(lines);
       return events;
     });
     for (const e of stored) this.bus.emit('event', e);
   }
 
   /**
-   * Under the lock and caught up: write numbered records with one fsync, take them in, maybe snapshot. A write
+   * Under the lock and caught up: write numbered lines with one fsync, take them in, maybe snapshot. A write
    * or fsync that fails (a full disk, an I/O error) or stops short is taken back — the file is cut to where it
    * was — and throws EventLogFailed naming the journal and errno: a record is either wholly in the log or not.
    */
-  private write(out: CordonEvent[]): void {
-    const bufs = out.map(encodeRecord);
-    const all = Buffer.concat(bufs);
+  private write(lines: Line[]): void {
+    const all = Buffer.concat(lines.map((l) => l.buf));
     try {
       for (let done = 0; done < all.length; ) {
         const n = fs.writeSync(this.fd, all, done, all.length - done);
@@ -354,11 +418,11 @@ export class JournalStore implements EventStore {
       }
       fs.fsyncSync(this.fd);
     } catch (e) {
-      throw this.appendFailed(out.length, e);
+      throw this.appendFailed(lines.filter((l) => l.e).length, e);
     }
-    for (const [i, b] of bufs.entries()) {
-      this.note(out[i], this.size, b.toString('latin1', 0, 8));
-      this.size += b.length;
+    for (const l of lines) {
+      this.note(l.e, l.last, this.size, l.buf.toString('latin1', 0, 8));
+      this.size += l.buf.length;
     }
     this.maybeSnapshot();
   }
@@ -382,16 +446,28 @@ export class JournalStore implements EventStore {
   }
 
   /**
-   * Stored events with fromSeq <= seq <= toSeq. Starts at the nearest index mark (never parses what comes
-   * before); each record's CRC and seq are checked, so damage is refused, never returned.
+   * Stored events with fromSeq <= seq <= toSeq. Starts at the nearest index mark (never parses more than the
+   * records since it); each record's CRC and seq are checked and markers stepped over. Damage met here (inside
+   * a snapshotted head the open did not read) is quarantined under the lock, then the read is done again.
    */
   async read(fromSeq = 1, toSeq = Number.POSITIVE_INFINITY): Promise<CordonEvent[]> {
     this.load(false, true);
     const first = Math.max(1, fromSeq);
     const last = Math.min(this.seq, toSeq);
     if (first > last) return [];
-    const k = Math.floor((first - 1) / MARK_EVERY);
-    return readRecords(this.fd, this.path, { at: this.marks[k], seq: k * MARK_EVERY + 1, end: this.size }, first, last);
+    const from = () => {
+      // A mark inside a range that a marker replaced is no longer a line's start: an earlier mark is.
+      let k = Math.floor((first - 1) / MARK_EVERY);
+      while (k > 0 && !startsLine(this.fd, this.marks[k])) k--;
+      return { at: this.marks[k], seq: k * MARK_EVERY + 1, end: this.size };
+    };
+    try {
+      return readRecords(this.fd, this.path, from(), first, last);
+    } catch (e) {
+      if (!(e instanceof JournalCorruptError)) throw e;
+      this.locked(() => repairJournal(this.fd, this.path, { cutTail: false, fixShort: false }, (q) => this.quarantined(q)));
+      return readRecords(this.fd, this.path, from(), first, last);
+    }
   }
 
   subscribe(listener: (e: CordonEvent) => void): () => void {

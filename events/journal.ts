@@ -1,36 +1,23 @@
 /**
  * The embedded event store: an append-only journal file in the state directory. One record a line,
  * `CRC32 JSON\n`; appends are batched per container, flock'ed (the daemon and CLI verbs share the file)
- * and fsync'd before they resolve. On open a torn last record (a crash mid-write) is detected by its
- * missing newline or CRC and truncated. Live subscribers hear this process's appends at once and other
- * processes' appends through a file watch.
+ * and fsync'd before they resolve (journal-append.ts: all of a batch or nothing). Damage found by an open or a
+ * read under the lock is quarantined (journal-quarantine.ts): the damaged bytes copied aside and overwritten in
+ * place by a marker record of the same length standing for their seqs; a torn tail (a crash mid-write) is
+ * copied aside and cut. Live subscribers hear this process's appends at once and other processes' appends
+ * through a file watch.
  */
 import { LifecycleError } from '../errors/index.js';
 import fs from 'node:fs';
-import { crc32 } from 'node:zlib';
 import { EventEmitter } from 'eventemitter3';
 import { JOURNAL_SNAPSHOT_VERSION, type JournalProjection, MARK_EVERY, type SnapshotUse, readSnapshot, snapshotPathOf, writeSnapshot } from './journal-snapshot.js';
-import { JournalCorruptError, encodeLine, encodeRecord, endsWithRecord, readRecords, scanJournal, startsLine } from './journal-records.js';
+import { JournalCorruptError, endsWithRecord, readRecords, scanJournal, startsLine } from './journal-records.js';
+import { type Line, eventLine, importLines, writeLines } from './journal-append.js';
+import type { FileLock, JournalOpenOptions, JournalOpenReport, JournalOpenStats } from './journal-types.js';
 import { type QuarantineEntry, appendQuarantine, cutTail, describeEntry, entryOf, gapNoted, markInPlace } from './journal-quarantine.js';
 import { repairHint, repairJournal } from './journal-repair.js';
 import { type CordonEvent, type NewEvent, validateEvent } from './schema.js';
 import { type AppendOptions, ConcurrencyError, type EventStore } from './store.js';
-
-/** A line to append: an event (absent for a marker), its bytes, the last seq it stands for. */
-interface Line {
-  e?: CordonEvent;
-  buf: Buffer;
-  last: number;
-}
-
-/** What opening the journal found. */
-export interface JournalOpenReport {
-  records: number;
-  /** Bytes cut off a torn last record (0 when the tail was clean). */
-  truncatedBytes: number;
-}
-
-const NL = 0x0a;
 
 const fileSize = (p: string) => {
   try {
@@ -41,42 +28,13 @@ const fileSize = (p: string) => {
 };
 
 export type { JournalProjection } from './journal-snapshot.js';
+export type { FileLock, JournalOpenOptions, JournalOpenReport, JournalOpenStats } from './journal-types.js';
 export { JournalCorruptError, encodeRecord } from './journal-records.js';
 export { type QuarantineEntry, quarantinePathOf, readQuarantine } from './journal-quarantine.js';
 
 /** A projected state as the snapshot had it: JSON text, decoded when first asked for. */
 class EncodedState {
   constructor(readonly json: string) {}
-}
-
-/**
- * An exclusive whole-file lock held while `fn` runs (flock(2) in the kernel layer, given by the opener):
- * the daemon and CLI verbs of one host append to one journal file.
- */
-export type FileLock = <T>(fd: number, fn: () => T) => T;
-
-/** Options of JournalStore.open. */
-export interface JournalOpenOptions {
-  /** The lock that serialises writers across processes (actors/ passes the kernel's flock). */
-  lock: FileLock;
-  /** A per-container fold the journal keeps current and snapshots (the recorder's lifecycle states). */
-  projection?: JournalProjection<unknown>;
-  /**
-   * When to write a snapshot (only with a projection): after an append or an open that leaves at least this
-   * many records or bytes after the last one (default 1,000 records or 1 MiB); false: never.
-   */
-  snapshotAfter?: { records: number; bytes: number } | false;
-  /** Hears each quarantine this store does (damaged bytes copied aside and marked, a torn tail cut), once. */
-  onWarning?: (message: string) => void;
-}
-
-/** How an open went: whether a snapshot let it skip the journal's head, and how many records it parsed. */
-export interface JournalOpenStats {
-  snapshot: SnapshotUse;
-  /** Seq the snapshot covered (0 when none was used). */
-  snapshotSeq: number;
-  /** Records read, checked and validated by the open (the tail after the snapshot, or all of them). */
-  parsedRecords: number;
 }
 
 /** The append-only journal store. */
@@ -371,7 +329,7 @@ export class JournalStore implements EventStore {
         throw new ConcurrencyError(containerId, opts.expectedContainerSeq, current);
       }
       const out = events.map((e, i) => validateEvent({ ...e, seq: this.seq + 1 + i, containerSeq: current + 1 + i }));
-      this.write(out.map((e) => ({ e, buf: encodeRecord(e), last: e.seq })));
+      this.write(out.map(eventLine));
       return out;
     });
     for (const e of stored) this.bus.emit('event', e);
@@ -386,63 +344,20 @@ export class JournalStore implements EventStore {
     if (events.length === 0) return;
     const stored = this.locked(() => {
       this.load(true, true);
-      const lines: Line[] = [];
-      let seq = this.seq;
-      for (const e of events) {
-        validateEvent(e);
-        if (e.seq <= seq) throw new JournalCorruptError(this.path, this.size, `imported event ${e.seq} does not follow ${seq}`);
-        if (e.seq > seq + 1) {
-          lines.push({ buf: encodeLine(JSON.stringify({ quarantined: [seq + 1, e.seq - 1], reason: 'missing from the imported history' })), last: e.seq - 1 });
-        }
-        lines.push({ e, buf: encodeRecord(e), last: e.seq });
-        seq = e.seq;
-      }
-      this.write(lines);
+      this.write(importLines(this.path, this.size, this.seq, events));
       return events;
     });
     for (const e of stored) this.bus.emit('event', e);
   }
 
-  /**
-   * Under the lock and caught up: write numbered lines with one fsync, take them in, maybe snapshot. A write
-   * or fsync that fails (a full disk, an I/O error) or stops short is taken back — the file is cut to where it
-   * was — and throws EventLogFailed naming the journal and errno: a record is either wholly in the log or not.
-   */
+  /** Under the lock and caught up: write lines with one fsync (all or nothing, see writeLines), take them in, maybe snapshot. */
   private write(lines: Line[]): void {
-    const all = Buffer.concat(lines.map((l) => l.buf));
-    try {
-      for (let done = 0; done < all.length; ) {
-        const n = fs.writeSync(this.fd, all, done, all.length - done);
-        if (n <= 0) throw Object.assign(new Error('write returned 0 bytes'), { code: 'EIO', errno: -5, syscall: 'write' });
-        done += n;
-      }
-      fs.fsyncSync(this.fd);
-    } catch (e) {
-      throw this.appendFailed(lines.filter((l) => l.e).length, e);
-    }
+    writeLines(this.fd, this.path, this.size, lines);
     for (const l of lines) {
       this.note(l.e, l.last, this.size, l.buf.toString('latin1', 0, 8));
       this.size += l.buf.length;
     }
     this.maybeSnapshot();
-  }
-
-  /** Cut what a failed append wrote (so the next record follows the last whole one) and say why it failed. */
-  private appendFailed(records: number, e: unknown): LifecycleError {
-    const err = e as NodeJS.ErrnoException;
-    let undone = '';
-    try {
-      fs.ftruncateSync(this.fd, this.size);
-      fs.fsyncSync(this.fd);
-    } catch (t) {
-      // Left as a torn tail: the next writer (under the lock) or open cuts it.
-      undone = `; cutting the partial record failed too (${(t as Error).message})`;
-    }
-    const what = err.code ? `${err.syscall ?? 'write'}: ${err.code}` : String(err.message ?? e);
-    return new LifecycleError('EventLogFailed', `event log ${this.path}: ${records} record(s) not appended: ${what}${err.message && err.code ? ` (${err.message})` : ''}${undone}`, {
-      ...(typeof err.errno === 'number' ? { errno: Math.abs(err.errno) } : {}),
-      cause: e,
-    });
   }
 
   /**

@@ -1,0 +1,385 @@
+/**
+ * A journal that survives the disk: appends are all or nothing under short writes and ENOSPC at every byte of
+ * a batch (and on a real full filesystem); a damaged middle record (a byte flipped, a newline lost or added, a
+ * garbage line) is quarantined — copied aside, replaced in place by a marker of the same length — so opens,
+ * reads before and after it, appends, the snapshot and `cordon journal check|repair` all work; several
+ * processes appending while one record is damaged lose nothing.
+ */
+import { execFileSync } from 'node:child_process';
+import fs, { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { openJournal, openRecorderJournal } from '../../actors/event-recorder.js';
+import { JournalStore, encodeRecord, readQuarantine } from '../../events/journal.js';
+import { readSnapshot, snapshotPathOf } from '../../events/journal-snapshot.js';
+import { type CordonEvent, type NewEvent, newEvent } from '../../events/schema.js';
+import { LifecycleError } from '../../errors/index.js';
+import { applyFact } from '../../machines/replay.js';
+import { initialLifecycle } from '../../machines/lifecycle.js';
+import { spawnModuleChild } from '../fixtures/child-process.js';
+import { cordon, removeIoDir } from '../cli/helpers.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const tmp = mkdtempSync(path.join(tmpdir(), 'cordon-jquar-'));
+const mounts: string[] = [];
+afterAll(() => {
+  for (const m of mounts) execFileSync('umount', ['-l', m], { stdio: 'ignore' });
+  rmSync(tmp, { recursive: true, force: true });
+  removeIoDir();
+});
+let n = 0;
+const journalPath = () => {
+  const dir = path.join(tmp, `j${++n}`);
+  mkdirSync(dir);
+  return path.join(dir, 'events.journal');
+};
+const opened: JournalStore[] = [];
+const track = (s: JournalStore) => (opened.push(s), s);
+afterEach(async () => {
+  vi.restoreAllMocks();
+  for (const s of opened.splice(0)) await s.close();
+});
+
+const ev = (id: string, action: NewEvent['action'] = 'update', attributes: Record<string, unknown> = {}) => newEvent('node-a', id, action, attributes);
+const fdOf = (s: JournalStore) => (s as unknown as { fd: number }).fd;
+const realWrite = fs.writeSync.bind(fs) as (fd: number, buf: Buffer, off: number, len: number, pos?: number | null) => number;
+
+/** A journal of six records (containers a and b), closed; its path, bytes, events and line offsets. */
+async function sixRecords() {
+  const p = journalPath();
+  const s = openJournal(p);
+  for (const [id, action] of [['a', 'create'], ['a', 'start'], ['b', 'create'], ['a', 'pause'], ['b', 'start'], ['a', 'resume']] as const) await s.append([ev(id, action, { pid: 7 })]);
+  const events = await s.read();
+  await s.close();
+  const bytes = readFileSync(p);
+  const starts = [0];
+  for (let i = bytes.indexOf(0x0a); i >= 0 && i < bytes.length - 1; i = bytes.indexOf(0x0a, i + 1)) starts.push(i + 1);
+  return { p, root: path.dirname(p), bytes, events, starts };
+}
+
+describe('short writes', () => {
+  it('a write that stops short anywhere in a batch is continued: the records land whole', async () => {
+    for (const cutAt of [1, 8, 9, 100, 'record', 'record+1', 'end-1'] as const) {
+      const p = journalPath();
+      const s = track(openJournal(p));
+      await s.append([ev('a', 'create')]);
+      const batch = [ev('a', 'start'), ev('a', 'pause'), ev('a', 'resume')];
+      const recLen = encodeRecord({ ...batch[0], seq: 2, containerSeq: 2 }).length;
+      let calls = 0;
+      vi.spyOn(fs, 'writeSync').mockImplementation(((fd: number, buf: Buffer, off: number, len: number) => {
+        if (fd !== fdOf(s) || calls++ > 0) return realWrite(fd, buf, off, len);
+        const k = cutAt === 'record' ? recLen : cutAt === 'record+1' ? recLen + 1 : cutAt === 'end-1' ? len - 1 : cutAt;
+        return realWrite(fd, buf, off, Math.min(k, len));
+      }) as typeof fs.writeSync);
+      const stored = await s.append(batch);
+      vi.restoreAllMocks();
+      expect(calls, String(cutAt)).toBeGreaterThan(1); // it was cut short and continued
+      expect(stored.map((e) => e.seq)).toEqual([2, 3, 4]);
+      const fresh = track(openJournal(p));
+      expect(fresh.quarantines).toEqual([]);
+      expect(await fresh.read()).toEqual([...(await s.read(1, 1)), ...stored]);
+    }
+  });
+
+  it('a write that stops short and then returns 0 fails the append: the file is cut back, the next writer builds on whole records', async () => {
+    const p = journalPath();
+    const s = track(openJournal(p));
+    await s.append([ev('a', 'create')]);
+    const before = readFileSync(p);
+    let calls = 0;
+    vi.spyOn(fs, 'writeSync').mockImplementation(((fd: number, buf: Buffer, off: number, len: number) => {
+      if (fd !== fdOf(s)) return realWrite(fd, buf, off, len);
+      return calls++ === 0 ? realWrite(fd, buf, off, 50) : 0;
+    }) as typeof fs.writeSync);
+    const err = await s.append([ev('a', 'start')]).catch((e: unknown) => e);
+    vi.restoreAllMocks();
+    expect(err).toBeInstanceOf(LifecycleError);
+    expect((err as LifecycleError).code).toBe('EventLogFailed');
+    expect((err as LifecycleError).message).toBe(`event log ${p}: 1 record(s) not appended: write: EIO (write returned 0 bytes)`);
+    expect(readFileSync(p).equals(before)).toBe(true);
+    const other = track(openJournal(p));
+    expect(other.openReport).toEqual({ records: 1, truncatedBytes: 0 });
+    expect((await other.append([ev('a', 'start')]))[0].seq).toBe(2);
+    expect((await s.append([ev('a', 'pause')]))[0].seq).toBe(3);
+    expect((await track(openJournal(p)).read()).map((e) => [e.seq, e.containerSeq])).toEqual([[1, 1], [2, 2], [3, 3]]);
+  });
+});
+
+describe('ENOSPC', () => {
+  it('at every byte of a batch: the append rejects naming the journal and errno, the file is as before, the next append and reads work', async () => {
+    const p = journalPath();
+    const s = track(openJournal(p));
+    await s.append([ev('a', 'create')]);
+    const batchOf = () => [ev('a', 'update', { i: 1 }), ev('a', 'update', { i: 2 }), ev('a', 'update', { i: 3 })];
+    const size = Buffer.concat(batchOf().map((e, i) => encodeRecord({ ...e, seq: 10 + i, containerSeq: 10 + i }))).length;
+    let failAt = 0;
+    let written = 0;
+    let failing = true;
+    vi.spyOn(fs, 'writeSync').mockImplementation(((fd: number, buf: Buffer, off: number, len: number) => {
+      if (fd !== fdOf(s) || !failing) return realWrite(fd, buf, off, len);
+      if (written >= failAt) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+      const k = realWrite(fd, buf, off, Math.min(len, failAt - written));
+      written += k;
+      return k;
+    }) as typeof fs.writeSync);
+    for (failAt = 0; failAt < size; failAt++) {
+      written = 0;
+      const before = readFileSync(p);
+      const seq = s.lastSeq();
+      const err = await s.append(batchOf()).catch((e: unknown) => e);
+      expect(err, `at byte ${failAt}`).toBeInstanceOf(LifecycleError);
+      expect((err as LifecycleError).code).toBe('EventLogFailed');
+      expect((err as LifecycleError).message).toContain(`event log ${p}: 3 record(s) not appended: write: ENOSPC`);
+      expect((err as LifecycleError).errno).toBe(28);
+      expect(readFileSync(p).equals(before), `at byte ${failAt}`).toBe(true);
+      expect(s.lastSeq()).toBe(seq);
+      if (failAt % 97 === 0 || failAt === size - 1) {
+        failing = false;
+        const ok = await s.append(batchOf());
+        expect(ok.map((e) => e.seq)).toEqual([seq + 1, seq + 2, seq + 3]);
+        expect((await s.read(seq - 2)).map((e) => e.seq)).toEqual([seq - 2, seq - 1, seq, seq + 1, seq + 2, seq + 3].filter((x) => x > 0));
+        failing = true;
+      }
+    }
+    vi.restoreAllMocks();
+    const fresh = track(openJournal(p));
+    expect(fresh.openReport.truncatedBytes).toBe(0);
+    expect(fresh.quarantines).toEqual([]);
+    const all = await fresh.read();
+    expect(all.map((e) => e.seq)).toEqual(all.map((_, i) => i + 1));
+    expect(all.map((e) => e.containerSeq)).toEqual(all.map((_, i) => i + 1));
+  });
+
+  it('on a real full filesystem (a small tmpfs)', async () => {
+    const dir = mkdtempSync(path.join(tmp, 'full-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', dir]);
+    mounts.push(dir);
+    const p = path.join(dir, 'events.journal');
+    const s = track(openJournal(p));
+    await s.append([ev('a', 'create')]);
+    // End the journal on a page boundary, so the next record needs a page of its own (as on a full disk).
+    const base = encodeRecord({ ...ev('pad', 'error', { message: '' }), seq: 2, containerSeq: 1 }).length;
+    let target = 4096 - (statSync(p).size % 4096);
+    if (target < base) target += 4096;
+    await s.append([ev('pad', 'error', { message: 'x'.repeat(target - base) })]);
+    expect(statSync(p).size % 4096).toBe(0);
+    const filler = path.join(dir, 'filler');
+    const fd = openSync(filler, 'w');
+    for (let chunk = 64 << 10; chunk > 0; ) {
+      try {
+        writeSync(fd, Buffer.alloc(chunk, 0x55));
+      } catch {
+        chunk >>= 1;
+      }
+    }
+    closeSync(fd);
+    const before = readFileSync(p);
+    const err = await s.append([ev('a', 'start'), ev('a', 'pause')]).catch((e: unknown) => e);
+    expect((err as LifecycleError).code).toBe('EventLogFailed');
+    expect((err as LifecycleError).message).toContain(`event log ${p}: 2 record(s) not appended: write: ENOSPC`);
+    expect((err as LifecycleError).errno).toBe(28);
+    expect(readFileSync(p).equals(before)).toBe(true);
+    rmSync(filler);
+    expect((await s.append([ev('a', 'start')]))[0].seq).toBe(3);
+    expect((await track(openJournal(p)).read()).map((e) => e.seq)).toEqual([1, 2, 3]);
+  });
+});
+
+/** The ways a middle record (seq 3, container b's create) gets damaged, and the range and seqs that result. */
+const DAMAGE: Array<{ name: string; damage: (b: Buffer, starts: number[]) => Buffer; range: (starts: number[]) => [number, number]; seqs: [number, number]; lost: number[] }> = [
+  {
+    name: 'one byte flipped',
+    damage: (b, st) => {
+      const c = Buffer.from(b);
+      c[st[2] + 60] ^= 0x01;
+      return c;
+    },
+    range: (st) => [st[2], st[3] - st[2]],
+    seqs: [3, 3],
+    lost: [3],
+  },
+  {
+    name: 'a newline lost',
+    damage: (b, st) => Buffer.concat([b.subarray(0, st[3] - 1), b.subarray(st[3])]),
+    range: (st) => [st[2], st[4] - st[2] - 1],
+    seqs: [3, 4],
+    lost: [3, 4],
+  },
+  {
+    name: 'a newline added inside a record',
+    damage: (b, st) => Buffer.concat([b.subarray(0, st[2] + 40), Buffer.from('\n'), b.subarray(st[2] + 40)]),
+    range: (st) => [st[2], st[3] - st[2] + 1],
+    seqs: [3, 3],
+    lost: [3],
+  },
+  {
+    name: 'a garbage line',
+    damage: (b, st) => Buffer.concat([b.subarray(0, st[3]), Buffer.from(`${'#'.repeat(70)} not a record\n`), b.subarray(st[3])]),
+    range: (st) => [st[3], 84],
+    seqs: [4, 3],
+    lost: [],
+  },
+];
+
+describe('a damaged middle record', () => {
+  for (const d of DAMAGE) {
+    it(`${d.name}: check finds it (exit 1), open quarantines it, reads and appends go on, check is clean after`, async () => {
+      const { p, root, bytes, events, starts } = await sixRecords();
+      const damaged = d.damage(bytes, starts);
+      writeFileSync(p, damaged);
+      const [offset, length] = d.range(starts);
+
+      const before = await cordon(root, ['journal', 'check']);
+      expect(before.code, before.stderr).toBe(1);
+      expect(before.stdout).toContain(`byte ${offset}, ${length} bytes: `);
+      expect(before.stdout).toContain(`DAMAGED: run "cordon --root ${root} journal repair"`);
+      const json = JSON.parse((await cordon(root, ['journal', 'check', '--format', 'json'])).stdout) as { damage: Array<{ offset: number; length: number; seqs: number[] }>; clean: boolean };
+      expect(json.damage.map((x) => [x.offset, x.length, x.seqs])).toEqual([[offset, length, d.seqs]]);
+      expect(readFileSync(p).equals(damaged)).toBe(true); // check changes nothing
+
+      const warnings: string[] = [];
+      const s = track(openJournal(p, { onWarning: (m) => warnings.push(m) }));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain(`journal ${p}: ${length} damaged byte(s) at byte ${offset}`);
+      expect(warnings[0]).toContain(d.seqs[1] >= d.seqs[0] ? `holding seq` : 'holding no event');
+      expect(warnings[0]).toContain(`in ${p}.quarantine`);
+      if (d.lost.includes(3)) expect(warnings[0]).toContain('container(s) b');
+      // The damaged bytes are in the quarantine file; in the journal a marker of the same length took their place.
+      const [q] = readQuarantine(p);
+      expect([q.offset, q.length, q.seqs, q.action]).toEqual([offset, length, d.seqs, 'marked']);
+      expect(Buffer.from(q.bytes, 'base64').equals(damaged.subarray(offset, offset + length))).toBe(true);
+      const now = readFileSync(p);
+      expect(now.length).toBe(damaged.length);
+      expect(now.subarray(0, offset).equals(damaged.subarray(0, offset))).toBe(true);
+      expect(now.subarray(offset + length).equals(damaged.subarray(offset + length))).toBe(true);
+
+      const kept = events.filter((e) => !d.lost.includes(e.seq));
+      expect(await s.read()).toEqual(kept);
+      expect(await s.read(1, 2)).toEqual(events.slice(0, 2));
+      expect(await s.read(5)).toEqual(events.slice(4));
+      expect(s.lastSeq()).toBe(6);
+      const [next] = await s.append([ev('b', 'pause')]);
+      expect([next.seq, next.containerSeq]).toEqual([7, 3]);
+      const [nextA] = await s.append([ev('a', 'pause')]);
+      expect([nextA.seq, nextA.containerSeq]).toEqual([8, 5]);
+
+      const after = await cordon(root, ['journal', 'check']);
+      expect(after.code, after.stdout).toBe(0);
+      expect(after.stdout).toContain('quarantine markers: 1');
+      expect(after.stdout).toContain(`quarantine file ${p}.quarantine: 1 entries`);
+      expect(after.stdout).toContain(`byte ${offset}, ${length} bytes`);
+      expect(after.stdout).toMatch(/\nclean\n$/);
+      // Opened again (by anyone): nothing more to quarantine, the same records.
+      const again = track(openJournal(p));
+      expect(again.quarantines).toEqual([]);
+      expect((await again.read()).map((e) => e.seq)).toEqual([...kept.map((e) => e.seq), 7, 8]);
+    });
+  }
+
+  it('the snapshot path still works over a marker, and `journal repair` rewrites the snapshot', async () => {
+    const { p, root, bytes, starts } = await sixRecords();
+    writeFileSync(p, DAMAGE[0].damage(bytes, starts));
+    const s = track(openRecorderJournal(p));
+    s.snapshot();
+    const snap = readSnapshot(snapshotPathOf(p));
+    expect(snap).toMatchObject({ seq: 6, offset: bytes.length });
+    const viaSnap = track(openRecorderJournal(p));
+    expect(viaSnap.openStats).toEqual({ snapshot: 'used', snapshotSeq: 6, parsedRecords: 0 });
+    expect((await viaSnap.read()).map((e) => e.seq)).toEqual([1, 2, 4, 5, 6]);
+    expect(viaSnap.containerSeq('b')).toBe(2);
+    const check = await cordon(root, ['journal', 'check']);
+    expect(check.stdout).toContain(`snapshot ${p}.snapshot: matches (seq 6, byte ${bytes.length})`);
+    const rep = await cordon(root, ['journal', 'repair']);
+    expect(rep.code, rep.stderr).toBe(0);
+    expect(rep.stdout).toBe(`journal ${p}: no damage found\nsnapshot ${p}.snapshot written anew (up to seq 6)\n`);
+    expect(track(openRecorderJournal(p)).openStats).toEqual({ snapshot: 'used', snapshotSeq: 6, parsedRecords: 0 });
+  });
+});
+
+describe('cordon journal repair', () => {
+  it('absorbs a range too short for a marker into the record before it; the refused open then works', async () => {
+    const { p, root, bytes, events, starts } = await sixRecords();
+    const damaged = Buffer.concat([bytes.subarray(0, starts[3]), Buffer.from('zz\n'), bytes.subarray(starts[3])]);
+    writeFileSync(p, damaged);
+    expect(() => openJournal(p)).toThrow(`journal ${p} is damaged at byte ${starts[3]}: checksum mismatch; 3 damaged byte(s), too few for a quarantine marker: run "cordon --root ${root} journal repair"`);
+    const rep = await cordon(root, ['journal', 'repair']);
+    expect(rep.code, rep.stderr).toBe(0);
+    expect(rep.stdout).toContain(`journal ${p}: 3 damaged byte(s) at byte ${starts[3]} (checksum mismatch) holding no event: copied aside and absorbed as spaces into the record next to them`);
+    expect(readFileSync(p).length).toBe(damaged.length);
+    expect(readQuarantine(p).map((q) => [q.offset, q.length, q.action, Buffer.from(q.bytes, 'base64').toString()])).toEqual([[starts[3], 3, 'padded', 'zz\n']]);
+    const s = track(openJournal(p));
+    expect(await s.read()).toEqual(events);
+    expect((await cordon(root, ['journal', 'check'])).code).toBe(0);
+  });
+
+  it('a short range that held a record is quarantined together with the record before it; a torn tail is cut', async () => {
+    const { p, root, bytes, events, starts } = await sixRecords();
+    const tail = '0badc0de {"v":1,"seq":7,';
+    writeFileSync(p, Buffer.concat([bytes.subarray(0, starts[2]), Buffer.from('x\n'), bytes.subarray(starts[3]), Buffer.from(tail)]));
+    const rep = await cordon(root, ['journal', 'repair']);
+    expect(rep.code, rep.stderr).toBe(0);
+    expect(readQuarantine(p).map((q) => [q.offset, q.seqs, q.action])).toEqual([[starts[1], [2, 3], 'merged'], [starts[2] + 2 + bytes.length - starts[3], [7, 6], 'cut']]);
+    expect((await track(openJournal(p)).read()).map((e) => e.seq)).toEqual([1, 4, 5, 6]);
+    expect(Buffer.from(readQuarantine(p)[0].bytes, 'base64').toString()).toBe(`${encodeRecord(events[1]).toString()}x\n`);
+    const check = await cordon(root, ['journal', 'check', '--format', 'json']);
+    expect(JSON.parse(check.stdout)).toMatchObject({ clean: true, records: 4, lastSeq: 6, markers: [{ offset: starts[1], seqs: [2, 3] }] });
+  });
+});
+
+describe('the rest of the log', () => {
+  it('importEvents keeps seq gaps (seqs another journal quarantined) as markers', async () => {
+    const p = journalPath();
+    const s = track(openJournal(p));
+    const numbered = (e: NewEvent, seq: number, containerSeq: number): CordonEvent => ({ ...e, seq, containerSeq });
+    const imported = [numbered(ev('a', 'create'), 1, 1), numbered(ev('a', 'pause'), 4, 3), numbered(ev('a', 'resume'), 5, 4)];
+    await s.importEvents(imported);
+    expect(await s.read()).toEqual(imported);
+    expect(s.lastSeq()).toBe(5);
+    expect((await s.append([ev('a', 'kill')]))[0].seq).toBe(6);
+    const fresh = track(openJournal(p));
+    expect(fresh.quarantines).toEqual([]);
+    expect((await fresh.read(2)).map((e) => e.seq)).toEqual([4, 5, 6]);
+  });
+
+  it('replay: a fact logged as a transition from another state (the facts before it lost) takes the state it logged', () => {
+    const s0 = initialLifecycle('c');
+    const started = applyFact(s0, { action: 'start', containerId: 'c', attributes: { pid: 42 }, from: 'created', to: 'running' });
+    expect(started.value).toBe('running');
+    expect(started.context.pid).toBe(42);
+    // An illegal fact without a logged transition is still ignored.
+    expect(applyFact(s0, { action: 'start', containerId: 'c', attributes: {} })).toBe(s0);
+    expect(applyFact(started, { action: 'kill', containerId: 'c', attributes: { signal: 9 } }).value).toBe('running');
+  });
+});
+
+describe('several processes', () => {
+  it('4 processes append while one record is damaged: every append lands, seqs unique and continuous but for the marker', async () => {
+    const { p, bytes, starts } = await sixRecords();
+    writeFileSync(p, DAMAGE[0].damage(bytes, starts));
+    const go = path.join(path.dirname(p), 'go');
+    const code = `
+      import fs from 'node:fs';
+      const { openJournal } = await import(${JSON.stringify(pathToFileURL(path.join(ROOT, 'dist/actors/event-recorder.js')).href)});
+      const { newEvent } = await import(${JSON.stringify(pathToFileURL(path.join(ROOT, 'dist/events/schema.js')).href)});
+      process.stdout.write('ready\\n');
+      while (!fs.existsSync(process.env.GO)) await new Promise((r) => setTimeout(r, 2));
+      const store = openJournal(process.env.JOURNAL);
+      for (let i = 0; i < 50; i++) await store.append([newEvent('node-a', process.env.CID, 'update', { i })]);
+      await store.close();
+    `;
+    const kids = [0, 1, 2, 3].map((i) => spawnModuleChild(code, { JOURNAL: p, CID: `w${i}`, GO: go }));
+    await Promise.all(kids.map((k) => k.ready));
+    writeFileSync(go, '');
+    expect(await Promise.all(kids.map((k) => k.done))).toEqual(kids.map(() => ({ code: 0, stderr: '' })));
+    expect(readQuarantine(p)).toHaveLength(1); // quarantined once, by whichever opened first
+    const all = await track(openJournal(p)).read();
+    expect(all.map((e) => e.seq)).toEqual([1, 2, ...Array.from({ length: 203 }, (_, i) => i + 4)]);
+    for (let i = 0; i < 4; i++) {
+      const mine = all.filter((e) => e.containerId === `w${i}`);
+      expect(mine.map((e) => e.attributes.i)).toEqual(Array.from({ length: 50 }, (_, k) => k));
+      expect(mine.map((e) => e.containerSeq)).toEqual(Array.from({ length: 50 }, (_, k) => k + 1));
+    }
+  });
+});

@@ -24,14 +24,16 @@ export interface DaemonNats {
 /** The supervisor with what runs around it (NATS services, inspection), and how to stop them together. */
 async function startSupervision(root: string, o: DaemonNats): Promise<{ sup: Supervisor; stop: () => Promise<void> }> {
   const onError = (e: Error) => process.stderr.write(`cordon daemon: ${e.message}\n`);
+  // Damage the journal quarantined (and other tolerated conditions), said once.
+  const onWarning = (m: string) => process.stderr.write(`cordon daemon: warning: ${m}\n`);
   const host = o.host ?? defaultHostId();
   if (o.nats) {
     const { startNatsSupervisor } = await import('../actors/nats-supervisor.js');
-    const d = await startNatsSupervisor({ root, nats: o.nats, host, onError }, { nats: o.nats, inspect: o.inspect ? { url: o.inspectUrl } : false });
+    const d = await startNatsSupervisor({ root, nats: o.nats, host, onError, onWarning }, { nats: o.nats, inspect: o.inspect ? { url: o.inspectUrl } : false });
     return { sup: d.sup, stop: () => d.stop() };
   }
   const inspection = o.inspect ? (await import('../actors/inspection.js')).startInspection({ host, url: o.inspectUrl, onError }) : undefined;
-  const sup = await Supervisor.start({ root, host: o.host, onError, ...(inspection ? { inspect: inspection.inspect } : {}) });
+  const sup = await Supervisor.start({ root, host: o.host, onError, onWarning, ...(inspection ? { inspect: inspection.inspect } : {}) });
   return {
     sup,
     stop: async () => {

@@ -8,7 +8,7 @@
 import { LifecycleError } from '../errors/index.js';
 import fs from 'node:fs';
 import { crc32 } from 'node:zlib';
-import type { JournalSnapshot } from './journal-snapshot.js';
+import { type JournalSnapshot, MARK_EVERY } from './journal-snapshot.js';
 import { type CordonEvent, validateEvent } from './schema.js';
 
 /** A record in the middle of the journal is damaged and could not be quarantined: refuse rather than guess. */
@@ -183,6 +183,17 @@ export function readRecords(fd: number, path: string, from: { at: number; seq: n
   });
   if (damage) throw new JournalCorruptError(path, damage.at, (damage as { why: string }).why);
   return out;
+}
+
+/**
+ * Records first..last of a journal whose sparse index is `marks` (marks[k]: the line holding or following seq
+ * k·markEvery + 1), read up to byte `end` from the nearest mark. A mark inside a range a marker replaced since is
+ * no longer a line's start: an earlier one is used.
+ */
+export function readFromMarks(fd: number, path: string, marks: number[], end: number, first: number, last: number, markEvery = MARK_EVERY): CordonEvent[] {
+  let k = Math.floor((first - 1) / markEvery);
+  while (k > 0 && !startsLine(fd, marks[k])) k--;
+  return readRecords(fd, path, { at: marks[k], seq: k * markEvery + 1, end }, first, last);
 }
 
 /** Whether byte `at` starts a line (the file's start, or just after a newline). */

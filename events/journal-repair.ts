@@ -6,7 +6,7 @@
  * repair without its last resorts.
  */
 import fs from 'node:fs';
-import { JournalCorruptError, encodeLine, scanJournal, endsWithRecord } from './journal-records.js';
+import { JournalCorruptError, type ScanItem, encodeLine, endsWithRecord, scanJournal } from './journal-records.js';
 import {
   type DamagedRange, type QuarantineEntry, appendQuarantine, cutTail, encodeMarker, entryOf, gapNoted, markInPlace, quarantinePathOf, readQuarantine, writeAt,
 } from './journal-quarantine.js';
@@ -78,6 +78,30 @@ function fixShort(fd: number, file: string, d: DamagedRange, prev: { at: number;
   return entry;
 }
 
+/** What quarantining one item did: its entry and, for a range marked in place, the marker and what it lost. */
+export interface Quarantined {
+  entry: QuarantineEntry;
+  marker?: Buffer;
+  lost?: Record<string, number>;
+}
+
+/**
+ * Under the journal's flock: quarantine one item the scanner found — a gap noted (once), a damaged tail cut
+ * (with `cut`; else left), a damaged range marked in place. undefined: nothing done; 'short': the range is too
+ * few bytes for a marker (nothing changed).
+ */
+export function quarantineItem(fd: number, file: string, item: ScanItem & { kind: 'gap' | 'damage' }, cut: boolean): Quarantined | 'short' | undefined {
+  if (item.kind === 'gap') {
+    if (gapNoted(file, item.at, item.first, item.last)) return undefined;
+    const entry = entryOf(file, fd, { at: item.at, len: 0, first: item.first, last: item.last, why: `sequence ${item.last + 1} follows ${item.first - 1}` }, 'gap');
+    appendQuarantine(file, entry);
+    return { entry };
+  }
+  if (item.tail) return cut ? { entry: cutTail(fd, file, item) } : undefined;
+  const marked = markInPlace(fd, file, item);
+  return marked ? { entry: marked.entry, marker: marked.marker, lost: marked.containers } : 'short';
+}
+
 /**
  * Under the journal's flock: quarantine every damaged range of the file at `fd`, note gaps, and (with cutTail)
  * cut a damaged tail. Each entry is handed to `onEntry` as it is made.
@@ -93,39 +117,23 @@ export function repairJournal(fd: number, file: string, o: RepairOptions, onEntr
     let short: { d: DamagedRange; prev?: { at: number; len: number; first: number } } | undefined;
     let prev: { at: number; len: number; first: number } | undefined;
     scanJournal(fd, { at: 0, seq: 0 }, fs.fstatSync(fd).size, (item) => {
-      switch (item.kind) {
-        case 'record':
-          prev = { at: item.at, len: item.len, first: item.e.seq };
-          return true;
-        case 'marker':
-          prev = { at: item.at, len: item.len, first: item.first };
-          return true;
-        case 'gap':
-          if (!gapNoted(file, item.at, item.first, item.last)) {
-            const q = entryOf(file, fd, { at: item.at, len: 0, first: item.first, last: item.last, why: `sequence ${item.last + 1} follows ${item.first - 1}` }, 'gap');
-            appendQuarantine(file, q);
-            done(q);
-          }
-          return true;
-        case 'damage': {
-          if (item.tail) {
-            if (o.cutTail) {
-              done(cutTail(fd, file, item));
-              result.truncatedBytes = item.len;
-            }
-            return false;
-          }
-          const marked = markInPlace(fd, file, item);
-          if (marked) {
-            done(marked.entry);
-            prev = { at: item.at, len: item.len, first: item.first };
-            return true;
-          }
-          if (!o.fixShort) throw new JournalCorruptError(file, item.at, `${item.why}; ${item.len} damaged byte(s), too few for a quarantine marker: ${repairHint(file)}`);
-          short = { d: item, prev };
-          return false;
-        }
+      if (item.kind === 'record' || item.kind === 'marker') {
+        prev = { at: item.at, len: item.len, first: item.kind === 'record' ? item.e.seq : item.first };
+        return true;
       }
+      const q = quarantineItem(fd, file, item, o.cutTail);
+      if (q === 'short') {
+        if (!o.fixShort) throw new JournalCorruptError(file, item.at, `${(item as DamagedRange).why}; ${item.len} damaged byte(s), too few for a quarantine marker: ${repairHint(file)}`);
+        short = { d: item as DamagedRange, prev };
+        return false;
+      }
+      if (q) done(q.entry);
+      if (item.kind === 'damage' && item.tail) {
+        if (q) result.truncatedBytes = item.len;
+        return false;
+      }
+      if (item.kind === 'damage') prev = { at: item.at, len: item.len, first: item.first };
+      return true;
     });
     if (!short) return result;
     const s = short as { d: DamagedRange; prev?: { at: number; len: number; first: number } };

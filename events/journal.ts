@@ -10,32 +10,20 @@
 import { LifecycleError } from '../errors/index.js';
 import fs from 'node:fs';
 import { EventEmitter } from 'eventemitter3';
-import { JOURNAL_SNAPSHOT_VERSION, type JournalProjection, MARK_EVERY, type SnapshotUse, readSnapshot, snapshotPathOf, writeSnapshot } from './journal-snapshot.js';
-import { JournalCorruptError, endsWithRecord, readRecords, scanJournal, startsLine } from './journal-records.js';
+import { JOURNAL_SNAPSHOT_VERSION, type JournalProjection, MARK_EVERY, type SnapshotUse, readSnapshot, snapshotPathOf, snapshotSize, writeSnapshot } from './journal-snapshot.js';
+import { JournalCorruptError, endsWithRecord, readFromMarks, scanJournal } from './journal-records.js';
 import { type Line, eventLine, importLines, writeLines } from './journal-append.js';
 import type { FileLock, JournalOpenOptions, JournalOpenReport, JournalOpenStats } from './journal-types.js';
-import { type QuarantineEntry, appendQuarantine, cutTail, describeEntry, entryOf, gapNoted, markInPlace } from './journal-quarantine.js';
-import { repairHint, repairJournal } from './journal-repair.js';
+import { ProjectedStates } from './journal-states.js';
+import { type QuarantineEntry, describeEntry } from './journal-quarantine.js';
+import { type Quarantined, quarantineItem, repairHint, repairJournal } from './journal-repair.js';
 import { type CordonEvent, type NewEvent, validateEvent } from './schema.js';
 import { type AppendOptions, ConcurrencyError, type EventStore } from './store.js';
-
-const fileSize = (p: string) => {
-  try {
-    return fs.statSync(p).size;
-  } catch {
-    return 0;
-  }
-};
 
 export type { JournalProjection } from './journal-snapshot.js';
 export type { FileLock, JournalOpenOptions, JournalOpenReport, JournalOpenStats } from './journal-types.js';
 export { JournalCorruptError, encodeRecord } from './journal-records.js';
 export { type QuarantineEntry, quarantinePathOf, readQuarantine } from './journal-quarantine.js';
-
-/** A projected state as the snapshot had it: JSON text, decoded when first asked for. */
-class EncodedState {
-  constructor(readonly json: string) {}
-}
 
 /** The append-only journal store. */
 export class JournalStore implements EventStore {
@@ -50,8 +38,8 @@ export class JournalStore implements EventStore {
   private size = 0;
   private seq = 0;
   private readonly perContainer = new Map<string, number>();
-  /** The projection's state per container (containers it forgot are absent); from a snapshot as JSON until asked for. */
-  private readonly states = new Map<string, unknown>();
+  /** The projection's state per container (see journal-states.ts). */
+  private readonly states?: ProjectedStates;
   /** Sparse index: byte offset of record k·MARK_EVERY + 1, so reads can start anywhere without a scan. */
   private marks: number[] = [];
   /** Where the last record's line starts, and its CRC field (a snapshot's identity check). */
@@ -63,6 +51,8 @@ export class JournalStore implements EventStore {
   private watcher?: fs.FSWatcher;
   private closed = false;
   private inLock = false;
+  /** The last failure of a load the file watch ran (reported once). */
+  private watchFailure?: string;
   private readonly onWarning?: (message: string) => void;
   /** Damaged ranges this store quarantined (each also reported through onWarning). */
   readonly quarantines: QuarantineEntry[] = [];
@@ -71,6 +61,7 @@ export class JournalStore implements EventStore {
     this.path = path;
     this.snapshotPath = snapshotPathOf(path);
     this.projection = opts.projection;
+    if (opts.projection) this.states = new ProjectedStates(opts.projection);
     this.lock = opts.lock;
     this.snapshotAfter = opts.snapshotAfter ?? { records: 1000, bytes: 1 << 20 };
     this.onWarning = opts.onWarning;
@@ -131,9 +122,9 @@ export class JournalStore implements EventStore {
     this.lastCrc = s.lastCrc;
     for (const c of s.containers) {
       this.perContainer.set(c.id, c.seq);
-      if (this.projection && c.state !== undefined) this.states.set(c.id, new EncodedState(c.state));
+      if (c.state !== undefined) this.states?.setEncoded(c.id, c.state);
     }
-    this.snap = { seq: s.seq, offset: s.offset, bytes: fileSize(this.snapshotPath) };
+    this.snap = { seq: s.seq, offset: s.offset, bytes: snapshotSize(this.snapshotPath) };
     this.openStats.snapshotSeq = s.seq;
     return 'used';
   }
@@ -155,7 +146,7 @@ export class JournalStore implements EventStore {
     this.lastAt = 0;
     this.lastCrc = '';
     this.perContainer.clear();
-    this.states.clear();
+    this.states?.clear();
     this.snap = { seq: 0, offset: 0, bytes: 0 };
     this.openStats.snapshotSeq = 0;
     this.openStats.parsedRecords = 0;
@@ -164,7 +155,9 @@ export class JournalStore implements EventStore {
   /** Take a line (a record, or a marker when `e` is absent) standing for seqs up to `last` into the in-memory state. */
   private note(e: CordonEvent | undefined, last: number, at: number, crc: string, lost?: Record<string, number>): void {
     this.seq = last;
-    // marks[k]: the line holding or following seq k·MARK_EVERY + 1 (a marker may hold several, a gap skip some).
+    // marks[k]: the line holding or following seq k·MARK_EVERY + 1 (a marker may hold several, a gap skip some;
+    // the file's first line, even a marker standing for no seq, is always marks[0]).
+    if (at === 0 && this.marks.length === 0) this.marks.push(0);
     while (this.marks.length * MARK_EVERY + 1 <= last) this.marks.push(at);
     this.lastAt = at;
     this.lastCrc = crc;
@@ -172,11 +165,7 @@ export class JournalStore implements EventStore {
     for (const [id, n] of Object.entries(lost ?? {})) if (n > (this.perContainer.get(id) ?? 0)) this.perContainer.set(id, n);
     if (!e) return;
     this.perContainer.set(e.containerId, e.containerSeq);
-    if (this.projection) {
-      const next = this.projection.apply(this.stateOf(e.containerId), e);
-      if (next === undefined) this.states.delete(e.containerId);
-      else this.states.set(e.containerId, next);
-    }
+    this.states?.apply(e);
   }
 
   /** Run `fn` under the journal's flock (once: a nested call runs it directly, the lock is not re-entrant). */
@@ -193,9 +182,10 @@ export class JournalStore implements EventStore {
   }
 
   /** A quarantine this process did: kept, and reported once. */
-  private quarantined(q: QuarantineEntry): void {
-    this.quarantines.push(q);
-    this.onWarning?.(describeEntry(q));
+  private quarantined(q: Quarantined | undefined): void {
+    if (!q) return;
+    this.quarantines.push(q.entry);
+    this.onWarning?.(describeEntry(q.entry));
   }
 
   /**
@@ -220,27 +210,19 @@ export class JournalStore implements EventStore {
           return true;
         case 'gap':
           // Whole records gone, no byte left to mark: taken as it is, noted once in the quarantine file.
-          if (repair && !gapNoted(this.path, item.at, item.first, item.last)) {
-            const q = entryOf(this.path, this.fd, { at: item.at, len: 0, first: item.first, last: item.last, why: `sequence ${item.last + 1} follows ${item.first - 1}` }, 'gap');
-            appendQuarantine(this.path, q);
-            this.quarantined(q);
-          }
+          if (repair) this.quarantined(quarantineItem(this.fd, this.path, item, true) as Quarantined | undefined);
           return true;
         case 'damage': {
           if (!repair) {
             escalate = !item.tail && !this.inLock;
             return false;
           }
-          if (item.tail) {
-            this.quarantined(cutTail(this.fd, this.path, item));
-            truncatedBytes = item.len;
-            return false;
-          }
-          const done = markInPlace(this.fd, this.path, item);
-          if (!done) throw new JournalCorruptError(this.path, item.at, `${item.why}; ${item.len} damaged byte(s), too few for a quarantine marker: ${repairHint(this.path)}`);
-          this.quarantined(done.entry);
-          this.note(undefined, item.last, item.at, done.marker.toString('latin1', 0, 8), done.containers);
-          return true;
+          const q = quarantineItem(this.fd, this.path, item, true);
+          if (q === 'short') throw new JournalCorruptError(this.path, item.at, `${item.why}; ${item.len} damaged byte(s), too few for a quarantine marker: ${repairHint(this.path)}`);
+          this.quarantined(q);
+          if (item.tail) truncatedBytes = item.len;
+          else if (q?.marker) this.note(undefined, item.last, item.at, q.marker.toString('latin1', 0, 8), q.lost);
+          return !item.tail;
         }
       }
     });
@@ -271,8 +253,8 @@ export class JournalStore implements EventStore {
       marks: this.marks,
       projection: this.projection.name,
       containers: [...this.perContainer].map(([id, seq]) => {
-        const v = this.states.get(id);
-        return v === undefined ? { id, seq } : { id, seq, state: v instanceof EncodedState ? v.json : JSON.stringify(v) };
+        const state = this.states?.encoded(id);
+        return state === undefined ? { id, seq } : { id, seq, state };
       }),
     });
     if (bytes > 0) this.snap = { seq: this.seq, offset: this.size, bytes };
@@ -294,15 +276,6 @@ export class JournalStore implements EventStore {
     }
   }
 
-  /** A container's projected state (decoded from the snapshot on first use). */
-  private stateOf(id: string): unknown {
-    const v = this.states.get(id);
-    if (!(v instanceof EncodedState)) return v;
-    const decoded = JSON.parse(v.json) as unknown;
-    this.states.set(id, decoded);
-    return decoded;
-  }
-
   /** Whether this journal keeps (and snapshots) projection `p` (same name). */
   projects(p: JournalProjection<unknown>): boolean {
     return this.projection?.name === p.name;
@@ -313,7 +286,7 @@ export class JournalStore implements EventStore {
    * before each event reaches subscribers); undefined when it has none or the journal keeps another projection.
    */
   projectedState<S>(p: JournalProjection<S>, id: string): S | undefined {
-    return this.projects(p as JournalProjection<unknown>) ? (this.stateOf(id) as S | undefined) : undefined;
+    return this.projects(p as JournalProjection<unknown>) ? (this.states?.get(id) as S | undefined) : undefined;
   }
 
   async append(events: NewEvent[], opts: AppendOptions = {}): Promise<CordonEvent[]> {
@@ -370,18 +343,12 @@ export class JournalStore implements EventStore {
     const first = Math.max(1, fromSeq);
     const last = Math.min(this.seq, toSeq);
     if (first > last) return [];
-    const from = () => {
-      // A mark inside a range that a marker replaced is no longer a line's start: an earlier mark is.
-      let k = Math.floor((first - 1) / MARK_EVERY);
-      while (k > 0 && !startsLine(this.fd, this.marks[k])) k--;
-      return { at: this.marks[k], seq: k * MARK_EVERY + 1, end: this.size };
-    };
     try {
-      return readRecords(this.fd, this.path, from(), first, last);
+      return readFromMarks(this.fd, this.path, this.marks, this.size, first, last);
     } catch (e) {
       if (!(e instanceof JournalCorruptError)) throw e;
-      this.locked(() => repairJournal(this.fd, this.path, { cutTail: false, fixShort: false }, (q) => this.quarantined(q)));
-      return readRecords(this.fd, this.path, from(), first, last);
+      this.locked(() => repairJournal(this.fd, this.path, { cutTail: false, fixShort: false }, (entry) => this.quarantined({ entry })));
+      return readFromMarks(this.fd, this.path, this.marks, this.size, first, last);
     }
   }
 
@@ -390,7 +357,16 @@ export class JournalStore implements EventStore {
     if (!this.watcher && !this.closed) {
       // Other processes' appends: the file grows; read what is new.
       this.watcher = fs.watch(this.path, { persistent: false }, () => {
-        if (!this.closed) this.load(false, true);
+        if (this.closed) return;
+        try {
+          this.load(false, true);
+        } catch (e) {
+          // Damage it could not quarantine (too short for a marker, no room for the quarantine file): said once
+          // per cause; the next verb under the lock meets it too and fails naming it.
+          const message = (e as Error).message;
+          if (message !== this.watchFailure) this.onWarning?.(message);
+          this.watchFailure = message;
+        }
       });
       this.watcher.on('error', () => {});
     }

@@ -6,7 +6,7 @@
  * processes appending while one record is damaged lose nothing.
  */
 import { execFileSync } from 'node:child_process';
-import fs, { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import fs, { appendFileSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -329,6 +329,28 @@ describe('cordon journal repair', () => {
 });
 
 describe('the rest of the log', () => {
+  it('a subscriber fed by the file watch: damage in what another writer appended is quarantined under the lock, the events around it arrive', async () => {
+    const { p } = await sixRecords();
+    const warnings: string[] = [];
+    const s = track(openJournal(p, { onWarning: (m) => warnings.push(m) }));
+    const got: number[] = [];
+    let nine: () => void = () => {};
+    const arrived = new Promise<void>((resolve) => (nine = resolve));
+    s.subscribe((e) => {
+      got.push(e.seq);
+      if (e.seq === 9) nine();
+    });
+    const recs = [7, 8, 9].map((seq, i) => encodeRecord({ ...ev('c', 'update', { i }), seq, containerSeq: i + 1 }));
+    recs[1][40] ^= 0x01; // record 8 damaged
+    appendFileSync(p, Buffer.concat(recs));
+    await Promise.race([arrived, new Promise((_, reject) => setTimeout(() => reject(new Error(`no event 9 within 10 s (got ${got.join(',')})`)), 10_000).unref())]);
+    expect(got).toEqual([7, 9]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain(`damaged byte(s) at byte ${statSync(p).size - recs[2].length - recs[1].length} (checksum mismatch) holding seq 8`);
+    expect(s.containerSeq('c')).toBe(3);
+    expect(readQuarantine(p)).toHaveLength(1);
+  });
+
   it('importEvents keeps seq gaps (seqs another journal quarantined) as markers', async () => {
     const p = journalPath();
     const s = track(openJournal(p));

@@ -120,6 +120,19 @@ export function scanJournal(fd: number, from: { at: number; seq: number; loose?:
     }
   };
   const lineAt = (pos: number, nl: number): ParsedLine => parseLine(buf.toString('utf8', pos - bufAt, nl - bufAt));
+  /**
+   * Whether good line `p` (ending at `nl`) continues seq `after`: its first seq is beyond it, and a jump (seqs
+   * missing) is not believed when the next line is a good one that goes back behind `p` — so one stray line with
+   * a high seq is damage, not a reason to take every record after it for damage.
+   */
+  const continues = (p: ParsedLine, nl: number, after: number, looseFirst = false): boolean => {
+    if (p.kind === 'bad' || !(p.first > after || (looseFirst && p.last > after))) return false;
+    if (p.first <= after + 1) return true;
+    const nl2 = lineEnd(nl + 1, at);
+    if (nl2 < 0) return true;
+    const q = lineAt(nl + 1, nl2);
+    return q.kind === 'bad' || q.first > p.last;
+  };
   while (at < end) {
     const nl = lineEnd(at, at);
     if (nl < 0) {
@@ -127,9 +140,9 @@ export function scanJournal(fd: number, from: { at: number; seq: number; loose?:
       return end;
     }
     const p = lineAt(at, nl);
-    const continues = p.kind !== 'bad' && (p.first > seq || (loose && p.last > seq));
+    const ok = continues(p, nl, seq, loose);
     loose = false;
-    if (p.kind !== 'bad' && continues) {
+    if (p.kind !== 'bad' && ok) {
       if (p.first > seq + 1 && visit({ kind: 'gap', at, len: 0, first: seq + 1, last: p.first - 1 }) === false) return at;
       const len = nl + 1 - at;
       const item: ScanItem = p.kind === 'record' ? { kind: 'record', at, len, e: p.e, crc: p.crc } : { kind: 'marker', at, len, m: p.m, crc: p.crc, first: p.first, last: p.last };
@@ -146,7 +159,7 @@ export function scanJournal(fd: number, from: { at: number; seq: number; loose?:
       const nl2 = lineEnd(next, at);
       if (nl2 < 0) break;
       const q = lineAt(next, nl2);
-      if (q.kind !== 'bad' && q.first > seq) {
+      if (continues(q, nl2, seq)) {
         found = q;
         break;
       }

@@ -278,6 +278,28 @@ describe('a damaged middle record', () => {
     });
   }
 
+  it('a stray good line with a far seq is itself the damage: the records after it are kept', async () => {
+    const { p, bytes, events, starts } = await sixRecords();
+    const stray = encodeRecord({ ...ev('z', 'update', { from: 'elsewhere' }), seq: 900, containerSeq: 1 });
+    writeFileSync(p, Buffer.concat([bytes.subarray(0, starts[3]), stray, bytes.subarray(starts[3])]));
+    const s = track(openJournal(p));
+    expect(s.quarantines.map((q) => [q.offset, q.length, q.seqs, q.reason])).toEqual([[starts[3], stray.length, [4, 3], 'sequence 900 follows 3']]);
+    expect(await s.read()).toEqual(events);
+    expect((await s.append([ev('a', 'kill')]))[0].seq).toBe(7);
+  });
+
+  it('two damaged records with a good one between: two markers, the good one kept', async () => {
+    const { p, bytes, events, starts } = await sixRecords();
+    const damaged = Buffer.from(bytes);
+    damaged[starts[2] + 60] ^= 0x01;
+    damaged[starts[4] + 60] ^= 0x01;
+    writeFileSync(p, damaged);
+    const s = track(openJournal(p));
+    expect(s.quarantines.map((q) => [q.offset, q.seqs])).toEqual([[starts[2], [3, 3]], [starts[4], [5, 5]]]);
+    expect((await s.read()).map((e) => e.seq)).toEqual([1, 2, 4, 6]);
+    expect(await s.read(4, 4)).toEqual([events[3]]);
+  });
+
   it('the snapshot path still works over a marker, and `journal repair` rewrites the snapshot', async () => {
     const { p, root, bytes, starts } = await sixRecords();
     writeFileSync(p, DAMAGE[0].damage(bytes, starts));

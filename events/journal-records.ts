@@ -25,7 +25,8 @@ export class JournalCorruptError extends LifecycleError {
 }
 
 const NL = 0x0a;
-/** Bytes read at a time by the scanner. */
+/** Bytes read at a time by the scanner: 64 KiB first (a read of a few records), doubling up to 1 MiB. */
+const FIRST_CHUNK = 64 << 10;
 const READ_CHUNK = 1 << 20;
 
 /** A CRC as the journal writes it: 8 lower-case hex digits. */
@@ -104,15 +105,17 @@ export function scanJournal(fd: number, from: { at: number; seq: number; loose?:
   let at = from.at;
   // `loose`: the first line may be a marker that began before seq `from.seq` (an index mark inside its range).
   let loose = from.loose === true;
+  let chunk = FIRST_CHUNK;
   /** The line starting at `pos` (file offset): its end (offset of its newline), or -1 at the end of the file. */
   const lineEnd = (pos: number, keep: number): number => {
     for (;;) {
       const nl = buf.indexOf(NL, pos - bufAt);
       if (nl >= 0) return bufAt + nl;
       const next = bufAt + buf.length;
-      const want = Math.min(READ_CHUNK, end - next);
+      const want = Math.min(chunk, end - next);
       if (want <= 0) return -1;
-      const more = Buffer.alloc(want);
+      chunk = Math.min(chunk * 2, READ_CHUNK);
+      const more = Buffer.allocUnsafe(want);
       const n = fs.readSync(fd, more, 0, want, next);
       if (n <= 0) return -1;
       buf = Buffer.concat([buf.subarray(keep - bufAt), more.subarray(0, n)]);

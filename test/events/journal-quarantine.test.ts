@@ -17,6 +17,7 @@ import { readSnapshot, snapshotPathOf } from '../../events/journal-snapshot.js';
 import { type CordonEvent, type NewEvent, newEvent } from '../../events/schema.js';
 import { LifecycleError } from '../../errors/index.js';
 import { applyFact } from '../../machines/replay.js';
+import { Supervisor } from '../../actors/supervisor.js';
 import { initialLifecycle } from '../../machines/lifecycle.js';
 import { spawnModuleChild } from '../fixtures/child-process.js';
 import { cordon, removeIoDir } from '../cli/helpers.js';
@@ -385,6 +386,33 @@ describe('the rest of the log', () => {
     const fresh = track(openJournal(p));
     expect(fresh.quarantines).toEqual([]);
     expect((await fresh.read(2)).map((e) => e.seq)).toEqual([4, 5, 6]);
+  });
+
+  it('a supervisor starts over a journal whose early record is damaged: warned once, every container recovered', async () => {
+    const file = journalPath();
+    const recs: Buffer[] = [];
+    let seq = 0;
+    const moves = { create: ['creating', 'created'], start: ['created', 'running'], exit: ['running', 'stopped'] } as const;
+    for (const [k, action] of (['create', 'start', 'exit'] as const).entries()) {
+      for (const id of ['s0', 's1', 's2']) {
+        const attrs = action === 'exit' ? { exitCode: 0, signal: null } : { pid: 100 };
+        const e = newEvent('node-a', id, action, attrs, { from: moves[action][0], to: moves[action][1] });
+        recs.push(encodeRecord({ ...e, seq: ++seq, containerSeq: k + 1 }));
+      }
+    }
+    recs[1][50] ^= 0x01; // s1's create
+    writeFileSync(file, Buffer.concat(recs));
+    const warnings: string[] = [];
+    const sup = await Supervisor.start({ root: path.dirname(file), host: 'node-a', onWarning: (m) => warnings.push(m) });
+    try {
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain('holding seq 2');
+      expect(warnings[0]).toContain('container(s) s1');
+      expect(sup.ids()).toEqual(['s0', 's1', 's2']);
+      expect(sup.ids().map((id) => sup.stateOf(id))).toEqual(['stopped', 'stopped', 'stopped']);
+    } finally {
+      await sup.stop();
+    }
   });
 
   it('replay: a fact logged as a transition from another state (the facts before it lost) takes the state it logged', () => {

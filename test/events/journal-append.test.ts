@@ -91,7 +91,9 @@ describe('ENOSPC', () => {
     const s = track(openJournal(p));
     await s.append([ev('a', 'create')]);
     const batchOf = () => [ev('a', 'update', { i: 1 }), ev('a', 'update', { i: 2 }), ev('a', 'update', { i: 3 })];
-    const size = Buffer.concat(batchOf().map((e, i) => encodeRecord({ ...e, seq: 10 + i, containerSeq: 10 + i }))).length;
+    // The batch's size after seq `seq` (container a is the only one: its containerSeq is the seq).
+    const sizeAfter = (seq: number) => Buffer.concat(batchOf().map((e, i) => encodeRecord({ ...e, seq: seq + 1 + i, containerSeq: seq + 1 + i }))).length;
+    let positions = 0;
     let failAt = 0;
     let written = 0;
     let failing = true;
@@ -102,7 +104,8 @@ describe('ENOSPC', () => {
       written += k;
       return k;
     }) as typeof fs.writeSync);
-    for (failAt = 0; failAt < size; failAt++) {
+    for (failAt = 0; failAt < sizeAfter(s.lastSeq()); failAt++) {
+      positions++;
       written = 0;
       const before = readFileSync(p);
       const seq = s.lastSeq();
@@ -113,15 +116,15 @@ describe('ENOSPC', () => {
       expect((err as LifecycleError).errno).toBe(28);
       expect(readFileSync(p).equals(before), `at byte ${failAt}`).toBe(true);
       expect(s.lastSeq()).toBe(seq);
-      if (failAt % 97 === 0 || failAt === size - 1) {
-        failing = false;
-        const ok = await s.append(batchOf());
-        expect(ok.map((e) => e.seq)).toEqual([seq + 1, seq + 2, seq + 3]);
-        expect((await s.read(seq - 2)).map((e) => e.seq)).toEqual([seq - 2, seq - 1, seq, seq + 1, seq + 2, seq + 3].filter((x) => x > 0));
-        failing = true;
-      }
+      // Room again: the next append lands right after, and reads are intact.
+      failing = false;
+      const ok = await s.append(batchOf());
+      expect(ok.map((e) => e.seq)).toEqual([seq + 1, seq + 2, seq + 3]);
+      expect((await s.read(seq - 2)).map((e) => e.seq)).toEqual([seq - 2, seq - 1, seq, seq + 1, seq + 2, seq + 3].filter((x) => x > 0));
+      failing = true;
     }
     vi.restoreAllMocks();
+    expect(positions).toBeGreaterThan(600); // every byte of a three-record batch
     const fresh = track(openJournal(p));
     expect(fresh.openReport.truncatedBytes).toBe(0);
     expect(fresh.quarantines).toEqual([]);

@@ -185,6 +185,22 @@ describe('a damaged middle record', () => {
   });
 });
 
+describe('the snapshot', () => {
+  it("damage to the very record a snapshot ends with: the snapshot no longer matches, a full read quarantines it", async () => {
+    const { p, bytes, starts } = await sixRecords();
+    const s = track(openRecorderJournal(p));
+    s.snapshot();
+    expect(readSnapshot(snapshotPathOf(p))).toMatchObject({ seq: 6, lastOffset: starts[5] });
+    const damaged = Buffer.from(bytes);
+    damaged[starts[5] + 60] ^= 0x01;
+    writeFileSync(p, Buffer.concat([damaged, encodeRecord({ ...ev('a', 'kill', { signal: 9 }), seq: 7, containerSeq: 5 })]));
+    const again = track(openRecorderJournal(p));
+    expect(again.openStats.snapshot).toBe('mismatch');
+    expect(again.quarantines.map((q) => [q.offset, q.seqs])).toEqual([[starts[5], [6, 6]]]);
+    expect((await again.read(5)).map((e) => e.seq)).toEqual([5, 7]);
+  });
+});
+
 describe('cordon journal repair', () => {
   it('absorbs a range too short for a marker into the record before it; the refused open then works', async () => {
     const { p, root, bytes, events, starts } = await sixRecords();

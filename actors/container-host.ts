@@ -137,7 +137,7 @@ export class ContainerHost implements VerbContext {
   static async open(opts: ContainerHostOptions = {}): Promise<ContainerHost> {
     const root = opts.root ?? '/run/cordon';
     fs.mkdirSync(root, { recursive: true, mode: 0o711 });
-    const store = opts.store ?? openRecorderJournal(path.join(root, 'events.journal'));
+    const store = opts.store ?? openRecorderJournal(path.join(root, 'events.journal'), opts.onWarning);
     const h = new ContainerHost(root, store, !opts.store, opts);
     try {
       await h.recorder.load();

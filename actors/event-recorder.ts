@@ -55,9 +55,12 @@ export function openJournal(file: string, opts: Omit<JournalOpenOptions, 'lock'>
   return JournalStore.open(file, { ...opts, lock: withFileLock });
 }
 
-/** Open the embedded journal as the recorder wants it: with the lifecycle projection (and its snapshots). */
-export function openRecorderJournal(file: string): JournalStore {
-  return openJournal(file, { projection: LIFECYCLE_PROJECTION as JournalProjection<unknown> });
+/**
+ * Open the embedded journal as the recorder wants it: with the lifecycle projection (and its snapshots);
+ * `onWarning` hears of damage the open (or a later read) quarantined.
+ */
+export function openRecorderJournal(file: string, onWarning?: (message: string) => void): JournalStore {
+  return openJournal(file, { projection: LIFECYCLE_PROJECTION as JournalProjection<unknown>, onWarning });
 }
 
 /** Where the log has a container: its lifecycle state after its fact number `seq` (0: none). */

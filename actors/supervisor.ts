@@ -78,7 +78,7 @@ export class Supervisor {
   static async start(opts: SupervisorOptions = {}): Promise<Supervisor> {
     const root = opts.root ?? '/run/cordon';
     fs.mkdirSync(root, { recursive: true, mode: 0o711 });
-    const store = opts.store ?? openRecorderJournal(path.join(root, 'events.journal'));
+    const store = opts.store ?? openRecorderJournal(path.join(root, 'events.journal'), opts.onWarning);
     const host = opts.host ?? defaultHostId();
     let outbox: JetStreamOutbox | undefined;
     let containers: ContainerHost | undefined;

@@ -28,13 +28,15 @@ export interface DaemonNats {
 /** The supervisor with what runs around it (NATS services, inspection), and how to stop them together. */
 async function startSupervision(root: string, o: DaemonNats): Promise<{ sup: Supervisor; stop: () => Promise<void> }> {
   const onError = (e: Error) => process.stderr.write(`cordon daemon: ${e.message}\n`);
+  // Damage the journal quarantined (and other tolerated conditions), said once.
+  const onWarning = (m: string) => process.stderr.write(`cordon daemon: warning: ${m}\n`);
   const host = o.host ?? defaultHostId();
   if (o.nats) {
     const { startNatsSupervisor } = await import('../actors/nats-supervisor.js');
     // A bad policy file stops the daemon before anything starts, naming the field.
     const policy = o.policyFile === undefined ? undefined : (await import('../actors/command-policy.js')).loadPolicyFile(o.policyFile);
     const d = await startNatsSupervisor(
-      { root, nats: o.nats, host, onError },
+      { root, nats: o.nats, host, onError, onWarning },
       { nats: o.nats, inspect: o.inspect ? { url: o.inspectUrl } : false, policy, ...(o.trustedNetwork ? { trustedNetwork: true } : {}), commandsOptional: true },
     );
     // Events still go to JetStream; the commands are refused loudly, not silently.
@@ -42,7 +44,7 @@ async function startSupervision(root: string, o: DaemonNats): Promise<{ sup: Sup
     return { sup: d.sup, stop: () => d.stop() };
   }
   const inspection = o.inspect ? (await import('../actors/inspection.js')).startInspection({ host, url: o.inspectUrl, onError }) : undefined;
-  const sup = await Supervisor.start({ root, host: o.host, onError, ...(inspection ? { inspect: inspection.inspect } : {}) });
+  const sup = await Supervisor.start({ root, host: o.host, onError, onWarning, ...(inspection ? { inspect: inspection.inspect } : {}) });
   return {
     sup,
     stop: async () => {

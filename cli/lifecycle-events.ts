@@ -62,7 +62,7 @@ export async function streamEvents(root: string, p: ParsedArgs): Promise<number>
   if (format !== 'human' && format !== 'json') throw new UsageError(`--format: expected human or json, got ${JSON.stringify(format)}`);
   const filter = filterOf(p);
   fs.mkdirSync(root, { recursive: true, mode: 0o711 });
-  const store = openJournal(path.join(root, 'events.journal'));
+  const store = openJournal(path.join(root, 'events.journal'), { onWarning: (m) => process.stderr.write(`cordon: warning: ${m}\n`) });
   try {
     // The journal's file watch does not hold the event loop open: while following, this timer does (else the
     // process would end at once with Node's unsettled top-level await code 13).

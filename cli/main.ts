@@ -71,6 +71,8 @@ commands:
                                                      and serves commands under the command policy FILE; --trusted-network: serve
                                                      them on a NATS connection without authentication)
   spec [-b DIR] [--seccomp]                          write a default config.json (--seccomp: with the default profile)
+  journal check [--root DIR] [--format json]         verify the event journal (CRC, seq, schema); exit 1 when damaged
+  journal repair [--root DIR]                        quarantine damaged records, cut a torn tail, rewrite the snapshot
 
 global flags:
   --root DIR   state directory (default /run/cordon)
@@ -117,6 +119,7 @@ async function dispatch(argv: readonly string[]): Promise<number> {
     // Loaded on demand: rxjs and xstate cost a fresh CLI process ~200 ms that the other verbs need not pay.
     if (p.args.length === 0) return (await import('./lifecycle-events.js')).streamEvents(root, p);
   }
+  if (verb === 'journal') return (await import('./journal-verbs.js')).journalVerb(rest, root);
   if (verb === 'daemon') return (await import('./daemon.js')).runDaemon(root, await daemonNats(rest));
   return runVerb(verb, rest, root);
 }

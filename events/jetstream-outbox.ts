@@ -166,8 +166,9 @@ export class JetStreamOutbox {
       if (!atStart) throw new HostLogDivergedError(this.host, have + 1, `JetStream has events up to ${last.event.seq}, the journal up to ${have}`);
       await this.restore(last.event.seq, have);
     } else if (last) {
+      // None: that seq is one the journal quarantined (damaged after it was published).
       const [mine] = await journal.read(last.event.seq, last.event.seq);
-      if (mine.id !== last.event.id) throw new HostLogDivergedError(this.host, last.event.seq, `event ids ${mine.id} (journal) and ${last.event.id} (JetStream)`);
+      if (mine && mine.id !== last.event.id) throw new HostLogDivergedError(this.host, last.event.seq, `event ids ${mine.id} (journal) and ${last.event.id} (JetStream)`);
     }
     this.cursor = last?.event.seq ?? 0;
     this.synced = true;
@@ -178,11 +179,12 @@ export class JetStreamOutbox {
   private async restore(until: number, have: number): Promise<void> {
     const j = this.j as EventsJetStream;
     const events: CordonEvent[] = [];
-    let agrees = have === 0;
     const [mineLast] = have > 0 ? await this.o.journal.read(have, have) : [];
+    let agrees = have === 0 || mineLast === undefined;
     await readHostEvents(j.js, this.host, until, ({ event }) => {
-      if (have > 0 && event.seq === have) agrees = event.id === mineLast.id;
-      if (event.seq === have + 1 + events.length) events.push(event);
+      if (have > 0 && event.seq === have && mineLast) agrees = event.id === mineLast.id;
+      // Seqs rise with gaps where the publishing journal quarantined damage: importEvents marks those.
+      if (event.seq > (events.at(-1)?.seq ?? have)) events.push(event);
     });
     if (!agrees) throw new HostLogDivergedError(this.host, have, 'the journal ends with an event JetStream does not have');
     await this.o.journal.importEvents(events);

@@ -64,6 +64,15 @@ export function snapshotPathOf(journalPath: string): string {
   return `${journalPath}.snapshot`;
 }
 
+/** The snapshot file's size (0 when there is none). */
+export function snapshotSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
 const hex8 = (n: number) => n.toString(16).padStart(8, '0');
 const isInt = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
 

@@ -1,71 +1,29 @@
 /**
  * The embedded event store: an append-only journal file in the state directory. One record a line,
  * `CRC32 JSON\n`; appends are batched per container, flock'ed (the daemon and CLI verbs share the file)
- * and fsync'd before they resolve. On open a torn last record (a crash mid-write) is detected by its
- * missing newline or CRC and truncated. Live subscribers hear this process's appends at once and other
- * processes' appends through a file watch.
+ * and fsync'd before they resolve (journal-append.ts: all of a batch or nothing). Damage found by an open or a
+ * read under the lock is quarantined (journal-quarantine.ts): the damaged bytes copied aside and overwritten in
+ * place by a marker record of the same length standing for their seqs; a torn tail (a crash mid-write) is
+ * copied aside and cut. Live subscribers hear this process's appends at once and other processes' appends
+ * through a file watch.
  */
 import { LifecycleError } from '../errors/index.js';
 import fs from 'node:fs';
-import { crc32 } from 'node:zlib';
 import { EventEmitter } from 'eventemitter3';
-import { JOURNAL_SNAPSHOT_VERSION, type JournalProjection, MARK_EVERY, type SnapshotUse, readSnapshot, snapshotPathOf, writeSnapshot } from './journal-snapshot.js';
-import { JournalCorruptError, encodeRecord, endsWithRecord, hex8, readRecords } from './journal-records.js';
+import { JOURNAL_SNAPSHOT_VERSION, type JournalProjection, MARK_EVERY, type SnapshotUse, readSnapshot, snapshotPathOf, snapshotSize, writeSnapshot } from './journal-snapshot.js';
+import { JournalCorruptError, endsWithRecord, readFromMarks, scanJournal } from './journal-records.js';
+import { type Line, eventLine, importLines, writeLines } from './journal-append.js';
+import type { FileLock, JournalOpenOptions, JournalOpenReport, JournalOpenStats } from './journal-types.js';
+import { ProjectedStates } from './journal-states.js';
+import { type QuarantineEntry, describeEntry } from './journal-quarantine.js';
+import { type Quarantined, quarantineItem, repairHint, repairJournal } from './journal-repair.js';
 import { type CordonEvent, type NewEvent, validateEvent } from './schema.js';
 import { type AppendOptions, ConcurrencyError, type EventStore } from './store.js';
 
-/** What opening the journal found. */
-export interface JournalOpenReport {
-  records: number;
-  /** Bytes cut off a torn last record (0 when the tail was clean). */
-  truncatedBytes: number;
-}
-
-const NL = 0x0a;
-
-const fileSize = (p: string) => {
-  try {
-    return fs.statSync(p).size;
-  } catch {
-    return 0;
-  }
-};
-
 export type { JournalProjection } from './journal-snapshot.js';
+export type { FileLock, JournalOpenOptions, JournalOpenReport, JournalOpenStats } from './journal-types.js';
 export { JournalCorruptError, encodeRecord } from './journal-records.js';
-
-/** A projected state as the snapshot had it: JSON text, decoded when first asked for. */
-class EncodedState {
-  constructor(readonly json: string) {}
-}
-
-/**
- * An exclusive whole-file lock held while `fn` runs (flock(2) in the kernel layer, given by the opener):
- * the daemon and CLI verbs of one host append to one journal file.
- */
-export type FileLock = <T>(fd: number, fn: () => T) => T;
-
-/** Options of JournalStore.open. */
-export interface JournalOpenOptions {
-  /** The lock that serialises writers across processes (actors/ passes the kernel's flock). */
-  lock: FileLock;
-  /** A per-container fold the journal keeps current and snapshots (the recorder's lifecycle states). */
-  projection?: JournalProjection<unknown>;
-  /**
-   * When to write a snapshot (only with a projection): after an append or an open that leaves at least this
-   * many records or bytes after the last one (default 1,000 records or 1 MiB); false: never.
-   */
-  snapshotAfter?: { records: number; bytes: number } | false;
-}
-
-/** How an open went: whether a snapshot let it skip the journal's head, and how many records it parsed. */
-export interface JournalOpenStats {
-  snapshot: SnapshotUse;
-  /** Seq the snapshot covered (0 when none was used). */
-  snapshotSeq: number;
-  /** Records read, checked and validated by the open (the tail after the snapshot, or all of them). */
-  parsedRecords: number;
-}
+export { type QuarantineEntry, quarantinePathOf, readQuarantine } from './journal-quarantine.js';
 
 /** The append-only journal store. */
 export class JournalStore implements EventStore {
@@ -80,8 +38,8 @@ export class JournalStore implements EventStore {
   private size = 0;
   private seq = 0;
   private readonly perContainer = new Map<string, number>();
-  /** The projection's state per container (containers it forgot are absent); from a snapshot as JSON until asked for. */
-  private readonly states = new Map<string, unknown>();
+  /** The projection's state per container (see journal-states.ts). */
+  private readonly states?: ProjectedStates;
   /** Sparse index: byte offset of record k·MARK_EVERY + 1, so reads can start anywhere without a scan. */
   private marks: number[] = [];
   /** Where the last record's line starts, and its CRC field (a snapshot's identity check). */
@@ -92,13 +50,21 @@ export class JournalStore implements EventStore {
   private readonly bus = new EventEmitter<{ event: [CordonEvent] }>();
   private watcher?: fs.FSWatcher;
   private closed = false;
+  private inLock = false;
+  /** The last failure of a load the file watch ran (reported once). */
+  private watchFailure?: string;
+  private readonly onWarning?: (message: string) => void;
+  /** Damaged ranges this store quarantined (each also reported through onWarning). */
+  readonly quarantines: QuarantineEntry[] = [];
 
   private constructor(path: string, opts: JournalOpenOptions) {
     this.path = path;
     this.snapshotPath = snapshotPathOf(path);
     this.projection = opts.projection;
+    if (opts.projection) this.states = new ProjectedStates(opts.projection);
     this.lock = opts.lock;
     this.snapshotAfter = opts.snapshotAfter ?? { records: 1000, bytes: 1 << 20 };
+    this.onWarning = opts.onWarning;
     try {
       this.fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND, 0o600);
     } catch (e) {
@@ -109,7 +75,7 @@ export class JournalStore implements EventStore {
       });
     }
     try {
-      this.openReport = this.lock(this.fd, () => this.openLocked());
+      this.openReport = this.locked(() => this.openLocked());
     } catch (e) {
       fs.closeSync(this.fd); // a refused open (damaged journal) must not leak the descriptor
       throw e;
@@ -117,8 +83,9 @@ export class JournalStore implements EventStore {
   }
 
   /**
-   * Open (or create) a journal; repairs a torn tail, throws JournalCorruptError for damage elsewhere. A
-   * snapshot that matches the file lets it read only the records after it.
+   * Open (or create) a journal; quarantines damage (see journal-quarantine.ts) and cuts a torn tail; throws
+   * JournalCorruptError only for damage too short to mark in place. A snapshot that matches the file lets it
+   * read only the records after it.
    */
   static open(path: string, opts: JournalOpenOptions): JournalStore {
     return new JournalStore(path, opts);
@@ -129,16 +96,12 @@ export class JournalStore implements EventStore {
     const use = this.startFromSnapshot();
     this.openStats.snapshot = use;
     let report: JournalOpenReport;
-    if (use === 'used') {
-      try {
-        report = this.load(true);
-      } catch {
-        // The records after the snapshot do not follow it: trust only a full read (which refuses real damage).
-        this.reset();
-        this.openStats.snapshot = 'tail-refused';
-        report = this.load(true);
-      }
-    } else report = this.load(true);
+    if (use === 'used' && !this.tailFollows()) {
+      // The records after the snapshot do not follow it: trust only a full read.
+      this.reset();
+      this.openStats.snapshot = 'tail-refused';
+    }
+    report = this.load(true);
     this.maybeSnapshot();
     return report;
   }
@@ -159,11 +122,21 @@ export class JournalStore implements EventStore {
     this.lastCrc = s.lastCrc;
     for (const c of s.containers) {
       this.perContainer.set(c.id, c.seq);
-      if (this.projection && c.state !== undefined) this.states.set(c.id, new EncodedState(c.state));
+      if (c.state !== undefined) this.states?.setEncoded(c.id, c.state);
     }
-    this.snap = { seq: s.seq, offset: s.offset, bytes: fileSize(this.snapshotPath) };
+    this.snap = { seq: s.seq, offset: s.offset, bytes: snapshotSize(this.snapshotPath) };
     this.openStats.snapshotSeq = s.seq;
     return 'used';
+  }
+
+  /** Whether the first line after the snapshot continues its seq (damage there is quarantined by the load). */
+  private tailFollows(): boolean {
+    let ok = true;
+    scanJournal(this.fd, { at: this.size, seq: this.seq }, fs.fstatSync(this.fd).size, (item) => {
+      ok = item.kind !== 'gap' && !(item.kind === 'damage' && item.why.startsWith('sequence '));
+      return false;
+    });
+    return ok;
   }
 
   private reset(): void {
@@ -173,66 +146,88 @@ export class JournalStore implements EventStore {
     this.lastAt = 0;
     this.lastCrc = '';
     this.perContainer.clear();
-    this.states.clear();
+    this.states?.clear();
     this.snap = { seq: 0, offset: 0, bytes: 0 };
     this.openStats.snapshotSeq = 0;
     this.openStats.parsedRecords = 0;
   }
 
-  /** Take a record into the in-memory state (it starts at byte `at`; its CRC field is `crc`). */
-  private note(e: CordonEvent, at: number, crc: string): void {
-    this.seq = e.seq;
-    if ((e.seq - 1) % MARK_EVERY === 0) this.marks.push(at);
+  /** Take a line (a record, or a marker when `e` is absent) standing for seqs up to `last` into the in-memory state. */
+  private note(e: CordonEvent | undefined, last: number, at: number, crc: string, lost?: Record<string, number>): void {
+    this.seq = last;
+    // marks[k]: the line holding or following seq k·MARK_EVERY + 1 (a marker may hold several, a gap skip some;
+    // the file's first line, even a marker standing for no seq, is always marks[0]).
+    if (at === 0 && this.marks.length === 0) this.marks.push(0);
+    while (this.marks.length * MARK_EVERY + 1 <= last) this.marks.push(at);
     this.lastAt = at;
     this.lastCrc = crc;
+    // A marker keeps the containerSeqs the damaged text showed: the next fact of such a container does not reuse one.
+    for (const [id, n] of Object.entries(lost ?? {})) if (n > (this.perContainer.get(id) ?? 0)) this.perContainer.set(id, n);
+    if (!e) return;
     this.perContainer.set(e.containerId, e.containerSeq);
-    if (this.projection) {
-      const next = this.projection.apply(this.stateOf(e.containerId), e);
-      if (next === undefined) this.states.delete(e.containerId);
-      else this.states.set(e.containerId, next);
-    }
+    this.states?.apply(e);
   }
 
-  /** Read records from this.size to the end. With `repair`, cut a torn tail (only under the lock). */
+  /** Run `fn` under the journal's flock (once: a nested call runs it directly, the lock is not re-entrant). */
+  private locked<T>(fn: () => T): T {
+    if (this.inLock) return fn();
+    return this.lock(this.fd, () => {
+      this.inLock = true;
+      try {
+        return fn();
+      } finally {
+        this.inLock = false;
+      }
+    });
+  }
+
+  /** A quarantine this process did: kept, and reported once. */
+  private quarantined(q: Quarantined | undefined): void {
+    if (!q) return;
+    this.quarantines.push(q.entry);
+    this.onWarning?.(describeEntry(q.entry));
+  }
+
+  /**
+   * Read records from this.size to the end. With `repair` (only under the lock): quarantine damage (a marker in
+   * its place), cut a torn tail (copied aside too). Without: stop before damage — a tail may be a writer
+   * mid-append; damage with good records after it is quarantined under the lock at once.
+   */
   private load(repair: boolean, emit = false): JournalOpenReport {
     const end = fs.fstatSync(this.fd).size;
     if (end <= this.size) return { records: this.seq, truncatedBytes: 0 };
-    const buf = Buffer.alloc(end - this.size);
-    fs.readSync(this.fd, buf, 0, buf.length, this.size);
-    let pos = 0;
-    while (pos < buf.length) {
-      const nl = buf.indexOf(NL, pos);
-      const at = this.size + pos;
-      const bad = (why: string): JournalOpenReport => {
-        const rest = buf.length - pos;
-        if (!repair) return { records: this.seq, truncatedBytes: 0 }; // maybe a writer mid-append: look later
-        if (nl >= 0 && buf.indexOf(NL, nl + 1) >= 0) throw new JournalCorruptError(this.path, at, why);
-        fs.ftruncateSync(this.fd, at);
-        fs.fsyncSync(this.fd);
-        return { records: this.seq, truncatedBytes: rest };
-      };
-      if (nl < 0) {
-        const r = bad('record without its end');
-        this.size = at;
-        return r;
+    let truncatedBytes = 0;
+    let escalate = false;
+    this.size = scanJournal(this.fd, { at: this.size, seq: this.seq }, end, (item) => {
+      switch (item.kind) {
+        case 'record':
+          this.openStats.parsedRecords++;
+          this.note(item.e, item.e.seq, item.at, item.crc);
+          if (emit) this.bus.emit('event', item.e);
+          return true;
+        case 'marker':
+          this.note(undefined, item.last, item.at, item.crc, item.m.containers);
+          return true;
+        case 'gap':
+          // Whole records gone, no byte left to mark: taken as it is, noted once in the quarantine file.
+          if (repair) this.quarantined(quarantineItem(this.fd, this.path, item, true) as Quarantined | undefined);
+          return true;
+        case 'damage': {
+          if (!repair) {
+            escalate = !item.tail && !this.inLock;
+            return false;
+          }
+          const q = quarantineItem(this.fd, this.path, item, true);
+          if (q === 'short') throw new JournalCorruptError(this.path, item.at, `${item.why}; ${item.len} damaged byte(s), too few for a quarantine marker: ${repairHint(this.path)}`);
+          this.quarantined(q);
+          if (item.tail) truncatedBytes = item.len;
+          else if (q?.marker) this.note(undefined, item.last, item.at, q.marker.toString('latin1', 0, 8), q.lost);
+          return !item.tail;
+        }
       }
-      const line = buf.toString('utf8', pos, nl);
-      const json = line.slice(9);
-      const crc = line.slice(0, 8);
-      if (line[8] !== ' ' || crc !== hex8(crc32(json))) {
-        const r = bad('checksum mismatch');
-        this.size = at;
-        return r;
-      }
-      const e = validateEvent(JSON.parse(json));
-      if (e.seq !== this.seq + 1) throw new JournalCorruptError(this.path, at, `sequence ${e.seq} follows ${this.seq}`);
-      this.openStats.parsedRecords++;
-      this.note(e, at, crc);
-      if (emit) this.bus.emit('event', e);
-      pos = nl + 1;
-    }
-    this.size = end;
-    return { records: this.seq, truncatedBytes: 0 };
+    });
+    if (escalate) return this.locked(() => this.load(true, emit));
+    return { records: this.seq, truncatedBytes };
   }
 
   /** Under the lock and caught up: write a snapshot when enough was added since the last one (see snapshotAfter). */
@@ -258,8 +253,8 @@ export class JournalStore implements EventStore {
       marks: this.marks,
       projection: this.projection.name,
       containers: [...this.perContainer].map(([id, seq]) => {
-        const v = this.states.get(id);
-        return v === undefined ? { id, seq } : { id, seq, state: v instanceof EncodedState ? v.json : JSON.stringify(v) };
+        const state = this.states?.encoded(id);
+        return state === undefined ? { id, seq } : { id, seq, state };
       }),
     });
     if (bytes > 0) this.snap = { seq: this.seq, offset: this.size, bytes };
@@ -272,22 +267,13 @@ export class JournalStore implements EventStore {
   snapshot(minRecords = 1): void {
     if (this.closed || !this.projection) return;
     try {
-      this.lock(this.fd, () => {
-        this.load(false, true);
+      this.locked(() => {
+        this.load(true, true);
         if (this.seq - this.snap.seq >= minRecords) this.writeSnapshot();
       });
     } catch {
       // a failed snapshot costs the next open time, nothing else
     }
-  }
-
-  /** A container's projected state (decoded from the snapshot on first use). */
-  private stateOf(id: string): unknown {
-    const v = this.states.get(id);
-    if (!(v instanceof EncodedState)) return v;
-    const decoded = JSON.parse(v.json) as unknown;
-    this.states.set(id, decoded);
-    return decoded;
   }
 
   /** Whether this journal keeps (and snapshots) projection `p` (same name). */
@@ -300,14 +286,14 @@ export class JournalStore implements EventStore {
    * before each event reaches subscribers); undefined when it has none or the journal keeps another projection.
    */
   projectedState<S>(p: JournalProjection<S>, id: string): S | undefined {
-    return this.projects(p as JournalProjection<unknown>) ? (this.stateOf(id) as S | undefined) : undefined;
+    return this.projects(p as JournalProjection<unknown>) ? (this.states?.get(id) as S | undefined) : undefined;
   }
 
   async append(events: NewEvent[], opts: AppendOptions = {}): Promise<CordonEvent[]> {
     if (events.length === 0) return [];
     const containerId = events[0].containerId;
     if (events.some((e) => e.containerId !== containerId)) throw new Error('append: one container per batch');
-    const stored = this.lock(this.fd, () => {
+    const stored = this.locked(() => {
       // Catch up with other writers first; under the lock no writer is mid-record, so an incomplete last record is
       // a torn one (a writer killed mid-write) and is cut before anything is appended after it.
       this.load(true, true);
@@ -316,82 +302,54 @@ export class JournalStore implements EventStore {
         throw new ConcurrencyError(containerId, opts.expectedContainerSeq, current);
       }
       const out = events.map((e, i) => validateEvent({ ...e, seq: this.seq + 1 + i, containerSeq: current + 1 + i }));
-      this.write(out);
+      this.write(out.map(eventLine));
       return out;
     });
     for (const e of stored) this.bus.emit('event', e);
     return stored;
   }
 
-  /** Append events numbered elsewhere (a restore from JetStream) as they are: they must continue this journal's seq. */
+  /**
+   * Append events numbered elsewhere (a restore from JetStream) as they are: their seqs must rise after this
+   * journal's; seqs missing between them (quarantined where they were published from) get a marker each.
+   */
   async importEvents(events: CordonEvent[]): Promise<void> {
     if (events.length === 0) return;
-    const stored = this.lock(this.fd, () => {
+    const stored = this.locked(() => {
       this.load(true, true);
-      events.forEach((e, i) => {
-        validateEvent(e);
-        if (e.seq !== this.seq + 1 + i) throw new JournalCorruptError(this.path, this.size, `imported event ${e.seq} does not follow ${this.seq + i}`);
-      });
-      this.write(events);
+      this.write(importLines(this.path, this.size, this.seq, events));
       return events;
     });
     for (const e of stored) this.bus.emit('event', e);
   }
 
-  /**
-   * Under the lock and caught up: write numbered records with one fsync, take them in, maybe snapshot. A write
-   * or fsync that fails (a full disk, an I/O error) or stops short is taken back — the file is cut to where it
-   * was — and throws EventLogFailed naming the journal and errno: a record is either wholly in the log or not.
-   */
-  private write(out: CordonEvent[]): void {
-    const bufs = out.map(encodeRecord);
-    const all = Buffer.concat(bufs);
-    try {
-      for (let done = 0; done < all.length; ) {
-        const n = fs.writeSync(this.fd, all, done, all.length - done);
-        if (n <= 0) throw Object.assign(new Error('write returned 0 bytes'), { code: 'EIO', errno: -5, syscall: 'write' });
-        done += n;
-      }
-      fs.fsyncSync(this.fd);
-    } catch (e) {
-      throw this.appendFailed(out.length, e);
-    }
-    for (const [i, b] of bufs.entries()) {
-      this.note(out[i], this.size, b.toString('latin1', 0, 8));
-      this.size += b.length;
+  /** Under the lock and caught up: write lines with one fsync (all or nothing, see writeLines), take them in, maybe snapshot. */
+  private write(lines: Line[]): void {
+    writeLines(this.fd, this.path, this.size, lines);
+    for (const l of lines) {
+      this.note(l.e, l.last, this.size, l.buf.toString('latin1', 0, 8));
+      this.size += l.buf.length;
     }
     this.maybeSnapshot();
   }
 
-  /** Cut what a failed append wrote (so the next record follows the last whole one) and say why it failed. */
-  private appendFailed(records: number, e: unknown): LifecycleError {
-    const err = e as NodeJS.ErrnoException;
-    let undone = '';
-    try {
-      fs.ftruncateSync(this.fd, this.size);
-      fs.fsyncSync(this.fd);
-    } catch (t) {
-      // Left as a torn tail: the next writer (under the lock) or open cuts it.
-      undone = `; cutting the partial record failed too (${(t as Error).message})`;
-    }
-    const what = err.code ? `${err.syscall ?? 'write'}: ${err.code}` : String(err.message ?? e);
-    return new LifecycleError('EventLogFailed', `event log ${this.path}: ${records} record(s) not appended: ${what}${err.message && err.code ? ` (${err.message})` : ''}${undone}`, {
-      ...(typeof err.errno === 'number' ? { errno: Math.abs(err.errno) } : {}),
-      cause: e,
-    });
-  }
-
   /**
-   * Stored events with fromSeq <= seq <= toSeq. Starts at the nearest index mark (never parses what comes
-   * before); each record's CRC and seq are checked, so damage is refused, never returned.
+   * Stored events with fromSeq <= seq <= toSeq. Starts at the nearest index mark (never parses more than the
+   * records since it); each record's CRC and seq are checked and markers stepped over. Damage met here (inside
+   * a snapshotted head the open did not read) is quarantined under the lock, then the read is done again.
    */
   async read(fromSeq = 1, toSeq = Number.POSITIVE_INFINITY): Promise<CordonEvent[]> {
     this.load(false, true);
     const first = Math.max(1, fromSeq);
     const last = Math.min(this.seq, toSeq);
     if (first > last) return [];
-    const k = Math.floor((first - 1) / MARK_EVERY);
-    return readRecords(this.fd, this.path, { at: this.marks[k], seq: k * MARK_EVERY + 1, end: this.size }, first, last);
+    try {
+      return readFromMarks(this.fd, this.path, this.marks, this.size, first, last);
+    } catch (e) {
+      if (!(e instanceof JournalCorruptError)) throw e;
+      this.locked(() => repairJournal(this.fd, this.path, { cutTail: false, fixShort: false }, (entry) => this.quarantined({ entry })));
+      return readFromMarks(this.fd, this.path, this.marks, this.size, first, last);
+    }
   }
 
   subscribe(listener: (e: CordonEvent) => void): () => void {
@@ -399,7 +357,16 @@ export class JournalStore implements EventStore {
     if (!this.watcher && !this.closed) {
       // Other processes' appends: the file grows; read what is new.
       this.watcher = fs.watch(this.path, { persistent: false }, () => {
-        if (!this.closed) this.load(false, true);
+        if (this.closed) return;
+        try {
+          this.load(false, true);
+        } catch (e) {
+          // Damage it could not quarantine (too short for a marker, no room for the quarantine file): said once
+          // per cause; the next verb under the lock meets it too and fails naming it.
+          const message = (e as Error).message;
+          if (message !== this.watchFailure) this.onWarning?.(message);
+          this.watchFailure = message;
+        }
       });
       this.watcher.on('error', () => {});
     }

@@ -3,13 +3,16 @@
  * folded through the lifecycle table's pure reducer (the machine's transition function without xstate's
  * per-event overhead; no actor runs, nothing touches the kernel), then turned into machine snapshots.
  */
-import { type ContainerEvent, type LifecycleState, initialLifecycle, reduce } from './lifecycle.js';
+import { type ContainerEvent, type ContainerStateName, LIFECYCLE, type LifecycleState, initialLifecycle, reduce } from './lifecycle.js';
 
 /** The part of a logged event replay needs (structurally an events/ CordonEvent). */
 export interface LoggedFact {
   action: string;
   containerId: string;
   attributes: Record<string, unknown>;
+  /** The transition the writer logged with it (its machine's state before and after). */
+  from?: string;
+  to?: string;
 }
 
 const num = (x: unknown): number | null => (typeof x === 'number' ? x : null);
@@ -47,11 +50,22 @@ export function machineEventsOf(f: LoggedFact): ContainerEvent[] {
   }
 }
 
-/** Apply one logged fact, purely. */
+const isStateName = (x: unknown): x is ContainerStateName => typeof x === 'string' && Object.hasOwn(LIFECYCLE, x);
+
+/**
+ * Apply one logged fact, purely. A fact the state does not take but that was logged as a transition from
+ * another state means facts before it are missing (a damaged record the journal quarantined): the state it
+ * logged is taken, so a later fact is not refused for ever (reconciling with the kernel does the rest).
+ */
 export function applyFact(s: LifecycleState, f: LoggedFact): LifecycleState {
   // A destroyed container's id may be used again (as runc allows): its `create` starts a new life.
-  let cur = s.value === 'destroyed' && f.action === 'create' ? initialLifecycle(f.containerId) : s;
+  const start = s.value === 'destroyed' && f.action === 'create' ? initialLifecycle(f.containerId) : s;
+  let cur = start;
   for (const ev of machineEventsOf(f)) cur = reduce(cur, ev);
+  if (cur === start && f.from !== undefined && f.from !== start.value && isStateName(f.from) && isStateName(f.to) && f.to !== start.value) {
+    const pid = typeof f.attributes.pid === 'number' ? f.attributes.pid : start.context.pid;
+    return { value: f.to, context: { ...start.context, ...(pid === undefined ? {} : { pid }) } };
+  }
   return cur;
 }
 

@@ -301,8 +301,8 @@ describe('a snapshot that does not fit is not used, and changes nothing', () => 
   });
 });
 
-describe('damage is still refused', () => {
-  it('damage in the records after a snapshot throws JournalCorruptError, as without one', async () => {
+describe('damage is quarantined, with or without a snapshot', () => {
+  it('damage in the records after a snapshot is quarantined by the open, as without one', async () => {
     const p = journalPath();
     const w = writeRecords(p, 1500, 80);
     track(openRecorderJournal(p)).close();
@@ -312,9 +312,13 @@ describe('damage is still refused', () => {
     const lineEnd = bytes.indexOf(0x0a, snapEnd + 1);
     bytes[lineEnd - 3] ^= 0x01; // the first record after the snapshot, not the last one
     writeFileSync(p, bytes);
-    expect(() => openRecorderJournal(p)).toThrow(JournalCorruptError);
-    expect(() => openJournal(p)).toThrow(`damaged at byte ${snapEnd}: checksum mismatch`);
-    expect(readFileSync(p).equals(bytes)).toBe(true);
+    const s = track(openRecorderJournal(p));
+    expect(s.openStats).toMatchObject({ snapshot: 'used', parsedRecords: 4 });
+    expect(s.quarantines.map((q) => [q.offset, q.length, q.seqs, q.reason])).toEqual([[snapEnd, lineEnd + 1 - snapEnd, [1501, 1501], 'checksum mismatch']]);
+    expect(readFileSync(p).length).toBe(bytes.length);
+    expect((await s.read(1499)).map((e) => e.seq)).toEqual([1499, 1500, 1502, 1503, 1504, 1505]);
+    // A full read (no snapshot) agrees with the snapshot open.
+    expect(await observe(s)).toEqual(await fullRead(p));
   });
 
   it('a torn tail after a snapshot is cut off, as without one', async () => {
@@ -329,24 +333,35 @@ describe('damage is still refused', () => {
     expect(s.openStats).toMatchObject({ snapshot: 'used', parsedRecords: 3 });
     expect(s.openReport).toEqual({ records: 1503, truncatedBytes: torn.length });
     expect(readFileSync(p).equals(good)).toBe(true);
+    expect(s.quarantines.map((q) => [q.offset, q.action, Buffer.from(q.bytes, 'base64').toString()])).toEqual([[good.length, 'cut', torn]]);
     expect(await observe(s)).toEqual(await fullRead(p));
   });
 
-  it('damage inside the snapshotted head is not read at open, but never returned: read() refuses it', async () => {
+  it('damage inside the snapshotted head is not read at open; a read() that meets it quarantines it and returns the rest', async () => {
     const p = journalPath();
     writeRecords(p, 1500, 100);
     track(openRecorderJournal(p)).close();
     const bytes = readFileSync(p);
     const at = bytes.indexOf('"action"', 200_000);
+    const lineStart = bytes.lastIndexOf(0x0a, at) + 1;
+    const seq = bytes.subarray(0, lineStart).toString().split('\n').length; // the damaged record's seq
     bytes[at + 3] ^= 0x01;
     writeFileSync(p, bytes);
-    expect(() => track(openJournal(p, { snapshotAfter: false }))).not.toThrow(); // the snapshot covers it
-    const s = track(openRecorderJournal(p));
+    const warnings: string[] = [];
+    const s = track(openJournal(p, { projection: LIFECYCLE_PROJECTION as JournalProjection<unknown>, onWarning: (m) => warnings.push(m) }));
     expect(s.openStats.snapshot).toBe('used');
-    await expect(s.read(1)).rejects.toThrow(JournalCorruptError);
-    expect((await s.read(1500)).map((e) => e.seq)).toEqual([1500]);
+    expect(warnings).toEqual([]); // the snapshot covers it
+    const all = await s.read(1);
+    expect(all).toHaveLength(1499);
+    expect(all.map((e) => e.seq)).toEqual(Array.from({ length: 1500 }, (_, i) => i + 1).filter((x) => x !== seq));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain(`damaged byte(s) at byte ${lineStart} (checksum mismatch) holding seq ${seq}`);
+    expect((await s.read(seq - 1, seq + 1)).map((e) => e.seq)).toEqual([seq - 1, seq + 1]);
+    // Every later reader steps over the marker, from a snapshot or not.
     rmSync(snapshotPathOf(p));
-    expect(() => openJournal(p)).toThrow(JournalCorruptError); // and a full read refuses the file
+    const full = track(openJournal(p));
+    expect(full.quarantines).toEqual([]);
+    expect((await full.read(1)).map((e) => e.seq)).toEqual(all.map((e) => e.seq));
   });
 });
 

@@ -201,57 +201,68 @@ describe('torn tail and damage', () => {
     await expectRepaired(p, bytes, events, rec.length);
   });
 
-  it('damage in the middle throws JournalCorruptError naming the byte offset, and changes nothing', async () => {
-    const { p, bytes } = await threeRecords();
+  it('damage in the middle is quarantined: the same bytes become a marker, the record after it is kept', async () => {
+    const { p, bytes, events } = await threeRecords();
     const ls = bytes.toString().split('\n');
     const offset = Buffer.byteLength(ls[0]) + 1; // record 2 starts here
     const damaged = Buffer.from(bytes.toString().replace('"action":"start"', '"action":"pause"'));
     expect(damaged.length).toBe(bytes.length);
     writeFileSync(p, damaged);
-    let err: unknown;
-    try {
-      openStore(p);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(JournalCorruptError);
-    const je = err as JournalCorruptError;
-    expect(je.offset).toBe(offset);
-    expect(je.path).toBe(p);
-    expect(je.message).toBe(`journal ${p} is damaged at byte ${offset}: checksum mismatch`);
-    expect(readFileSync(p).equals(damaged)).toBe(true); // not truncated: refuse rather than guess
+    const s = openStore(p);
+    expect(s.openReport).toEqual({ records: 3, truncatedBytes: 0 });
+    expect(s.quarantines.map((q) => [q.offset, q.length, q.seqs, q.reason, q.action, q.containers])).toEqual([[offset, Buffer.byteLength(ls[1]) + 1, [2, 2], 'checksum mismatch', 'marked', ['a']]]);
+    const after = readFileSync(p);
+    expect(after.length).toBe(damaged.length); // every offset stays valid
+    expect(after.subarray(0, offset).equals(damaged.subarray(0, offset))).toBe(true);
+    expect(after.subarray(offset + Buffer.byteLength(ls[1]) + 1).equals(damaged.subarray(offset + Buffer.byteLength(ls[1]) + 1))).toBe(true);
+    expect(lines(p)[1]).toMatch(/^[0-9a-f]{8} \{"quarantined":\[2,2\],"containers":\{"a":2\},"reason":"checksum mismatch" +\}$/);
+    expect(await s.read()).toEqual([events[0], events[2]]);
+    expect(s.containerSeq('a')).toBe(2); // read out of the damaged text: the next fact of a does not reuse 2
   });
 
   it('a damaged second-to-last record is damage in the middle, not a torn tail', async () => {
-    const { p, bytes } = await threeRecords();
+    const { p, bytes, events } = await threeRecords();
     const ls = bytes.toString().split('\n');
     const offset = Buffer.byteLength(ls[0]) + Buffer.byteLength(ls[1]) + 2;
-    writeFileSync(p, Buffer.concat([Buffer.from(`${ls[0]}\n${ls[1]}\nXX${ls[2].slice(2)}\n`), encodeRecord(fourth())]));
-    expect(() => openStore(p)).toThrow(`damaged at byte ${offset}: checksum mismatch`);
+    const fourthRec = encodeRecord(fourth());
+    writeFileSync(p, Buffer.concat([Buffer.from(`${ls[0]}\n${ls[1]}\nXX${ls[2].slice(2)}\n`), fourthRec]));
+    const s = openStore(p);
+    expect(s.quarantines.map((q) => [q.offset, q.seqs, q.action])).toEqual([[offset, [3, 3], 'marked']]);
+    expect((await s.read()).map((e) => e.seq)).toEqual([1, 2, 4]);
+    expect(await s.read(3, 3)).toEqual([]);
+    expect((await s.read(1, 2))).toEqual(events.slice(0, 2));
   });
 
-  it('a missing record (sequence gap) is damage too', async () => {
+  it('a missing record (sequence gap, no bytes left) is taken as it is and noted once in the quarantine file', async () => {
     const { p, bytes } = await threeRecords();
     const ls = bytes.toString().split('\n');
     writeFileSync(p, `${ls[0]}\n${ls[2]}\n`);
-    let err: unknown;
-    try {
-      openStore(p);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(JournalCorruptError);
-    expect((err as JournalCorruptError).offset).toBe(Buffer.byteLength(ls[0]) + 1);
-    expect((err as JournalCorruptError).message).toContain('sequence 3 follows 1');
+    const warnings: string[] = [];
+    const s = JournalStore.open(p, { lock: (_fd, fn) => fn(), onWarning: (m) => warnings.push(m) });
+    open.push(s);
+    expect(s.lastSeq()).toBe(3);
+    expect((await s.read()).map((e) => e.seq)).toEqual([1, 3]);
+    expect(warnings).toEqual([`journal ${p}: seq 2 missing before byte ${Buffer.byteLength(ls[0]) + 1} (no bytes left): noted in ${p}.quarantine`]);
+    const again = JournalStore.open(p, { lock: (_fd, fn) => fn(), onWarning: (m) => warnings.push(m) });
+    open.push(again);
+    expect(warnings).toHaveLength(1); // noted once
+    expect((await again.append([ev('b', 'start')]))[0].seq).toBe(4);
   });
 
-  it('a refused open leaves no file descriptor behind', async () => {
+  it('damage too short for a marker is refused naming `journal repair`, changes nothing, and leaves no file descriptor behind', async () => {
     const { p, bytes } = await threeRecords();
-    writeFileSync(p, Buffer.from(bytes.toString().replace('"action":"start"', '"action":"pause"')));
+    const ls = bytes.toString().split('\n');
+    const damaged = Buffer.from(`${ls[0]}\n\n${ls[1]}\n${ls[2]}\n`); // a newline added between two records
+    writeFileSync(p, damaged);
     const fds = () => readdirSync('/proc/self/fd').length;
     const before = fds();
-    for (let i = 0; i < 5; i++) expect(() => openJournal(p)).toThrow(JournalCorruptError);
+    for (let i = 0; i < 5; i++) {
+      expect(() => openJournal(p)).toThrow(`journal ${p} is damaged at byte ${Buffer.byteLength(ls[0]) + 1}: checksum mismatch; 1 damaged byte(s), too few for a quarantine marker: run "cordon --root ${path.dirname(p)} journal repair"`);
+    }
     expect(fds()).toBe(before);
+    expect(readFileSync(p).equals(damaged)).toBe(true);
+    expect(existsSync(`${p}.quarantine`)).toBe(false);
+    expect(() => openJournal(p)).toThrow(JournalCorruptError);
   });
 });
 

@@ -5,7 +5,7 @@
  * a journal that disagrees with the stream is refused; an empty journal is restored from the stream.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -203,5 +203,36 @@ describe('outbox', () => {
     expect([next.seq, next.containerSeq]).toEqual([8, 4]);
     await ob.waitPublished(8);
     same(await allStreamed(srv.url, host), [...written, next]);
+  });
+
+  it('a record quarantined before it was published: the rest goes out in order without it; a restore imports the gap as a marker', async () => {
+    const host = hostId();
+    const file = path.join(tmp, `r${++n}`, 'events.journal');
+    const a = journal(file);
+    const written = await append(a, host, 5, 'q');
+    await a.close();
+    const bytes = readFileSync(file);
+    let at = 0;
+    for (let k = 0; k < 2; k++) at = bytes.indexOf(0x0a, at) + 1; // the start of record 3
+    bytes[at + 30] ^= 0x01;
+    writeFileSync(file, bytes);
+    const b = journal(file);
+    expect(b.quarantines.map((q) => q.seqs)).toEqual([[3, 3]]);
+    const ob = await outbox(b, host);
+    const [sixth] = await append(b, host, 1, 'q');
+    expect(sixth.seq).toBe(6);
+    await ob.waitPublished(6);
+    await ob.stop();
+    const kept = [...written.filter((e) => e.seq !== 3), sixth];
+    same(await allStreamed(srv.url, host), kept);
+
+    const fresh = journal();
+    const oc = await outbox(fresh, host);
+    expect(oc.report.imported).toBe(5);
+    expect(await fresh.read()).toEqual(kept);
+    expect(readFileSync(fresh.path, 'utf8')).toContain('{"quarantined":[3,3],"reason":"missing from the imported history"}');
+    const [next] = await fresh.append([newEvent(host, 'q', 'update', {})]);
+    expect(next.seq).toBe(7);
+    await oc.waitPublished(7);
   });
 });

@@ -142,9 +142,26 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
         count(e instanceof LifecycleError ? e.code : (e as Error).name, (e as Error).message);
       }
     };
-    const loop = async (door: (v: Verb, id: string) => Promise<void>) => {
-      while (Date.now() < deadline) await door(pick(VERBS), pick(ids));
+    const inFlight = new Map<number, string>();
+    let nextVerb = 0;
+    const loop = async (name: string, door: (v: Verb, id: string) => Promise<void>) => {
+      while (Date.now() < deadline) {
+        const v = pick(VERBS);
+        const id = pick(ids);
+        const n = ++nextVerb;
+        inFlight.set(n, `${name} ${v} ${id} since ${new Date().toISOString()}`);
+        try {
+          await door(v, id);
+        } finally {
+          inFlight.delete(n);
+        }
+      }
     };
+    // A verb still running long after the deadline is a hang: say which.
+    const watchdog = setInterval(() => {
+      if (Date.now() > deadline + 20_000) log(`in flight: ${[...inFlight.values()].join('; ')}`);
+    }, 10_000);
+    watchdog.unref();
     const chaos = async () => {
       while (Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 500 + rand() * 2500));
@@ -171,7 +188,8 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
       }
     };
     const n = o.perDoor ?? 2;
-    await Promise.all([chaos(), ...Array.from({ length: n }, () => [loop(cli), loop(library), loop(viaNats)]).flat()]);
+    await Promise.all([chaos(), ...Array.from({ length: n }, () => [loop('cli', cli), loop('library', library), loop('nats', viaNats)]).flat()]);
+    clearInterval(watchdog);
     // Settle: room on the disk, a daemon that recovers, no verb in flight.
     if (filler) rmSync(filler, { force: true });
     await killDaemon();

@@ -9,7 +9,7 @@
  *   CORDON_SOAK_SECONDS=600 npx vitest run test/soak     # the long form (CI runs a short one)
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cordon } from '../../actors/cordon.js';
 import { CommandClient } from '../../client/index.js';
@@ -17,7 +17,7 @@ import { LifecycleError } from '../../errors/index.js';
 import { type Bundle, makeBundle } from '../fixtures/bundle.js';
 import { checkInvariants } from '../fixtures/invariants.js';
 import { NatsServer } from '../fixtures/nats-server.js';
-import { type Running, cordon, startCordon } from '../cli/helpers.js';
+import { type Running, cordon, errorLines, startCordon } from '../cli/helpers.js';
 
 /** What a soak did and found. */
 export interface SoakReport {
@@ -29,6 +29,8 @@ export interface SoakReport {
   ok: number;
   /** Failures by code (refusals, EventLogFailed while the disk was full, NATS timeouts while the daemon was down, ...). */
   failures: Record<string, number>;
+  /** Up to three messages of each failure code, to read what happened. */
+  samples: Record<string, string[]>;
   /** Failures whose code or message says a bug (a TypeError, an unknown code), with their messages. */
   unexpected: string[];
   daemonKills: number;
@@ -75,7 +77,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
   const rand = rng(o.seed ?? 1);
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)];
   const ids = Array.from({ length: o.containers }, (_, i) => `soak-${i}`);
-  const report: SoakReport = { seconds: o.seconds, containers: o.containers, verbs: { cli: 0, library: 0, nats: 0 }, ok: 0, failures: {}, unexpected: [], daemonKills: 0, natsKills: 0, diskFills: 0, problems: [] };
+  const report: SoakReport = { seconds: o.seconds, containers: o.containers, verbs: { cli: 0, library: 0, nats: 0 }, ok: 0, failures: {}, samples: {}, unexpected: [], daemonKills: 0, natsKills: 0, diskFills: 0, problems: [] };
   const root = mkdtempSync('/tmp/cordon-soak-');
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=24m,mode=0711', 'tmpfs', root]);
   const bundle: Bundle = makeBundle({ spec: (s) => void (s.process.args = ['sleep', '100000']) });
@@ -84,8 +86,10 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
   const nats = await NatsServer.start();
   const host = 'soak';
   let daemon: Running | undefined;
+  const daemonLogs: string[] = [];
   const startDaemon = () => {
     daemon = startCordon(root, ['daemon', '--nats', nats.url, '--host', host, ...daemonPolicyArgs(policyFile)], { timeoutMs: 3_600_000 });
+    daemonLogs.push(daemon.stderrFile);
     daemon.done.catch(() => {});
   };
   const killDaemon = async () => {
@@ -100,6 +104,8 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
   const deadline = Date.now() + o.seconds * 1000;
   const count = (code: string, message: string) => {
     report.failures[code] = (report.failures[code] ?? 0) + 1;
+    const sample = (report.samples[code] ??= []);
+    if (sample.length < 3) sample.push(message.slice(0, 240));
     if (!EXPECTED.has(code) || /TypeError|ReferenceError|undefined|Cannot read|Unexpected end/.test(message)) report.unexpected.push(`${code}: ${message}`);
   };
   try {
@@ -110,7 +116,8 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
       const args = verb === 'create' ? ['create', '-b', bundle.dir, id] : verb === 'kill' ? ['kill', id, 'KILL'] : verb === 'delete' ? ['delete', '--force', id] : verb === 'exec' ? ['exec', id, 'true'] : [verb, id];
       const r = await cordon(root, args, { timeoutMs: 120_000 });
       if (r.code === 0) return void report.ok++;
-      const m = /^cordon: ([A-Za-z]+): (.*)$/m.exec(r.stderr);
+      const line = errorLines(r.stderr)[0] ?? '';
+      const m = /^cordon: ([A-Za-z]+): (.*)$/s.exec(line);
       count(m?.[1] ?? `exit ${r.code ?? r.signal}`, m?.[2] ?? r.stderr.slice(0, 300));
     };
     const library = async (verb: Verb, id: string) => {
@@ -140,6 +147,8 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
         report.ok++;
       } catch (e) {
         count(e instanceof LifecycleError ? e.code : (e as Error).name, (e as Error).message);
+        // No daemon right now (killed, starting): do not spin.
+        if (e instanceof LifecycleError && e.code === 'NoResponders') await new Promise((r) => setTimeout(r, 100));
       }
     };
     const inFlight = new Map<number, string>();
@@ -196,6 +205,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
     startDaemon();
     report.problems = await checkInvariants(root, ids);
     log(`settled: ${report.problems.length} problem(s)`);
+    for (const f of daemonLogs) log(`daemon stderr: ${readFileSync(f, 'utf8').trim().split('\n').slice(-4).join(' | ')}`);
   } finally {
     await client.close().catch(() => {});
     await lib?.close().catch(() => {});

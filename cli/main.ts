@@ -9,8 +9,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ContainerHost } from '../actors/container-host.js';
 import { toLifecycleError } from '../actors/errors.js';
-import { listStates, ociStateOf } from '../actors/queries.js';
-import { type OciState, StateRoot } from '../actors/state-dir.js';
+import { type ListedState, listStates, ociStateOf } from '../actors/queries.js';
+import { StateRoot } from '../actors/state-dir.js';
+import { isDamagedState } from '../actors/state-file.js';
 import { exitCodeOf, parseSignal, windowSize } from '../kernel/index.js';
 import { type FlagSpec, type ParsedArgs, UsageError, bool, parseArgs, str } from './args.js';
 import { defaultSpecJson } from './spec.js';
@@ -77,6 +78,7 @@ global flags:
 
 /** Run the CLI with argv (without node and script); resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
+  quietOnClosedPipe();
   try {
     return await dispatch(argv);
   } catch (e) {
@@ -86,7 +88,26 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+/** Exit status of a tool whose output pipe was closed (a shell's 128 + SIGPIPE). */
+export const EXIT_CLOSED_PIPE = 141;
+
+/**
+ * `cordon list | head -1`: a write to a closed pipe (EPIPE on stdout or stderr) ends the process at once and
+ * quietly, exit status 141, as a tool killed by SIGPIPE (Node ignores SIGPIPE, so the write fails instead and,
+ * unhandled, would print a stack trace).
+ */
+function quietOnClosedPipe(): void {
+  for (const s of [process.stdout, process.stderr]) {
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(EXIT_CLOSED_PIPE);
+      throw e;
+    });
+  }
+}
+
 function errorText(e: Error): string {
+  // A damaged state.json: the verb and container it stopped (`state web: /run/cordon/web/state.json is damaged: ...`).
+  if (isDamagedState(e)) return `${currentVerb ?? 'read'} ${e.id}: ${e.message}`;
   const issues = (e as { issues?: Array<{ path: string; message: string }> }).issues;
   if (Array.isArray(issues) && issues.length > 1) return `${e.message.split('\n')[0]}\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`;
   return e.message;
@@ -140,7 +161,11 @@ async function daemonNats(rest: string[]): Promise<import('./daemon.js').DaemonN
   return { nats: env, host: str(p, 'host'), inspect: bool(p, 'inspect') || str(p, 'inspect-url') !== undefined, inspectUrl: str(p, 'inspect-url') };
 }
 
+/** The verb being run, for naming the operation in an error that does not carry it. */
+let currentVerb: string | undefined;
+
 async function runVerb(verb: string, rest: string[], root: string): Promise<number> {
+  currentVerb = verb;
   const viaCgroups = await cgroupVerb(verb, rest, root, withHost);
   if (viaCgroups !== undefined) return viaCgroups;
   switch (verb) {
@@ -189,7 +214,9 @@ async function runVerb(verb: string, rest: string[], root: string): Promise<numb
     case 'list':
     case 'ps-list': {
       const p = parseArgs(rest, [{ name: 'format', short: ['f'] }, { name: 'quiet', short: ['q'], bool: true }]);
-      printList(listStates(new StateRoot(root)), str(p, 'format') ?? 'table', bool(p, 'quiet'));
+      // A damaged state.json is listed with status "unknown" and named on stderr (runc: `load container ID: ...`).
+      const states = listStates(new StateRoot(root), (e) => warn(`load container ${e.id}: ${e.message}`));
+      printList(states, str(p, 'format') ?? 'table', bool(p, 'quiet'));
       return 0;
     }
     case 'spec': {
@@ -340,7 +367,7 @@ function oneId(p: ParsedArgs, verb: string): string {
   return p.args[0];
 }
 
-function printList(states: OciState[], format: string, quiet: boolean): void {
+function printList(states: ListedState[], format: string, quiet: boolean): void {
   if (quiet) {
     for (const s of states) process.stdout.write(`${s.id}\n`);
     return;

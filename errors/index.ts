@@ -17,7 +17,8 @@ export const ERROR_CODES = [
   'ConfigInvalid',
   'SystemError',
   // cordon: a container busy with another operation, a request refused before it reached a container, a verb
-  // this build cannot do, the event log (a fact that could not be written, a damaged log, another writer), NATS
+  // this build cannot do, the event log (a fact that could not be written, a damaged log, another writer), NATS,
+  // a container's damaged state file
   'ContainerBusy',
   'BadRequest',
   'UnknownVerb',
@@ -30,6 +31,7 @@ export const ERROR_CODES = [
   'Timeout',
   'NoResponders',
   'PermissionDenied',
+  'StateCorrupt',
 ] as const;
 
 /** One error code. */

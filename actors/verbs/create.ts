@@ -15,6 +15,7 @@ import { sendToConsoleSocket } from '../foreground.js';
 import { runHooks } from '../hook-runner.js';
 import { type NetworkRecord, networkSummary, setupNetwork, teardownNetwork } from '../network.js';
 import { type ContainerRecord, rfc3339Nano } from '../state-dir.js';
+import { writeFileAtomic } from '../state-file.js';
 import type { VerbContext } from './context.js';
 
 /** What a user sets to create a container (the library's and the command service's options). */
@@ -186,8 +187,5 @@ export class ContainerBuilder {
 }
 
 function writePidFile(file: string, pid: number): void {
-  const abs = path.resolve(file);
-  const tmp = `${abs}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, String(pid));
-  fs.renameSync(tmp, abs);
+  writeFileAtomic(path.resolve(file), String(pid), 'write the pid file (--pid-file)', 0o644);
 }

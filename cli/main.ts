@@ -17,7 +17,7 @@ import { type FlagSpec, type ParsedArgs, UsageError, bool, parseArgs, str } from
 import { defaultSpecJson } from './spec.js';
 import { cgroupVerb } from './cgroup-verbs.js';
 import { LIFECYCLE_EVENT_FLAGS } from './event-flags.js';
-import { createThroughDaemon } from '../actors/daemon-client.js';
+import { type DaemonCreated, createThroughDaemon } from '../actors/daemon-client.js';
 import type { NetworkConfig } from '../config/network.js';
 
 const GLOBAL_FLAGS: FlagSpec[] = [
@@ -174,7 +174,7 @@ async function runVerb(verb: string, rest: string[], root: string): Promise<numb
       const id = oneId(p, 'create');
       const req = { id, bundle: str(p, 'bundle') ?? process.cwd(), pidFile: pidFileFlag(p), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket'), network: networkFlag(p), extraFiles: preservedFds(p) };
       // Next to a running daemon, the daemon creates it (with our stdio) and stays its parent.
-      if (createThroughDaemon(root, req)) return 0;
+      if (daemonCreated(await createThroughDaemon(root, req))) return 0;
       await withHost(root, (h) => h.create(id, req));
       return 0;
     }
@@ -186,7 +186,7 @@ async function runVerb(verb: string, rest: string[], root: string): Promise<numb
       const id = oneId(p, 'run');
       const detach = bool(p, 'detach');
       const req = { bundle: str(p, 'bundle') ?? process.cwd(), pidFile: pidFileFlag(p), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket'), network: networkFlag(p), extraFiles: preservedFds(p) };
-      if (detach && createThroughDaemon(root, { id, ...req })) {
+      if (detach && daemonCreated(await createThroughDaemon(root, { id, ...req }))) {
         await withHost(root, (h) => h.start(id));
         return 0;
       }
@@ -356,6 +356,12 @@ function networkFlag(p: ParsedArgs): NetworkConfig | undefined {
   } catch (e) {
     throw new UsageError(`--network: ${file} is not JSON: ${(e as Error).message}`);
   }
+}
+
+/** Whether the daemon created it; when it died before answering and the container is there anyway, say so. */
+function daemonCreated(r: DaemonCreated | undefined): boolean {
+  if (r?.recovered) warn(r.recovered);
+  return r !== undefined;
 }
 
 function warn(message: string): void {

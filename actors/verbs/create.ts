@@ -40,6 +40,11 @@ export interface CreateRequest extends CreateOptions {
   extraFiles?: readonly number[];
   /** For process.terminal without a console socket: keep the master here (a foreground run drives it). */
   keepTerminal?: boolean;
+  /**
+   * Called right before the container's process is spawned (cgroups made, nothing running yet): throwing
+   * abandons the create, undone like any failed step (the control socket checks its caller is still there).
+   */
+  beforeSpawn?: () => void;
 }
 
 /** A container just created by this process. */
@@ -119,6 +124,7 @@ export class ContainerBuilder {
     const onSetup = network ? async (pid: number) => {
       this.netRec = await setupNetwork(dir, id, pid, network);
     } : undefined;
+    req.beforeSpawn?.();
     const init = (this.init = spawnContainer(setup, { startGate: 'fifo', execFifoFd: this.fifoFd, stdio: req.stdio, extraFiles: req.extraFiles, seccompState, cgroupJoin: cg.joinTargets(), onSetup, onPrestart }));
     fs.closeSync(this.fifoFd);
     this.fifoFd = -1;

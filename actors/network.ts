@@ -25,7 +25,7 @@ const FILE = 'network.json';
 
 /** Write network.json atomically (setup, as it goes; a supervisor restoring a lost state dir). */
 export function writeNetworkRecord(dir: string, rec: NetworkRecord): void {
-  writeFileAtomic(path.join(dir, FILE), JSON.stringify(rec) + '\n', `write the network record of container ${path.basename(dir)}`);
+  writeFileAtomic(path.join(dir, FILE), JSON.stringify(rec) + '\n', `container ${path.basename(dir)}: network record`);
 }
 
 /** The network record in a state dir, if the container has a network. */

@@ -122,7 +122,7 @@ export class StateRoot {
    * errno, and leaves no half-written file.
    */
   write(rec: ContainerRecord): void {
-    writeFileAtomic(this.file(rec.id), JSON.stringify(rec) + '\n', `write the state of container ${rec.id}`);
+    writeFileAtomic(this.file(rec.id), JSON.stringify(rec) + '\n', `container ${rec.id}`);
   }
 
   /**

@@ -95,7 +95,7 @@ function errnoPart(e: NodeJS.ErrnoException): string {
 
 /**
  * Write `data` to `file` atomically (a temporary file beside it, then rename). A failure removes the temporary
- * file and is a SystemError naming `what`, the file and errno: `write state.json of container web:
+ * file and is a SystemError naming `what`, the step, the file and errno: `container web: write
  * /run/cordon/web/state.json: ENOSPC (no space left on device)`.
  */
 export function writeFileAtomic(file: string, data: string, what: string, mode = 0o600): void {

@@ -193,5 +193,5 @@ export class ContainerBuilder {
 }
 
 function writePidFile(file: string, pid: number): void {
-  writeFileAtomic(path.resolve(file), String(pid), 'write the pid file (--pid-file)', 0o644);
+  writeFileAtomic(path.resolve(file), String(pid), 'pid file (--pid-file)', 0o644);
 }

@@ -74,6 +74,9 @@ commands:
 global flags:
   --root DIR   state directory (default /run/cordon)
   --host H [--nats URL]   run the verb on host H's supervisor over NATS (URL or CORDON_NATS_URL; auth from CORDON_NATS_*)
+
+environment:
+  CORDON_CONTROL_TIMEOUT_MS   how long create / run -d wait for a running daemon's answer (default 30000)
 `;
 
 /** Run the CLI with argv (without node and script); resolves to the exit code. */

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Bundle, type OciSpecLike, makeBundle } from '../fixtures/bundle.js';
-import { alive, cleanupCordonRoot, cordon, freshRoot, leftovers, removeIoDir, runc, stateOf, theFailure } from './helpers.js';
+import { alive, cleanupCordonRoot, cordon, freshRoot, leftovers, removeIoDir, runc, startCordon, stateOf, theFailure, waitFor } from './helpers.js';
 
 let root: string;
 const bundles: Bundle[] = [];
@@ -99,6 +99,25 @@ describe('a damaged state.json', () => {
       expect(events).toEqual(['create', 'kill', 'exit', 'destroy']);
     });
   }
+
+  it('a daemon starts next to it: the others are supervised, the damaged one is named and left alone', async () => {
+    const r = freshRoot('cordon-cli-errors-daemon');
+    roots.push(r);
+    const b = bundle(['sleep', '1000']);
+    for (const id of ['dd-ok', 'dd-bad']) expect((await cordon(r, ['create', '-b', b.dir, id])).code).toBe(0);
+    writeFileSync(join(r, 'dd-bad', 'state.json'), '{}\n');
+    const d = startCordon(r, ['daemon'], { timeoutMs: 60_000 });
+    try {
+      const line = await waitFor('the daemon to start', () => readFileSync(d.stderrFile, 'utf8').split('\n').find((l) => l.includes('supervising')), 15_000);
+      expect(line).toBe(`cordon daemon: supervising 1 container(s) under ${r}; re-adopted 1, exited while down 0; damaged state, not supervised: dd-bad`);
+      expect(readFileSync(d.stderrFile, 'utf8')).toContain(`cordon daemon: recover dd-bad: ${join(r, 'dd-bad', 'state.json')} is damaged: an empty object`);
+    } finally {
+      d.child.kill('SIGTERM');
+      await d.done;
+    }
+    for (const id of ['dd-ok', 'dd-bad']) expect((await cordon(r, ['delete', '--force', id])).code).toBe(0);
+    expect(leftovers(b.dir, r)).toEqual([]);
+  });
 
   it('with no record in the log either: delete --force removes the state dir and says what it could not know', async () => {
     const dir = join(root, 'dmg-orphan');

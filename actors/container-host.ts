@@ -22,8 +22,8 @@ import type { CommandSpec } from '../machines/lifecycle.js';
 import { toLifecycleError } from './errors.js';
 import { EventRecorder, type LoggedState, defaultHostId, openRecorderJournal } from './event-recorder.js';
 import { type Reconciled, reconcile } from './reconcile.js';
-import { type ContainerRecord, StateRoot } from './state-dir.js';
-import { StateCorruptError, isDamagedState, recordProblem } from './state-file.js';
+import { StateRoot } from './state-dir.js';
+import { StateCorruptError, isDamagedState } from './state-file.js';
 import type { UpdateParams } from './verbs/cgroups.js';
 import type { VerbContext } from './verbs/context.js';
 import type { CreateRequest, CreatedContainer } from './verbs/create.js';
@@ -371,7 +371,8 @@ export class ContainerHost implements VerbContext {
    * not have (a crashed create's state dir) is removed too; then only force makes that a success.
    */
   async destroy(id: string, p: DestroyParams = {}): Promise<void> {
-    if (p.force) await this.repairDamagedState(id);
+    // A damaged state.json is written again from the log first, so a forced delete still finds what to remove.
+    if (p.force) await (await VERBS.destroy()).repairDamagedState(this, id);
     try {
       await this.command(id, { type: 'destroy', force: p.force }, p);
     } catch (e) {
@@ -379,29 +380,6 @@ export class ContainerHost implements VerbContext {
       if (!(e instanceof LifecycleError) || e.code !== 'ContainerNotExists') throw e;
       if (this.state.exists(id)) await (await VERBS.destroy()).removeLeftovers(this, id);
       if (!p.force) throw e;
-    }
-  }
-
-  /**
-   * Before a forced delete: a damaged state.json is written again from the record its `create` fact carried
-   * (state.json is written once, at create, with that very record), so the delete finds its process, cgroups and
-   * network as usual; without such a record the file goes, and the delete removes the state dir and records what
-   * the log needs (its processes and cgroups are not known: a warning says so).
-   */
-  private async repairDamagedState(id: string): Promise<void> {
-    try {
-      this.state.read(id);
-      return;
-    } catch (e) {
-      if (!isDamagedState(e)) throw e;
-      const fromLog = await this.recorder.createdRecordOf(id);
-      if (fromLog && recordProblem(fromLog, id) === undefined) {
-        this.state.write(fromLog as unknown as ContainerRecord);
-        this.warn(`${e.message}; written again from its create event, to delete it`);
-      } else {
-        fs.rmSync(e.file, { force: true });
-        this.warn(`${e.message}; the log has no record of it either: its state dir is removed, its processes and cgroups (if any) are not known`);
-      }
     }
   }
 

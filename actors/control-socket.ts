@@ -91,7 +91,9 @@ async function handle(sup: Supervisor, conn: number, log: ControlLog): Promise<v
   let delivered = !peerHungUp(conn);
   if (delivered) {
     try {
-      fs.writeSync(conn, JSON.stringify(reply));
+      const text = JSON.stringify(reply);
+      crashPoint('control-socket:mid-answer', () => fs.writeSync(conn, text.slice(0, text.length >> 1)));
+      fs.writeSync(conn, text);
     } catch {
       delivered = false; // EPIPE, ECONNRESET: the caller went away
     }

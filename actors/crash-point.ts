@@ -14,15 +14,25 @@ export const CRASH_POINTS = [
   'control-socket:before-create',
   /** The daemon's control socket: the container created and recorded, before the answer is written. */
   'control-socket:after-create',
+  /** The daemon's control socket: half of the answer written (a reply cut short). */
+  'control-socket:mid-answer',
 ] as const;
 
 /** One crash point. */
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 
-/** SIGKILL this process here when CORDON_CRASH_AT names `point`; nothing otherwise. */
-export function crashPoint(point: CrashPoint, env: NodeJS.ProcessEnv = process.env): void {
+/** Whether CORDON_CRASH_AT names `point`. */
+export function crashArmed(point: CrashPoint, env: NodeJS.ProcessEnv = process.env): boolean {
   const armed = env[CRASH_AT_ENV];
-  if (armed === undefined || armed === '') return;
-  if (!armed.split(',').map((s) => s.trim()).includes(point)) return;
+  return armed !== undefined && armed !== '' && armed.split(',').map((s) => s.trim()).includes(point);
+}
+
+/**
+ * SIGKILL this process here when CORDON_CRASH_AT names `point` (after `first`, the part of the step done before
+ * the crash, such as half of a write); nothing otherwise.
+ */
+export function crashPoint(point: CrashPoint, first?: () => void): void {
+  if (!crashArmed(point)) return;
+  first?.();
   process.kill(process.pid, 'SIGKILL');
 }

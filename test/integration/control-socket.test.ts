@@ -124,6 +124,23 @@ describe('a daemon that dies in the middle of a create request', () => {
     expect(leftBehind(b, root, 'ka-1')).toEqual([]);
   });
 
+  it('SIGKILLed halfway through its answer (run -d): the cut reply is not a JSON error; the container is created and runs', async () => {
+    const root = freshRoot('crash-mid');
+    const b = bundle(['sleep', '1000']);
+    const d = await daemon(root, { CORDON_CRASH_AT: 'control-socket:mid-answer' });
+    const c = await cordon(root, ['run', '-d', '-b', b.dir, 'km-1']);
+    expect((await d.done).signal).toBe('SIGKILL');
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.stderr).not.toContain('JSON');
+    expect(c.stderr).toMatch(/cordon: warning: the daemon \(.*\) closed the connection before it answered; container km-1 was created \(pid \d+\)/);
+    const st = await stateOf(root, 'km-1');
+    expect(st.status).toBe('running');
+    expect(actions(root, 'km-1')).toEqual(['create', 'start']);
+    expect((await cordon(root, ['delete', '--force', 'km-1'])).code).toBe(0);
+    expect(alive(st.pid as number)).toBe(false);
+    expect(leftBehind(b, root, 'km-1')).toEqual([]);
+  });
+
   it('SIGKILLed before the create: nothing was created and no daemon is left, so the CLI creates it itself', async () => {
     const root = freshRoot('crash-before');
     const b = bundle(['sleep', '1000']);

@@ -56,12 +56,13 @@ export function controlTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
 
 /**
  * Ask the daemon of `root` to create a container with this process's stdio. Returns undefined when no
- * daemon listens (the caller creates it itself); throws the daemon's error otherwise, or `Timeout` when it
+ * daemon listens (the caller creates it itself; `warn` says why when the daemon died during the request);
+ * throws the daemon's error otherwise, or `Timeout` when it
  * does not answer within {@link controlTimeoutMs}. When the daemon dies before it answers, the state root
  * decides: the container created (a live init parked at its exec fifo) is a success; nothing created with no
  * daemon left is undefined again (the caller creates it); anything else is an error saying what is there.
  */
-export async function createThroughDaemon(root: string, req: Omit<ControlRequest, 'verb'>): Promise<DaemonCreated | undefined> {
+export async function createThroughDaemon(root: string, req: Omit<ControlRequest, 'verb'>, warn: (message: string) => void = () => {}): Promise<DaemonCreated | undefined> {
   const file = path.join(root, CONTROL_SOCKET);
   if (!fs.existsSync(file)) return undefined;
   const timeoutMs = controlTimeoutMs();
@@ -85,7 +86,7 @@ export async function createThroughDaemon(root: string, req: Omit<ControlRequest
     fs.closeSync(conn); // after a Timeout, the daemon sees the hangup and creates nothing
   }
   const parsed = parseReply(reply);
-  if (!parsed) return outcomeWithoutAnswer(root, file, req.id);
+  if (!parsed) return outcomeWithoutAnswer(root, file, req.id, warn);
   if (parsed.error) throw new LifecycleError(isErrorCode(parsed.error.code) ? parsed.error.code : 'SystemError', parsed.error.message);
   return { pid: parsed.pid ?? 0 };
 }
@@ -142,7 +143,7 @@ function daemonListens(file: string): boolean {
  * `delete --force` would) and the caller creates the container itself; with a daemon still listening nothing is
  * touched and the error says what is there.
  */
-async function outcomeWithoutAnswer(root: string, file: string, id: string): Promise<DaemonCreated | undefined> {
+async function outcomeWithoutAnswer(root: string, file: string, id: string, warn: (message: string) => void): Promise<DaemonCreated | undefined> {
   const dead = `the daemon (${file}) closed the connection before it answered`;
   const state = new StateRoot(root);
   let rec;
@@ -167,13 +168,17 @@ async function outcomeWithoutAnswer(root: string, file: string, id: string): Pro
     }
     if (!state.exists(id) && logged === 'not in the log') {
       // Nothing of it exists: with the daemon gone the caller creates it itself, as with no daemon at all.
-      if (!daemonListens(file)) return undefined;
+      if (!daemonListens(file)) {
+        warn(`${dead}; nothing was created and no daemon listens any more: container ${id} is created here`);
+        return undefined;
+      }
       throw new LifecycleError('SystemError', `create ${id}: ${dead}; nothing was created`);
     }
     const found = `${rec ? `state.json (status ${status})` : state.exists(id) ? `${state.dir(id)} without state.json` : 'no state dir'}, the log: ${logged}`;
     if (daemonListens(file)) throw new LifecycleError('SystemError', `create ${id}: ${dead}, in the middle of the create (${found}); \`cordon delete --force ${id}\` removes what is left`);
     // The daemon is gone: what its create left is removed, and the caller creates the container itself.
     await h.destroy(id, { force: true });
+    warn(`${dead}, in the middle of the create (${found}); what it left is removed and container ${id} is created here`);
     return undefined;
   } finally {
     await h.close();

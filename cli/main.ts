@@ -177,7 +177,7 @@ async function runVerb(verb: string, rest: string[], root: string): Promise<numb
       const id = oneId(p, 'create');
       const req = { id, bundle: str(p, 'bundle') ?? process.cwd(), pidFile: pidFileFlag(p), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket'), network: networkFlag(p), extraFiles: preservedFds(p) };
       // Next to a running daemon, the daemon creates it (with our stdio) and stays its parent.
-      if (daemonCreated(await createThroughDaemon(root, req))) return 0;
+      if (daemonCreated(await createThroughDaemon(root, req, warn))) return 0;
       await withHost(root, (h) => h.create(id, req));
       return 0;
     }
@@ -189,7 +189,7 @@ async function runVerb(verb: string, rest: string[], root: string): Promise<numb
       const id = oneId(p, 'run');
       const detach = bool(p, 'detach');
       const req = { bundle: str(p, 'bundle') ?? process.cwd(), pidFile: pidFileFlag(p), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket'), network: networkFlag(p), extraFiles: preservedFds(p) };
-      if (detach && daemonCreated(await createThroughDaemon(root, { id, ...req }))) {
+      if (detach && daemonCreated(await createThroughDaemon(root, { id, ...req }, warn))) {
         await withHost(root, (h) => h.start(id));
         return 0;
       }

@@ -148,6 +148,7 @@ describe('a daemon that dies in the middle of a create request', () => {
     const c = await cordon(root, ['create', '-b', b.dir, 'kb-1']);
     expect((await d.done).signal).toBe('SIGKILL');
     expect(c.code, c.stderr).toBe(0);
+    expect(c.stderr).toContain(`cordon: warning: the daemon (${join(root, 'cordon.sock')}) closed the connection before it answered; nothing was created and no daemon listens any more: container kb-1 is created here`);
     const st = await stateOf(root, 'kb-1');
     expect(st.status).toBe('created');
     expect(alive(st.pid as number)).toBe(true);

@@ -30,8 +30,8 @@ export type ListedState = Omit<OciState, 'status'> & { status: OciStatus | 'unkn
 
 /**
  * OCI states of every container under the root (a create in progress, without state.json, is not listed: as
- * runc). One whose state.json is damaged is listed with status `unknown` (runc leaves it out and says so on
- * stderr; cordon also says so, through `onDamaged`, and keeps it visible so that `delete --force` is found).
+ * runc). One whose state.json is damaged is listed with status `unknown` and reported through `onDamaged`
+ * (runc 1.1.5's list leaves it out without a word; cordon keeps it visible so that `delete --force` is found).
  */
 export function listStates(state: StateRoot, onDamaged?: (e: StateCorruptError) => void): ListedState[] {
   const out: ListedState[] = [];

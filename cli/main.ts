@@ -217,7 +217,7 @@ async function runVerb(verb: string, rest: string[], root: string): Promise<numb
     case 'list':
     case 'ps-list': {
       const p = parseArgs(rest, [{ name: 'format', short: ['f'] }, { name: 'quiet', short: ['q'], bool: true }]);
-      // A damaged state.json is listed with status "unknown" and named on stderr (runc: `load container ID: ...`).
+      // A damaged state.json is listed with status "unknown" and named on stderr (as runc's state says: `load container ID: ...`).
       const states = listStates(new StateRoot(root), (e) => warn(`load container ${e.id}: ${e.message}`));
       printList(states, str(p, 'format') ?? 'table', bool(p, 'quiet'));
       return 0;

@@ -25,6 +25,7 @@ import { toLifecycleError } from './errors.js';
 import { EventRecorder, type LoggedState, defaultHostId, openRecorderJournal } from './event-recorder.js';
 import { type Reconciled, reconcile } from './reconcile.js';
 import { StateRoot } from './state-dir.js';
+import { StateCorruptError, isDamagedState } from './state-file.js';
 import type { UpdateParams } from './verbs/cgroups.js';
 import type { VerbContext } from './verbs/context.js';
 import type { CreateRequest, CreatedContainer } from './verbs/create.js';
@@ -482,9 +483,12 @@ export class ContainerHost implements VerbContext {
   async destroy(id: string, p: DestroyParams = {}): Promise<void> {
     this.state.dir(id);
     await this.withLock(id, async (lock) => {
+      // A damaged state.json is written again from the log first, so a forced delete still finds what to remove.
+      if (p.force) await (await VERBS.destroy()).repairDamagedState(this, id);
       try {
         await this.dispatchLocked(id, { type: 'destroy', force: p.force }, p, lock);
       } catch (e) {
+        if (isDamagedState(e)) throw new StateCorruptError(e.id, e.file, `${e.problem} (delete --force removes it)`);
         // What was left of it (a crashed create's state dir) went when the lock was taken.
         if (!(e instanceof LifecycleError) || e.code !== 'ContainerNotExists' || !p.force) throw e;
       }

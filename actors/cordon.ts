@@ -179,10 +179,10 @@ export class Cordon {
     return new Container(id, this);
   }
 
-  /** What opening found: containers re-adopted, recorded as exited while nothing watched, unchanged. */
+  /** What opening found: containers re-adopted, recorded as exited while nothing watched, unchanged, with a damaged state file. */
   get recovery(): Readonly<RecoveryReport> {
     const r = supervisorOf(this).recovery;
-    return { adopted: [...r.adopted], exitedWhileDown: [...r.exitedWhileDown], unchanged: [...r.unchanged], restoredRecords: [...r.restoredRecords] };
+    return { adopted: [...r.adopted], exitedWhileDown: [...r.exitedWhileDown], unchanged: [...r.unchanged], restoredRecords: [...r.restoredRecords], damaged: [...r.damaged] };
   }
 
   /** Ids of all containers. */

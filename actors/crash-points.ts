@@ -8,8 +8,8 @@
  */
 import { LifecycleError } from '../errors/index.js';
 
-/** Every named step, in the order each verb passes them. `<verb>:intent` follows the intent written; `<verb>:done` the outcome recorded. */
-export const CRASH_POINTS = [
+/** Every named step of the verbs, in the order each verb passes them. `<verb>:intent` follows the intent written; `<verb>:done` the outcome recorded. */
+export const VERB_CRASH_POINTS = [
   'create:intent', 'create:cgroups', 'create:spawned', 'create:state', 'create:done',
   'start:intent', 'start:recorded', 'start:released', 'start:done',
   'pause:intent', 'pause:frozen', 'pause:done',
@@ -20,6 +20,15 @@ export const CRASH_POINTS = [
   'update:intent', 'update:recorded', 'update:done',
 ] as const;
 
+/**
+ * The daemon's control socket: a create request read before anything is done for it; the container created
+ * and recorded before the answer is written; half of the answer written (a reply cut short).
+ */
+export const CONTROL_SOCKET_CRASH_POINTS = ['control-socket:before-create', 'control-socket:after-create', 'control-socket:mid-answer'] as const;
+
+/** Every named step. */
+export const CRASH_POINTS = [...VERB_CRASH_POINTS, ...CONTROL_SOCKET_CRASH_POINTS] as const;
+
 /** A named step of a verb. */
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 
@@ -29,9 +38,13 @@ const FAIL = parse(process.env.CORDON_FAIL_AT);
 
 const matches = (names: string[], p: string) => names.some((n) => n === p || (n.endsWith(':*') && p.startsWith(n.slice(0, -1))));
 
-/** Pass a named step: dies here when CORDON_CRASH_AT names it, throws an injected failure when CORDON_FAIL_AT does. */
-export function crashPoint(p: CrashPoint): void {
+/**
+ * Pass a named step: dies here when CORDON_CRASH_AT names it (after `first`, the part of the step done before the
+ * crash, such as half of a write), throws an injected failure when CORDON_FAIL_AT does.
+ */
+export function crashPoint(p: CrashPoint, first?: () => void): void {
   if (CRASH.length && matches(CRASH, p)) {
+    first?.();
     process.stderr.write(`cordon: crash point ${p}: killing this process (CORDON_CRASH_AT)\n`);
     process.kill(process.pid, 'SIGKILL');
   }

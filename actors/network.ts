@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from './state-file.js';
 import type { CniConfList, NetworkPlan } from '../config/network.js';
 import { openPidfd, pidfdSignal } from '../kernel/index.js';
 import { closeFd } from '../kernel/index.js';
@@ -24,9 +25,7 @@ const FILE = 'network.json';
 
 /** Write network.json atomically (setup, as it goes; a supervisor restoring a lost state dir). */
 export function writeNetworkRecord(dir: string, rec: NetworkRecord): void {
-  const tmp = path.join(dir, `.${FILE}.${process.pid}`);
-  fs.writeFileSync(tmp, JSON.stringify(rec) + '\n', { mode: 0o600 });
-  fs.renameSync(tmp, path.join(dir, FILE));
+  writeFileAtomic(path.join(dir, FILE), JSON.stringify(rec) + '\n', `container ${path.basename(dir)}: network record`);
 }
 
 /** The network record in a state dir, if the container has a network. */

@@ -6,7 +6,8 @@
 import { LifecycleError } from '../errors/index.js';
 import type { CgroupStats } from '../kernel/index.js';
 import { type InterfaceStats, interfaceStats } from './runc-events.js';
-import type { OciState, StateRoot } from './state-dir.js';
+import { OCI_VERSION, type OciState, type OciStatus, type StateRoot } from './state-dir.js';
+import { type StateCorruptError, isDamagedState } from './state-file.js';
 import { cgroupOf } from './verbs/cgroups.js';
 import { notRunning } from '../machines/commands.js';
 
@@ -21,11 +22,29 @@ export function ociStateOf(state: StateRoot, id: string): OciState {
   return state.ociState(state.require(id));
 }
 
-/** OCI states of every container under the root (a create in progress, without state.json, is not listed: as runc). */
-export function listStates(state: StateRoot): OciState[] {
-  const out: OciState[] = [];
+/**
+ * A container as `list` shows it: its OCI state, or — its state.json damaged — status `unknown`, pid 0, empty
+ * bundle and times, and `error` saying what is wrong with the file.
+ */
+export type ListedState = Omit<OciState, 'status'> & { status: OciStatus | 'unknown'; error?: string };
+
+/**
+ * OCI states of every container under the root (a create in progress, without state.json, is not listed: as
+ * runc). One whose state.json is damaged is listed with status `unknown` and reported through `onDamaged`
+ * (runc 1.1.5's list leaves it out without a word; cordon keeps it visible so that `delete --force` is found).
+ */
+export function listStates(state: StateRoot, onDamaged?: (e: StateCorruptError) => void): ListedState[] {
+  const out: ListedState[] = [];
   for (const id of state.list()) {
-    const rec = state.read(id);
+    let rec;
+    try {
+      rec = state.read(id);
+    } catch (e) {
+      if (!isDamagedState(e)) throw e;
+      onDamaged?.(e);
+      out.push({ ociVersion: OCI_VERSION, id, pid: 0, status: 'unknown', bundle: '', rootfs: '', created: '', owner: '', error: e.message });
+      continue;
+    }
     if (rec) out.push(state.ociState(rec));
   }
   return out;

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { type StoredConfig, decodeStoredConfig } from '../config/stored-config.js';
 import { LifecycleError } from '../errors/index.js';
 import { isSameProcess, openCgroupManager } from '../kernel/index.js';
+import { StateCorruptError, parseProblem, recordProblem, writeFileAtomic } from './state-file.js';
 
 function isFrozen(paths: Record<string, string>): boolean {
   try {
@@ -15,6 +16,11 @@ function isFrozen(paths: Record<string, string>): boolean {
   } catch {
     return false;
   }
+}
+
+function errnoOf(e: unknown): { errno?: number } {
+  const n = (e as { errno?: unknown }).errno;
+  return typeof n === 'number' ? { errno: Math.abs(n) } : {};
 }
 
 /** OCI statuses, plus `paused` as runc reports it. */
@@ -109,22 +115,26 @@ export class StateRoot {
     return d;
   }
 
-  /** Write state.json atomically. */
-  write(rec: ContainerRecord): void {
-    const d = this.dir(rec.id);
-    const tmp = path.join(d, `.state.json.${process.pid}`);
-    try {
-      fs.writeFileSync(tmp, JSON.stringify(rec) + '\n', { mode: 0o600 });
-      fs.renameSync(tmp, path.join(d, 'state.json'));
-    } catch (e) {
-      fs.rmSync(tmp, { force: true }); // a full disk leaves no half-written state file behind
-      throw e;
-    }
+  /** Path of container `id`'s state.json. */
+  file(id: string): string {
+    return path.join(this.dir(id), 'state.json');
   }
 
-  /** Read state.json; undefined when there is none (no such container, or a create that has not written it). */
+  /**
+   * Write state.json atomically; a disk that refuses it (ENOSPC, EIO, ...) is a SystemError naming the file and
+   * errno, and leaves no half-written file.
+   */
+  write(rec: ContainerRecord): void {
+    writeFileAtomic(this.file(rec.id), JSON.stringify(rec) + '\n', `container ${rec.id}`);
+  }
+
+  /**
+   * Read state.json; undefined when there is none (no such container, or a create that has not written it).
+   * A file that is there but unusable (empty, truncated, not JSON, a field missing or of the wrong type) is a
+   * {@link StateCorruptError} naming the file and what is wrong.
+   */
   read(id: string): ContainerRecord | undefined {
-    const file = path.join(this.dir(id), 'state.json');
+    const file = this.file(id);
     let st: fs.Stats | undefined;
     try {
       st = fs.statSync(file, { throwIfNoEntry: false });
@@ -144,9 +154,15 @@ export class StateRoot {
       text = fs.readFileSync(file, 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
-      throw e;
+      throw new LifecycleError('SystemError', `read the state of container ${id}: ${(e as Error).message}`, { cause: e, ...errnoOf(e) });
     }
-    const rec = JSON.parse(text) as ContainerRecord;
+    const { value, problem } = parseProblem(text);
+    const wrong = problem ?? recordProblem(value, id);
+    if (wrong !== undefined) {
+      this.records.delete(id);
+      throw new StateCorruptError(id, file, wrong);
+    }
+    const rec = value as ContainerRecord;
     this.records.set(id, { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, rec });
     return rec;
   }

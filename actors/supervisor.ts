@@ -18,6 +18,7 @@ import { LifecycleError } from '../errors/index.js';
 import type { ContainerContext, ContainerStateName } from '../machines/container.js';
 import { type ContainerActor, ContainerHost } from './container-host.js';
 import { toLifecycleError } from './errors.js';
+import { isDamagedState } from './state-file.js';
 import type { CreateOptions } from './verbs/create.js';
 import { defaultHostId, openRecorderJournal } from './event-recorder.js';
 import fs from 'node:fs';
@@ -52,13 +53,18 @@ export interface RecoveryReport {
   unchanged: string[];
   /** Containers whose state.json was rebuilt from their `create` event (the state dir was lost, the process lives). */
   restoredRecords: string[];
+  /**
+   * Containers whose state.json is damaged (StateCorrupt, reported through onError): not held, so recovery and
+   * the other containers go on; `delete --force` removes them.
+   */
+  damaged: string[];
 }
 
 /** The supervisor of one host's containers. */
 export class Supervisor {
   /** The host's containers as actors: every verb goes through them. */
   readonly containers: ContainerHost;
-  readonly recovery: RecoveryReport = { adopted: [], exitedWhileDown: [], unchanged: [], restoredRecords: [] };
+  readonly recovery: RecoveryReport = { adopted: [], exitedWhileDown: [], unchanged: [], restoredRecords: [], damaged: [] };
   #outbox?: JetStreamOutbox;
   #ownedStore?: EventStore;
   #sweep?: NodeJS.Timeout;
@@ -93,7 +99,7 @@ export class Supervisor {
       containers = await ContainerHost.open({ root, store, host, watch: 'all', inspect: opts.inspect, onError: opts.onError, onWarning: opts.onWarning });
       const s = new Supervisor(containers, outbox, opts.store ? undefined : store);
       await containers.recoverAbandoned();
-      await s.recover();
+      await s.recover(opts.onError);
       s.sweepAbandoned(opts.onError);
       return s;
     } catch (e) {
@@ -119,10 +125,19 @@ export class Supervisor {
   }
 
   /** Rebuild every container from the log, make it agree with the kernel, hold its actor. */
-  private async recover(): Promise<void> {
+  private async recover(onError?: (e: Error) => void): Promise<void> {
     for (const [id, st] of await this.containers.recorder.all()) {
       if (st.value === 'destroyed' || st.value === 'creating') continue;
-      const found = await this.containers.recover(id);
+      let found;
+      try {
+        found = await this.containers.recover(id);
+      } catch (e) {
+        // One container's damaged state file does not keep the host's supervisor from starting.
+        if (!isDamagedState(e)) throw e;
+        this.recovery.damaged.push(id);
+        onError?.(new LifecycleError('StateCorrupt', `recover ${id}: ${e.message}; it is not supervised (delete --force removes it)`, { cause: e }));
+        continue;
+      }
       if (found.includes('restored-record')) this.recovery.restoredRecords.push(id);
       if (found.includes('adopted')) this.recovery.adopted.push(id);
       else if (found.includes('exited-while-down')) this.recovery.exitedWhileDown.push(id);

@@ -58,9 +58,9 @@ async function startSupervision(root: string, o: DaemonNats): Promise<{ sup: Sup
 export async function runDaemon(root: string, o: DaemonNats = {}): Promise<number> {
   const { sup, stop: stopSupervision } = await startSupervision(root, o);
   // CLI `create` / `run -d` next to the daemon go through this socket, so the daemon is their parent.
-  const stopServing = serveControlSocket(sup, root);
+  const stopServing = serveControlSocket(sup, root, (m) => process.stderr.write(`cordon daemon: ${m}\n`));
   const r = sup.recovery;
-  process.stderr.write(`cordon daemon: supervising ${sup.ids().length} container(s) under ${root}; re-adopted ${r.adopted.length}, exited while down ${r.exitedWhileDown.length}\n`);
+  process.stderr.write(`cordon daemon: supervising ${sup.ids().length} container(s) under ${root}; re-adopted ${r.adopted.length}, exited while down ${r.exitedWhileDown.length}${r.damaged.length ? `; damaged state, not supervised: ${r.damaged.join(', ')}` : ''}\n`);
   if (sup.outbox) {
     const ob = sup.outbox;
     process.stderr.write(`cordon daemon: host ${ob.host}: events to JetStream at ${String(o.nats?.servers)}${ob.report.connected ? '' : ' (not reachable yet: kept in the journal)'}${ob.report.imported ? `; restored ${ob.report.imported} event(s) from it` : ''}\n`);

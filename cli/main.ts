@@ -9,14 +9,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ContainerHost } from '../actors/container-host.js';
 import { toLifecycleError } from '../actors/errors.js';
-import { listStates, ociStateOf } from '../actors/queries.js';
-import { type OciState, StateRoot } from '../actors/state-dir.js';
+import { type ListedState, listStates, ociStateOf } from '../actors/queries.js';
+import { StateRoot } from '../actors/state-dir.js';
+import { isDamagedState } from '../actors/state-file.js';
 import { exitCodeOf, parseSignal, windowSize } from '../kernel/index.js';
 import { type FlagSpec, type ParsedArgs, UsageError, bool, parseArgs, str } from './args.js';
 import { defaultSpecJson } from './spec.js';
 import { cgroupVerb } from './cgroup-verbs.js';
 import { LIFECYCLE_EVENT_FLAGS } from './event-flags.js';
-import { createThroughDaemon } from '../actors/daemon-client.js';
+import { type DaemonCreated, createThroughDaemon } from '../actors/daemon-client.js';
 import type { NetworkConfig } from '../config/network.js';
 
 const GLOBAL_FLAGS: FlagSpec[] = [
@@ -77,10 +78,14 @@ commands:
 global flags:
   --root DIR   state directory (default /run/cordon)
   --host H [--nats URL]   run the verb on host H's supervisor over NATS (URL or CORDON_NATS_URL; auth from CORDON_NATS_*)
+
+environment:
+  CORDON_CONTROL_TIMEOUT_MS   how long create / run -d wait for a running daemon's answer (default 30000)
 `;
 
 /** Run the CLI with argv (without node and script); resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
+  quietOnClosedPipe();
   try {
     return await dispatch(argv);
   } catch (e) {
@@ -90,7 +95,26 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+/** Exit status of a tool whose output pipe was closed (a shell's 128 + SIGPIPE). */
+export const EXIT_CLOSED_PIPE = 141;
+
+/**
+ * `cordon list | head -1`: a write to a closed pipe (EPIPE on stdout or stderr) ends the process at once and
+ * quietly, exit status 141, as a tool killed by SIGPIPE (Node ignores SIGPIPE, so the write fails instead and,
+ * unhandled, would print a stack trace).
+ */
+function quietOnClosedPipe(): void {
+  for (const s of [process.stdout, process.stderr]) {
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(EXIT_CLOSED_PIPE);
+      throw e;
+    });
+  }
+}
+
 function errorText(e: Error): string {
+  // A damaged state.json: the verb and container it stopped (`state web: /run/cordon/web/state.json is damaged: ...`).
+  if (isDamagedState(e)) return `${currentVerb ?? 'read'} ${e.id}: ${e.message}`;
   const issues = (e as { issues?: Array<{ path: string; message: string }> }).issues;
   if (Array.isArray(issues) && issues.length > 1) return `${e.message.split('\n')[0]}\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`;
   return e.message;
@@ -160,7 +184,11 @@ async function daemonNats(rest: string[]): Promise<import('./daemon.js').DaemonN
   return { nats: env, host: str(p, 'host'), inspect: bool(p, 'inspect') || str(p, 'inspect-url') !== undefined, inspectUrl: str(p, 'inspect-url'), policyFile, trustedNetwork };
 }
 
+/** The verb being run, for naming the operation in an error that does not carry it. */
+let currentVerb: string | undefined;
+
 async function runVerb(verb: string, rest: string[], root: string): Promise<number> {
+  currentVerb = verb;
   const viaCgroups = await cgroupVerb(verb, rest, root, withHost);
   if (viaCgroups !== undefined) return viaCgroups;
   switch (verb) {
@@ -169,7 +197,7 @@ async function runVerb(verb: string, rest: string[], root: string): Promise<numb
       const id = oneId(p, 'create');
       const req = { id, bundle: str(p, 'bundle') ?? process.cwd(), pidFile: pidFileFlag(p), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket'), network: networkFlag(p), extraFiles: preservedFds(p) };
       // Next to a running daemon, the daemon creates it (with our stdio) and stays its parent.
-      if (createThroughDaemon(root, req)) return 0;
+      if (daemonCreated(await createThroughDaemon(root, req, warn))) return 0;
       await withHost(root, (h) => h.create(id, req));
       return 0;
     }
@@ -181,7 +209,7 @@ async function runVerb(verb: string, rest: string[], root: string): Promise<numb
       const id = oneId(p, 'run');
       const detach = bool(p, 'detach');
       const req = { bundle: str(p, 'bundle') ?? process.cwd(), pidFile: pidFileFlag(p), noPivot: bool(p, 'no-pivot'), consoleSocket: str(p, 'console-socket'), network: networkFlag(p), extraFiles: preservedFds(p) };
-      if (detach && createThroughDaemon(root, { id, ...req })) {
+      if (detach && daemonCreated(await createThroughDaemon(root, { id, ...req }, warn))) {
         await withHost(root, (h) => h.start(id));
         return 0;
       }
@@ -211,7 +239,9 @@ async function runVerb(verb: string, rest: string[], root: string): Promise<numb
     case 'ps-list': {
       const p = parseArgs(rest, [{ name: 'format', short: ['f'] }, { name: 'quiet', short: ['q'], bool: true }]);
       await recoverAbandoned(root);
-      printList(listStates(new StateRoot(root)), str(p, 'format') ?? 'table', bool(p, 'quiet'));
+      // A damaged state.json is listed with status "unknown" and named on stderr (as runc's state says: `load container ID: ...`).
+      const states = listStates(new StateRoot(root), (e) => warn(`load container ${e.id}: ${e.message}`));
+      printList(states, str(p, 'format') ?? 'table', bool(p, 'quiet'));
       return 0;
     }
     case 'spec': {
@@ -353,6 +383,12 @@ function networkFlag(p: ParsedArgs): NetworkConfig | undefined {
   }
 }
 
+/** Whether the daemon created it; when it died before answering and the container is there anyway, say so. */
+function daemonCreated(r: DaemonCreated | undefined): boolean {
+  if (r?.recovered) warn(r.recovered);
+  return r !== undefined;
+}
+
 function warn(message: string): void {
   process.stderr.write(`cordon: warning: ${message}\n`);
 }
@@ -362,7 +398,7 @@ function oneId(p: ParsedArgs, verb: string): string {
   return p.args[0];
 }
 
-function printList(states: OciState[], format: string, quiet: boolean): void {
+function printList(states: ListedState[], format: string, quiet: boolean): void {
   if (quiet) {
     for (const s of states) process.stdout.write(`${s.id}\n`);
     return;

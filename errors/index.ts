@@ -18,7 +18,8 @@ export const ERROR_CODES = [
   'SystemError',
   // cordon: a container busy with another operation, a request refused before it reached a container, a verb
   // this build cannot do, the event log (a fact that could not be written, a damaged log, another writer), NATS
-  // (PermissionDenied: the server's subject permissions, or the command policy — the rule named — refused it)
+  // (PermissionDenied: the server's subject permissions, or the command policy — the rule named — refused it),
+  // a container's damaged state file
   'ContainerBusy',
   'BadRequest',
   'UnknownVerb',
@@ -31,6 +32,7 @@ export const ERROR_CODES = [
   'Timeout',
   'NoResponders',
   'PermissionDenied',
+  'StateCorrupt',
 ] as const;
 
 /** One error code. */

@@ -44,9 +44,9 @@ export { SIGNALS, parseSignal, signalName } from './process/signals.js';
 export { capabilityNumber } from '../config/linux/capability-names.js';
 
 // Files, sockets, terminals
-export { mkfifo, closeFd, watchReadable, type ReadableWatch } from './io/fd.js';
+export { mkfifo, closeFd, watchReadable, pollFd, POLL, type ReadableWatch } from './io/fd.js';
 export { tryFileLock, unlockFile, withFileLock } from './io/file-lock.js';
-export { acceptUnix, connectUnix, listenUnix, recvFds, sendFds } from './io/unix-socket.js';
+export { acceptUnix, connectUnix, listenUnix, peerHungUp, recvFds, sendFds } from './io/unix-socket.js';
 export { pumpPty, setWindowSize, windowSize } from './io/pty.js';
 
 // Networks

@@ -16,6 +16,7 @@ import { runHooks } from '../hook-runner.js';
 import { type NetworkRecord, networkSummary, setupNetwork, teardownNetwork } from '../network.js';
 import { type ContainerRecord, rfc3339Nano } from '../state-dir.js';
 import { crashPoint } from '../crash-points.js';
+import { writeFileAtomic } from '../state-file.js';
 import type { VerbContext } from './context.js';
 
 /** What a user sets to create a container (the library's and the command service's options). */
@@ -45,6 +46,11 @@ export interface CreateRequest extends CreateOptions {
   extraFiles?: readonly number[];
   /** For process.terminal without a console socket: keep the master here (a foreground run drives it). */
   keepTerminal?: boolean;
+  /**
+   * Called right before the container's process is spawned (cgroups made, nothing running yet): throwing
+   * abandons the create, undone like any failed step (the control socket checks its caller is still there).
+   */
+  beforeSpawn?: () => void;
 }
 
 /** A container just created by this process. */
@@ -127,6 +133,7 @@ export class ContainerBuilder {
     const onSetup = network ? async (pid: number) => {
       this.netRec = await setupNetwork(dir, id, pid, network);
     } : undefined;
+    req.beforeSpawn?.();
     const init = (this.init = spawnContainer(setup, { startGate: 'fifo', execFifoFd: this.fifoFd, stdio: req.stdio, extraFiles: req.extraFiles, seccompState, cgroupJoin: cg.joinTargets(), onSetup, onPrestart }));
     fs.closeSync(this.fifoFd);
     this.fifoFd = -1;
@@ -198,8 +205,5 @@ export class ContainerBuilder {
 }
 
 function writePidFile(file: string, pid: number): void {
-  const abs = path.resolve(file);
-  const tmp = `${abs}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, String(pid));
-  fs.renameSync(tmp, abs);
+  writeFileAtomic(path.resolve(file), String(pid), 'pid file (--pid-file)', 0o644);
 }

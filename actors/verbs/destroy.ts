@@ -4,11 +4,14 @@
  * `destroy` fact recorded and its state dir removed; the poststop hooks of create's config run last
  * (failures are warnings). The order keeps the log and the kernel agreeing at every step a crash or a
  * failed append can stop: a `destroy` that cannot be recorded leaves a stopped container with its state dir.
+ * A forced delete of a container whose state.json is damaged first writes it again from the log's record.
  */
+import fs from 'node:fs';
 import { SIGNALS, type CgroupManager, type ExitStatus, openPidfd, pidfdSignal, reapZombieChild, waitPidfd } from '../../kernel/index.js';
 import { runHooks } from '../hook-runner.js';
 import { openNetns, teardownNetwork } from '../network.js';
 import { type ContainerRecord, storedConfigOf } from '../state-dir.js';
+import { isDamagedState, recordProblem } from '../state-file.js';
 import { cgroupOf } from './cgroups.js';
 import { crashPoint } from '../crash-points.js';
 import type { VerbContext } from './context.js';
@@ -149,4 +152,27 @@ async function killAndWait(rec: ContainerRecord): Promise<ExitStatus | null> {
     // exited meanwhile
   }
   return waitPidfd(pidfd, 10_000);
+}
+
+/**
+ * Before a forced delete: a damaged state.json is written again from the record its `create` fact carried
+ * (state.json is written once, at create, with that very record), so the delete finds its process, cgroups and
+ * network as usual; without such a record the file goes, and the delete removes the state dir and records what
+ * the log needs (its processes and cgroups are not known: a warning says so).
+ */
+export async function repairDamagedState(ctx: VerbContext, id: string): Promise<void> {
+  try {
+    ctx.state.read(id);
+    return;
+  } catch (e) {
+    if (!isDamagedState(e)) throw e;
+    const fromLog = await ctx.recorder.createdRecordOf(id);
+    if (fromLog && recordProblem(fromLog, id) === undefined) {
+      ctx.state.write(fromLog as unknown as ContainerRecord);
+      ctx.warn(`${e.message}; written again from its create event, to delete it`);
+    } else {
+      fs.rmSync(e.file, { force: true });
+      ctx.warn(`${e.message}; the log has no record of it either: its state dir is removed, its processes and cgroups (if any) are not known`);
+    }
+  }
 }

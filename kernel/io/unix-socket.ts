@@ -5,6 +5,7 @@
 import { C, allocNative, fail, freeNative, koffi, libc } from '../sys/libc.js';
 import { ERRNO } from '../sys/numbers.js';
 import { SOCK } from '../sys/flags.js';
+import { POLL, pollFd } from './fd.js';
 
 const AF_UNIX = 1;
 const SOL_SOCKET = 1;
@@ -133,4 +134,13 @@ export function acceptUnix(fd: number): number {
     fail('accept4');
   }
   return c;
+}
+
+/**
+ * Whether the peer of a connected stream socket is gone: it closed its end (it exited, or gave up waiting) or
+ * shut down its writing side. Looks without waiting (POLLRDHUP, POLLHUP, POLLERR); data still queued from it
+ * does not hide the hangup.
+ */
+export function peerHungUp(sock: number): boolean {
+  return (pollFd(sock, POLL.RDHUP, 0) & (POLL.RDHUP | POLL.HUP | POLL.ERR | POLL.NVAL)) !== 0;
 }

@@ -51,8 +51,18 @@ export function removeIoDir(): void {
   rmSync(ioDir, { recursive: true, force: true });
 }
 
+/** Options of a command: its cwd, how long it may run, variables added to its environment, its stdout fd. */
+export interface CmdOptions {
+  cwd?: string;
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+  /** An fd for its stdout (or stderr) instead of a fresh file (that output is then not captured). */
+  stdoutFd?: number;
+  stderrFd?: number;
+}
+
 /** Start a command with stdout/stderr in fresh files; `done` resolves when it exits (killed after timeoutMs). */
-export function start(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Running {
+export function start(cmd: string, args: string[], opts: CmdOptions = {}): Running {
   const n = ++ioSeq;
   const stdoutFile = join(ioDir, `${n}.out`);
   const stderrFile = join(ioDir, `${n}.err`);
@@ -61,7 +71,7 @@ export function start(cmd: string, args: string[], opts: { cwd?: string; timeout
   const t0 = performance.now();
   let child: ChildProcess;
   try {
-    child = spawn(cmd, args, { cwd: opts.cwd, env: { ...cliEnv(), ...opts.env }, stdio: ['ignore', out, err] });
+    child = spawn(cmd, args, { cwd: opts.cwd, env: { ...cliEnv(), ...opts.env }, stdio: ['ignore', opts.stdoutFd ?? out, opts.stderrFd ?? err] });
   } finally {
     closeSync(out);
     closeSync(err);
@@ -90,27 +100,27 @@ export function stateEntries(root: string): string[] {
 }
 
 /** Run a command to its exit. */
-export function exec(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<CmdResult> {
+export function exec(cmd: string, args: string[], opts: CmdOptions = {}): Promise<CmdResult> {
   return start(cmd, args, opts).done;
 }
 
 /** `node bin/cordon.js --root ROOT ...args` in the background. */
-export function startCordon(root: string, args: string[], opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Running {
+export function startCordon(root: string, args: string[], opts: CmdOptions = {}): Running {
   return start(process.execPath, [CLI, '--root', root, ...args], opts);
 }
 
 /** `node bin/cordon.js --root ROOT ...args` to its exit. */
-export function cordon(root: string, args: string[], opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CmdResult> {
+export function cordon(root: string, args: string[], opts: CmdOptions = {}): Promise<CmdResult> {
   return startCordon(root, args, opts).done;
 }
 
 /** `runc --root ROOT ...args` to its exit. */
-export function runc(root: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<CmdResult> {
+export function runc(root: string, args: string[], opts: CmdOptions = {}): Promise<CmdResult> {
   return exec('runc', ['--root', root, ...args], opts);
 }
 
 /** `runc --root ROOT ...args` in the background. */
-export function startRunc(root: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Running {
+export function startRunc(root: string, args: string[], opts: CmdOptions = {}): Running {
   return start('runc', ['--root', root, ...args], opts);
 }
 

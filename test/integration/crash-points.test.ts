@@ -9,7 +9,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CRASH_POINTS, type CrashPoint } from '../../actors/crash-points.js';
+import { VERB_CRASH_POINTS as CRASH_POINTS, type CrashPoint } from '../../actors/crash-points.js';
 import { type Bundle, makeBundle } from '../fixtures/bundle.js';
 import { destroyAll } from '../fixtures/containers.js';
 import { cgroupDirsOf, checkInvariants, leftoverIntents, pidsIn } from '../fixtures/invariants.js';

@@ -331,6 +331,11 @@ export class ContainerHost implements VerbContext {
   private async recoverFailed(id: string, lock: ContainerLock, e: unknown): Promise<void> {
     const intent = lock.current();
     if (!intent) return;
+    // Its first fact could not be appended: it did nothing, or undid what it did (the verbs' own rule).
+    if (e instanceof LifecycleError && e.code === 'EventLogFailed' && this.recorder.logged(id).seq === intent.seq) {
+      lock.clear();
+      return;
+    }
     try {
       await (await import('./intent-recovery.js')).recoverIntent(this, id, intent);
       lock.clear();
@@ -388,6 +393,9 @@ export class ContainerHost implements VerbContext {
           await this.recoverLocked(id, lock);
           done.push(id);
         }
+      } catch (e) {
+        // Left for the next process (a full disk, a damaged state file): one container does not stop the others.
+        this.warn(`container ${id}: a verb a dead process left midway could not be finished yet: ${(e as Error).message}`);
       } finally {
         this.locked.delete(id);
         lock.release(settledState(this.recorder.logged(id).state.value) === 'destroyed' && !this.state.exists(id) && !this.actors.has(id));

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { LifecycleError } from '../errors/index.js';
 import { tryFileLock } from '../kernel/index.js';
 import { LOCK_DIR } from './state-dir.js';
+import { errnoPart } from './state-file.js';
 
 /** What a verb in progress wrote before its side effects. */
 export interface Intent {
@@ -85,7 +86,7 @@ export class ContainerLock {
     try {
       for (let done = 0; done < buf.length; ) done += fs.writeSync(this.fd, buf, done, buf.length - done, done);
     } catch (e) {
-      throw lockFileError(this.id, this.file, 'write its intent to', e);
+      throw lockFileError(this.id, this.file, e);
     }
   }
 
@@ -129,9 +130,10 @@ function removeLockFile(file: string): void {
   }
 }
 
-function lockFileError(id: string, file: string, what: string, e: unknown): LifecycleError {
+/** `container web: write /run/cordon/.locks/web: ENOSPC (no space left on device)`. */
+function lockFileError(id: string, file: string, e: unknown): LifecycleError {
   const err = e as NodeJS.ErrnoException;
-  return new LifecycleError('SystemError', `container ${id}: cannot ${what} ${file}: ${err.code ?? err.message}${err.code ? ` (${err.message})` : ''}`, { ...(typeof err.errno === 'number' ? { errno: Math.abs(err.errno) } : {}), cause: e });
+  return new LifecycleError('SystemError', `container ${id}: write ${file}: ${errnoPart(err)}`, { ...(typeof err.errno === 'number' ? { errno: Math.abs(err.errno) } : {}), cause: e });
 }
 
 /** The container locks of one state root. */
@@ -229,7 +231,7 @@ export class ContainerLocks {
         } catch (e) {
           removeLockFile(file);
           fs.closeSync(fd);
-          throw lockFileError(id, file, 'make its lock file', e);
+          throw lockFileError(id, file, e);
         }
       }
       return new ContainerLock(id, file, fd, done);

@@ -88,7 +88,7 @@ export function isDamagedState(e: unknown): e is StateCorruptError {
 }
 
 /** "ENOSPC (no space left on device)" from a Node fs error. */
-function errnoPart(e: NodeJS.ErrnoException): string {
+export function errnoPart(e: NodeJS.ErrnoException): string {
   const text = e.message.replace(/^[A-Z]+: /, '').replace(/, \w+( '.*')?$/, '');
   return e.code ? `${e.code} (${text})` : e.message;
 }

@@ -167,7 +167,9 @@ async function withHost<T>(root: string, f: (h: ContainerHost) => Promise<T>): P
  */
 async function recoverAbandoned(root: string): Promise<void> {
   const { ContainerLocks } = await import('../actors/container-lock.js');
-  if (new ContainerLocks(path.resolve(root)).abandoned().length > 0) await withHost(root, (h) => h.recoverAbandoned());
+  if (new ContainerLocks(path.resolve(root)).abandoned().length === 0) return;
+  // A read-only verb still answers when the recovery cannot be done now (a full disk): it says so.
+  await withHost(root, (h) => h.recoverAbandoned()).catch((e: Error) => warn(`verbs left midway were not finished yet: ${e.message}`));
 }
 
 /** `daemon [--nats URL] [--host ID]`: NATS from the flag or CORDON_NATS_URL (credentials from CORDON_NATS_*). */

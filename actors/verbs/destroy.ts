@@ -69,7 +69,14 @@ export async function destroyContainer(ctx: VerbContext, id: string, p: DestroyP
  * No fact: the log never had this container, or has it destroyed already.
  */
 export async function removeLeftovers(ctx: VerbContext, id: string): Promise<void> {
-  const rec = ctx.state.read(id);
+  let rec: ContainerRecord | undefined;
+  try {
+    rec = ctx.state.read(id);
+  } catch (e) {
+    // A damaged state file of a container the log does not have: nothing in it can be trusted to kill or remove.
+    if (!isDamagedState(e)) throw e;
+    ctx.warn(`${(e as Error).message}; the log has no record of it either: its state dir is removed, its processes and cgroups (if any) are not known`);
+  }
   const live = rec !== undefined && ctx.state.status(rec) !== 'stopped';
   const netns = rec && live ? openNetns(rec.pid, BigInt(rec.pidStartTime)) : undefined;
   try {

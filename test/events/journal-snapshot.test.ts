@@ -15,7 +15,8 @@ import { JournalCorruptError, type JournalProjection, JournalStore, encodeRecord
 import { MARK_EVERY, readSnapshot, snapshotPathOf } from '../../events/journal-snapshot.js';
 import { type CordonEvent, EVENT_ACTIONS, type EventAction, newEvent } from '../../events/schema.js';
 import { spawnModuleChild } from '../fixtures/child-process.js';
-import { openJournal } from '../../actors/event-recorder.js';
+import { openJournal } from '../../actors/event-recorder.js';import { mulberry32 } from '../fixtures/random.js';
+
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DIST = (rel: string) => pathToFileURL(path.join(ROOT, 'dist', rel)).href;
@@ -34,17 +35,6 @@ afterEach(async () => {
   for (const x of opened.splice(0).reverse()) await x.close();
 });
 
-/** A deterministic random number generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Append `count` records to a journal file directly (fast), continuing its seq: containers mostly live
@@ -64,7 +54,7 @@ function writeRecords(file: string, count: number, seed: number, from: { seq: nu
     ['exit', (i) => ({ exitCode: i % 3, signal: null, oomKilled: false })],
     ['destroy', () => ({})],
   ];
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const perContainer = new Map(from.perContainer);
   const step = new Map<string, number>();
   let seq = from.seq;

@@ -15,7 +15,8 @@ import { JournalStore } from '../../events/journal.js';
 import { type EventFilter, events$, matches } from '../../events/observable.js';
 import { type CordonEvent, type EventAction, type NewEvent, newEvent } from '../../events/schema.js';
 import type { EventStore } from '../../events/store.js';
-import { openJournal } from '../../actors/event-recorder.js';
+import { openJournal } from '../../actors/event-recorder.js';import { mulberry32 } from '../fixtures/random.js';
+
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const tmp = mkdtempSync(path.join(tmpdir(), 'cordon-observable-'));
@@ -280,15 +281,8 @@ describe('the seam between stored and live', () => {
   }, 10_000);
 
   it('many subscribers at random moments while a writer appends: each sees exactly sinceSeq..last', async () => {
-    // mulberry32, seeded: the interleaving is reproducible.
-    let a = 0x5eed;
-    const rnd = () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
+    // Seeded: the interleaving is reproducible.
+    const rnd = mulberry32(0x5eed);
     const s = await fixture();
     const TOTAL = 8 + 300;
     const store = wrap(s, { before: () => tick(Math.floor(rnd() * 4)), after: () => tick(Math.floor(rnd() * 4)) });

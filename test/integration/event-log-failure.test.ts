@@ -16,7 +16,8 @@ import { destroyAll } from '../fixtures/containers.js';
 import { openJournal } from '../../actors/event-recorder.js';
 import { encodeRecord } from '../../events/journal.js';
 import { newEvent } from '../../events/schema.js';
-import { alive, cordon, removeIoDir, stateOf, theFailure } from '../cli/helpers.js';
+import { alive, cordon, removeIoDir, stateOf, theFailure } from '../cli/helpers.js';import { fillFilesystem } from '../fixtures/disk.js';
+
 
 const bundles: Bundle[] = [];
 const mounts: string[] = [];
@@ -77,25 +78,6 @@ async function padJournal(root: string): Promise<void> {
   expect(statSync(file).size % 4096).toBe(0);
 }
 
-/** Fill the filesystem of `dir` up to the last byte; returns the filler file to remove. */
-function fill(dir: string): string {
-  const file = join(dir, 'filler');
-  const fd = openSync(file, 'w');
-  const chunk = Buffer.alloc(64 << 10, 0x55);
-  try {
-    for (let size = chunk.length; size > 0; ) {
-      try {
-        writeSync(fd, chunk, 0, size);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
-        size >>= 1; // fill the last blocks too
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return file;
-}
 
 const freezerState = (id: string) => readFileSync(`/sys/fs/cgroup/freezer/${id}/freezer.state`, 'utf8').trim();
 const cgroupProcs = (id: string) => readFileSync(`/sys/fs/cgroup/pids/${id}/cgroup.procs`, 'utf8').trim().split('\n').filter(Boolean).map(Number);
@@ -113,7 +95,7 @@ describe('a full filesystem under the state root', () => {
     const runPid = (await stateOf(root, run)).pid as number;
     const madePid = (await stateOf(root, made)).pid as number;
     await padJournal(root);
-    const filler = fill(root);
+    const filler = fillFilesystem(root);
     const before = journalOf(root);
 
     const refused = async (args: string[]) => {

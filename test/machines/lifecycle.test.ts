@@ -26,7 +26,8 @@ import {
   reduce,
   transitionFor,
 } from '../../machines/lifecycle.js';
-import { snapshotOf } from '../../machines/snapshot.js';
+import { snapshotOf } from '../../machines/snapshot.js';import { mulberry32 } from '../fixtures/random.js';
+
 
 const STATES: ContainerStateName[] = ['creating', 'created', 'running', 'paused', 'checkpointing', 'checkpointed', 'restoring', 'stopped', 'destroyed'];
 
@@ -328,17 +329,6 @@ function harness(log: FakeLog, opts: { fail?: Set<string>; createPid?: number; s
 }
 
 describe('machine and reducer agree on random command sequences', () => {
-  /** mulberry32: a small seeded PRNG, so a failure is reproducible. */
-  function prng(seed: number) {
-    let a = seed >>> 0;
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
   const FACTS: ContainerEvent[] = [
     { type: 'exited', exitCode: 0, signal: null },
     { type: 'exited', exitCode: 137, signal: 9, oomKilled: true },
@@ -349,7 +339,7 @@ describe('machine and reducer agree on random command sequences', () => {
     isDeepStrictEqual({ pid: a.pid, exit: a.exit, oomEvents: a.oomEvents, execs: a.execs, lastError: a.lastError }, { pid: b.pid, exit: b.exit, oomEvents: b.oomEvents, execs: b.execs, lastError: b.lastError });
 
   it('400 seeded sequences of commands and observed facts: the machine settles where the log is, and takes exactly the legal commands', async () => {
-    const rnd = prng(0xc0ffee);
+    const rnd = mulberry32(0xc0ffee);
     const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)];
     const visited = new Set<string>();
     const taken = new Set<string>();

@@ -9,13 +9,15 @@
  *   CORDON_SOAK_SECONDS=600 npx vitest run test/soak     # the long form (CI runs a short one)
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cordon } from '../../actors/cordon.js';
 import { CommandClient } from '../../client/index.js';
 import { LifecycleError } from '../../errors/index.js';
 import { type Bundle, makeBundle } from '../fixtures/bundle.js';
+import { fillFilesystem } from '../fixtures/disk.js';
 import { checkInvariants } from '../fixtures/invariants.js';
+import { mulberry32 } from '../fixtures/random.js';
 import { NatsServer } from '../fixtures/nats-server.js';
 import { type Running, cordon, errorLines, startCordon } from '../cli/helpers.js';
 
@@ -56,25 +58,13 @@ const EXPECTED = new Set([
   'InvalidState', 'EventLogFailed', 'Timeout', 'NoResponders', 'SystemError',
 ]);
 
-/** A small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const VERBS = ['create', 'create', 'start', 'start', 'pause', 'resume', 'kill', 'delete', 'exec', 'state'] as const;
 type Verb = (typeof VERBS)[number];
 
 /** Run a soak; resolves with its report once everything settled and the invariants were checked. */
 export async function soak(o: SoakOptions): Promise<SoakReport> {
   const log = o.log ?? (() => {});
-  const rand = rng(o.seed ?? 1);
+  const rand = mulberry32(o.seed ?? 1);
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)];
   const ids = Array.from({ length: o.containers }, (_, i) => `soak-${i}`);
   const report: SoakReport = { seconds: o.seconds, containers: o.containers, verbs: { cli: 0, library: 0, nats: 0 }, ok: 0, failures: {}, samples: {}, unexpected: [], daemonKills: 0, natsKills: 0, diskFills: 0, problems: [] };
@@ -187,7 +177,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
           await new Promise((r) => setTimeout(r, 200 + rand() * 800));
           await nats.restart();
         } else if (!filler) {
-          filler = fill(root);
+          filler = fillFilesystem(root);
           report.diskFills++;
           log(`chaos: disk filled (${report.diskFills})`);
           await new Promise((r) => setTimeout(r, 300 + rand() * 1200));
@@ -220,25 +210,6 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
     await nats.stop();
   }
   return report;
-}
-
-/** Fill the filesystem of `dir` to the last byte; returns the filler file. */
-function fill(dir: string): string {
-  const file = join(dir, 'filler');
-  const fd = openSync(file, 'w');
-  const chunk = Buffer.alloc(64 << 10, 0x55);
-  try {
-    for (let size = chunk.length; size > 0; ) {
-      try {
-        writeSync(fd, chunk, 0, size);
-      } catch {
-        size >>= 1;
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return file;
 }
 
 /** The daemon's command policy for the soak: its bundle directory allowed, on the test's unauthenticated loopback server. */

@@ -9,7 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { Issues, type ProcessSetup } from '../../config/index.js';
 import { convertProcess } from '../../config/process.js';
 import { LifecycleError } from '../../errors/index.js';
-import { type ExitStatus, capabilityNumber, spawnExec } from '../../kernel/index.js';
+import { type ExitStatus, capabilityNumber, isSameProcess, spawnExec } from '../../kernel/index.js';
+import { notRunning } from '../../machines/commands.js';
 import { sendToConsoleSocket } from '../foreground.js';
 import { storedConfigOf } from '../state-dir.js';
 import { cgroupOf, storedRecord } from './cgroups.js';
@@ -137,7 +138,9 @@ export async function startExec(ctx: VerbContext, id: string, p: ExecParams): Pr
     spawned = await spawnExec({ pid: rec.pid, pidStartTime: BigInt(rec.pidStartTime), setup, joinCgroups: gate }, proc, { stdio: p.io.stdio, extraFiles: p.io.extraFiles });
   } catch (e) {
     if (recorded !== undefined) await recordFailedStart(ctx, id, execId, recorded, e);
-    // The process never ran; the reason is the append that failed at its gate (the spawn wraps it).
+    // The process never ran; the reason is the append that failed at its gate (the spawn wraps it), or the
+    // container's init died meanwhile (its exit not recorded yet): that is the machine's refusal, not a bad config.
+    if (!notRecorded && !isSameProcess(rec.pid, BigInt(rec.pidStartTime))) throw notRunning(id, 'stopped', 'exec into');
     throw notRecorded ?? e;
   }
   const { handle } = spawned;

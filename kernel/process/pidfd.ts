@@ -26,6 +26,24 @@ const WEXITED = 4;
 const WNOHANG = 1;
 const siginfo = allocNative(128);
 
+/**
+ * Statuses of our children that reapZombieChild reaped, by pid: a spawn handle following the same child then
+ * finds it gone (ECHILD) and takes its status from here instead of waiting for an exit it can no longer see.
+ */
+const reapedHere = new Map<number, ExitStatus>();
+
+/**
+ * Reap our own child `pid` through its pidfd without blocking: its status, or null while it runs. A child another
+ * waiter in this process reaped first has the status that waiter got (code and signal null when none did).
+ */
+export function reapOwnChild(pidfd: number, pid: number): ExitStatus | null {
+  const st = decodeWaitid(pidfd);
+  if (st || koffi.errno() !== ERRNO.ECHILD) return st;
+  const known = reapedHere.get(pid);
+  reapedHere.delete(pid);
+  return known ?? { code: null, signal: null };
+}
+
 /** Reap a child through its pidfd without blocking: its status, or null when it has not exited (or is not our child). */
 export function decodeWaitid(pidfd: number): ExitStatus | null {
   siginfo.view.fill(0);
@@ -71,7 +89,12 @@ export function reapZombieChild(pid: number, startTime: bigint): ExitStatus | nu
   const fd = C.syscall(SYS.pidfd_open, 'int', pid, 'uint', 0) as number;
   if (fd < 0) return null;
   try {
-    return decodeWaitid(fd);
+    const status = decodeWaitid(fd);
+    if (status) {
+      reapedHere.set(pid, status);
+      if (reapedHere.size > 1024) reapedHere.delete(reapedHere.keys().next().value as number);
+    }
+    return status;
   } finally {
     C.close(fd);
   }

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { C, errnoName, errnoText, koffi } from '../sys/libc.js';
 import { SYS } from '../sys/numbers.js';
-import { type ExitStatus, decodeWaitid } from '../process/pidfd.js';
+import { type ExitStatus, reapOwnChild } from '../process/pidfd.js';
 import type { StepRecord } from './spawn-plan.js';
 
 /** Why a spawn failed: which step, with which arguments, and errno (or another reason). */
@@ -278,7 +278,8 @@ export class SpawnHandle {
 
   private reap(): void {
     if (this.pidfd < 0) return;
-    const status = decodeWaitid(this.pidfd);
+    // Another waiter here (a reconcile) may have reaped it first: then its status comes from that waiter.
+    const status = reapOwnChild(this.pidfd, this.pid);
     if (!status) return;
     this.status = status;
     this.timings.reaped = performance.now();

@@ -33,6 +33,7 @@ export const ERRNO = {
   ESRCH: 3,
   EINTR: 4,
   E2BIG: 7,
+  ECHILD: 10,
   EAGAIN: 11,
   EEXIST: 17,
   ENODEV: 19,

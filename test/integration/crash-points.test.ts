@@ -6,9 +6,11 @@
  * intent left over — and the id must be reusable. Also the races the issue found: two CLIs pausing and
  * resuming the same containers, and `cordon create` SIGKILLed at random moments.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ContainerHost } from '../../actors/container-host.js';
+import { reapZombieChild } from '../../kernel/index.js';
 import { VERB_CRASH_POINTS as CRASH_POINTS, type CrashPoint } from '../../actors/crash-points.js';
 import { type Bundle, makeBundle } from '../fixtures/bundle.js';
 import { destroyAll } from '../fixtures/containers.js';
@@ -167,5 +169,25 @@ describe('races the lock closes', () => {
     }
     expect(await checkInvariants(root, [id])).toEqual([]);
     await ok(root, ['delete', '--force', id]);
+  });
+
+  it('an init reaped by another waiter in this process (a reconcile) while its handle follows it: the handle still learns how it ended', async () => {
+    const root = freshRoot();
+    const h = await ContainerHost.open({ root, watch: 'own' });
+    try {
+      const c = await h.create('reaped', { bundle: sleeper.dir });
+      const pid = c.init.pid;
+      const start = BigInt(c.record.pidStartTime);
+      process.kill(pid, 'SIGKILL');
+      // Synchronously, so the handle's own poll callback cannot run first: wait for the zombie, then reap it here.
+      const pause = new Int32Array(new SharedArrayBuffer(4));
+      for (let i = 0; i < 500 && !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z'); i++) Atomics.wait(pause, 0, 0, 10);
+      expect(reapZombieChild(pid, start)).toEqual({ code: null, signal: 9, core: false });
+      const st = await Promise.race([c.init.exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 5000))]);
+      expect(st).toEqual({ code: null, signal: 9, core: false });
+      await h.destroy('reaped', { force: true });
+    } finally {
+      await h.close();
+    }
   });
 });

@@ -81,6 +81,8 @@ global flags:
 
 environment:
   CORDON_CONTROL_TIMEOUT_MS   how long create / run -d wait for a running daemon's answer (default 30000)
+  CORDON_CRASH_AT=STEP[,...]  for tests: SIGKILL this process at a named step (README, "Crash consistency")
+  CORDON_FAIL_AT=STEP[,...]   for tests: fail with an injected EIO at a named step
 `;
 
 /** Run the CLI with argv (without node and script); resolves to the exit code. */

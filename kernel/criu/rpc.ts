@@ -26,6 +26,10 @@ export interface RpcSessionOptions {
   passFds?: readonly number[];
   /** Answer a notify: resolve for success, reject to make CRIU fail. Absent: every notify succeeds. */
   onNotify?: (n: RpcNotify) => Promise<void>;
+  /** Variables added to criu's environment. */
+  env?: Record<string, string>;
+  /** Kill criu (SIGKILL) when the exchange has not ended after this many ms (default: no limit). */
+  timeoutMs?: number;
 }
 
 /** What a session ends with. */
@@ -50,7 +54,7 @@ export function runRpc(o: RpcSessionOptions): Promise<RpcResult> {
   const [mine, theirs] = seqpacketPair();
   let child;
   try {
-    child = spawn(o.criu, ['swrk', '3'], { stdio: ['ignore', 'pipe', 'pipe', theirs, ...(o.passFds ?? [])] });
+    child = spawn(o.criu, ['swrk', '3'], { stdio: ['ignore', 'pipe', 'pipe', theirs, ...(o.passFds ?? [])], env: { ...process.env, ...o.env } });
   } catch (e) {
     closeFd(mine);
     closeFd(theirs);
@@ -82,8 +86,16 @@ export function runRpc(o: RpcSessionOptions): Promise<RpcResult> {
       watch?.close();
       closeFd(mine);
     };
+    const timer =
+      o.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            protocolError ??= new Error(`no final response from criu within ${o.timeoutMs} ms (criu killed)`);
+            child.kill('SIGKILL');
+          }, o.timeoutMs);
     const finish = () => {
       if (!exit || streamsOpen > 0 || socketOpen) return;
+      if (timer) clearTimeout(timer);
       resolve({ response, exit, output: output.split('\n').slice(-20).join('\n').trim(), notifyError, protocolError });
     };
     const end = (err?: Error) => {
@@ -149,6 +161,7 @@ export function runRpc(o: RpcSessionOptions): Promise<RpcResult> {
     child.once('error', (e) => {
       // spawn failed (ENOENT, EACCES): no exit event follows.
       done = true;
+      if (timer) clearTimeout(timer);
       closeSocket();
       reject(Object.assign(new Error(`spawn ${o.criu} swrk 3: ${e.message}`), { cause: e }));
     });

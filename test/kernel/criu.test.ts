@@ -11,6 +11,8 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { criuCheck, criuDump, criuRestore, criuVersion, openPidfd, pidfdSignal, waitPidfd, type CriuNotifyScript } from '../../kernel/index.js';
 import { LifecycleError } from '../../errors/index.js';
+import { openPipe } from '../../kernel/io/fd.js';
+import { O } from '../../kernel/sys/flags.js';
 import { until } from '../fixtures/wait.js';
 
 const CRIU = process.env.CORDON_CRIU ?? ['/usr/local/sbin/criu', '/usr/sbin/criu'].find((p) => fs.existsSync(p)) ?? 'criu';
@@ -65,11 +67,15 @@ interface Counter {
   exited: Promise<void>;
 }
 
-/** Start `unshare --pid --fork [--net] setsid busybox sh -c <count into FILE>`; stdio is /dev/null. */
-async function startCounter(dir: string, net = false): Promise<Counter> {
+/**
+ * Start `unshare --pid --fork [--net] setsid busybox sh -c <count into FILE>`; stdio is /dev/null, or stdout
+ * is `stdoutFd` (where it also writes each number).
+ */
+async function startCounter(dir: string, net = false, stdoutFd?: number): Promise<Counter> {
   const file = path.join(dir, 'count');
-  const script = `i=0; while :; do i=$((i+1)); echo $i >> ${file}; ${BUSYBOX} usleep 50000; done`;
-  const wrapper = spawn('unshare', ['--pid', '--fork', ...(net ? ['--net'] : []), 'setsid', BUSYBOX, 'sh', '-c', script], { stdio: 'ignore' });
+  const script = `i=0; while :; do i=$((i+1)); echo $i >> ${file}; ${stdoutFd === undefined ? '' : 'echo $i; '}${BUSYBOX} usleep 50000; done`;
+  const stdio = stdoutFd === undefined ? ('ignore' as const) : (['ignore', stdoutFd, 'ignore'] as ['ignore', number, 'ignore']);
+  const wrapper = spawn('unshare', ['--pid', '--fork', ...(net ? ['--net'] : []), 'setsid', BUSYBOX, 'sh', '-c', script], { stdio });
   const exited = new Promise<void>((resolve) => wrapper.once('exit', () => resolve()));
   const wpid = wrapper.pid!;
   // The shell is the wrapper's only child once unshare has forked and setsid has exec'd busybox.
@@ -227,6 +233,51 @@ describe('criuDump and criuRestore', () => {
     expect(e.message).toContain(path.join(images, 'dump.log'));
     const n = counts(c.file).length;
     await untilCount(c.file, n + 2);
+  });
+});
+
+describe('inheritFds', () => {
+  it("restores a tree whose stdout was a pipe onto a new pipe given as inherit_fd 'pipe:[INODE]'", async () => {
+    needCriu();
+    const dir = imagesDir('inherit');
+    const [r1, w1] = openPipe(O.CLOEXEC | O.NONBLOCK);
+    const c = await startCounter(dir, false, w1);
+    const key = `pipe:[${fs.fstatSync(w1).ino}]`;
+    fs.closeSync(w1);
+    const images = imagesDir('inherit/images');
+    await criuDump({ criu: CRIU, pid: c.pid, imagesDir: images, root: '/' });
+    await c.exited;
+    fs.closeSync(r1);
+    const atDump = counts(c.file).length;
+
+    const [r2, w2] = openPipe(O.CLOEXEC | O.NONBLOCK);
+    try {
+      const { pid } = await criuRestore({ criu: CRIU, imagesDir: images, root: '/', inheritFds: [{ key, fd: w2 }] });
+      live.push(pid);
+      fs.closeSync(w2);
+      let out = '';
+      const buf = Buffer.alloc(4096);
+      const lines = await until(
+        () => {
+          try {
+            const n = fs.readSync(r2, buf, 0, buf.length, null);
+            out += buf.toString('utf8', 0, n);
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+          }
+          const l = out.split('\n').filter((x) => x !== '');
+          return l.length >= 3 ? l.map(Number) : undefined;
+        },
+        20_000,
+        'numbers on the inherited pipe',
+      );
+      // What comes out of the new pipe continues the count from the dump.
+      expect(lines[0]).toBeGreaterThanOrEqual(atDump);
+      expect(lines[0]).toBeLessThanOrEqual(atDump + 1);
+      expect(lines[1]).toBe(lines[0] + 1);
+    } finally {
+      fs.closeSync(r2);
+    }
   });
 });
 

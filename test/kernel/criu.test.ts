@@ -317,6 +317,15 @@ describe('failures name the operation and quote CRIU', () => {
     expect(e.message).toMatch(/log .*dump\.log:\n.*\S/);
   });
 
+  it('options CRIU cannot take are refused before criu runs, naming the field', async () => {
+    const images = imagesDir('badopts');
+    const ns = (await criuDump({ criu: CRIU, pid: 1, imagesDir: images, root: '/', emptyNs: ['network', 'bogus'] }).catch((x: unknown) => x)) as LifecycleError;
+    expect([ns.code, ns.field, ns.message]).toEqual(['ConfigInvalid', 'emptyNs[1]', 'criu dump of pid 1 (images ' + images + '): emptyNs[1]: unknown namespace "bogus"']);
+    const log = (await criuRestore({ criu: CRIU, imagesDir: images, root: '/', logFile: 'sub/restore.log' }).catch((x: unknown) => x)) as LifecycleError;
+    expect([log.code, log.field]).toEqual(['ConfigInvalid', 'logFile']);
+    expect(log.message).toMatch(/^criu restore \(images .*\): logFile must be a file name inside workDir/);
+  });
+
   it('a criu binary that does not exist: the operation and the spawn error', async () => {
     const e = (await criuVersion({ criu: '/nonexistent/criu' }).catch((x: unknown) => x)) as LifecycleError;
     expect(e).toBeInstanceOf(LifecycleError);

@@ -124,8 +124,13 @@ export function runRpc(o: RpcSessionOptions): Promise<RpcResult> {
       if (msg.notify?.pid !== undefined) n.pid = msg.notify.pid;
       if (p.fds.length) n.fd = p.fds[0];
       p.fds.slice(1).forEach((fd) => closeFd(fd));
-      const answer = o.onNotify ? o.onNotify(n) : Promise.resolve();
-      answer
+      // A callback that throws instead of rejecting fails the notify the same way. Without a callback an fd
+      // that came along is closed here.
+      Promise.resolve()
+        .then(() => {
+          if (o.onNotify) return o.onNotify(n);
+          if (n.fd !== undefined) closeFd(n.fd);
+        })
         .then(
           () => true,
           (e: unknown) => {

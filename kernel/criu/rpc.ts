@@ -90,7 +90,7 @@ export function runRpc(o: RpcSessionOptions): Promise<RpcResult> {
       o.timeoutMs === undefined
         ? undefined
         : setTimeout(() => {
-            protocolError ??= new Error(`no final response from criu within ${o.timeoutMs} ms (criu killed)`);
+            protocolError ??= new Error(`timed out: no final response from criu within ${o.timeoutMs} ms`);
             child.kill('SIGKILL');
           }, o.timeoutMs);
     const finish = () => {
@@ -191,7 +191,8 @@ export function runRpc(o: RpcSessionOptions): Promise<RpcResult> {
       exit = { code, signal };
       // Anything criu sent before exiting is still queued: read it, then the hangup ends the exchange.
       if (!done && !busy) drain();
-      if (!done && !busy) end(response ? undefined : new Error('criu exited before its final response'));
+      // Gone while a notify was being answered (killed at the deadline, crashed): nothing more will come.
+      if (!done) end(response ? undefined : new Error('criu exited before its final response'));
       finish();
     });
   });

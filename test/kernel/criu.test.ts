@@ -236,6 +236,30 @@ describe('criuDump and criuRestore', () => {
   });
 });
 
+describe('the deadline', () => {
+  it('a criu that does not finish in timeoutMs is killed, and the error says so (the tree runs on)', async () => {
+    needCriu();
+    const dir = imagesDir('deadline');
+    const c = await startCounter(dir);
+    const images = imagesDir('deadline/images');
+    const t0 = Date.now();
+    const e = (await criuDump({
+      criu: CRIU,
+      pid: c.pid,
+      imagesDir: images,
+      root: '/',
+      timeoutMs: 1500,
+      // Never answered: CRIU waits at pre-dump, before it seizes anything.
+      notify: (script) => (script === 'pre-dump' ? new Promise<void>(() => undefined) : undefined),
+    }).catch((x: unknown) => x)) as LifecycleError;
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1400);
+    expect(e).toBeInstanceOf(LifecycleError);
+    expect(e.message).toContain(`criu dump of pid ${c.pid} (images ${images}): timed out: no final response from criu within 1500 ms (criu killed by SIGKILL)`);
+    const n = counts(c.file).length;
+    await untilCount(c.file, n + 2);
+  });
+});
+
 describe('inheritFds', () => {
   it("restores a tree whose stdout was a pipe onto a new pipe given as inherit_fd 'pipe:[INODE]'", async () => {
     needCriu();

@@ -168,7 +168,7 @@ export function runRpc(o: RpcSessionOptions): Promise<RpcResult> {
       done = true;
       if (timer) clearTimeout(timer);
       closeSocket();
-      reject(Object.assign(new Error(`spawn ${o.criu} swrk 3: ${e.message}`), { cause: e }));
+      reject(Object.assign(new Error(`spawn ${o.criu} swrk 3: ${(e as NodeJS.ErrnoException).code ?? e.message}`), { cause: e }));
     });
     child.once('spawn', () => {
       try {

@@ -4,7 +4,7 @@
 # pivot_root, runc's default mounts, masked paths and capabilities.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+CORDON_SETUP_CRIU=0 bash scripts/setup.sh
 bundle=.cache/demo-bundle
 rm -rf "$bundle" && mkdir -p "$bundle"
 node bin/cordon.js spec -b "$bundle"

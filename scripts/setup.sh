@@ -12,6 +12,9 @@
 #   2. `npm ci` when node_modules is missing or older than package-lock.json
 #   3. `npm run build` when dist/ is missing or a .ts source is newer than dist/.build-stamp
 #   4. the busybox rootfs (scripts/rootfs.sh)
+#   5. CRIU >= 4 passing `criu check` (scripts/criu.sh: builds it from source once, ~2 min; then a version
+#      check). Skipped with CORDON_SETUP_CRIU=0 (the demo does not need it); a failure is a warning here, and
+#      the checkpoint/restore tests then fail naming the reason.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -90,3 +93,8 @@ fi
 # --- 4. rootfs ------------------------------------------------------------------------------------------------
 bash scripts/rootfs.sh
 log "rootfs ready: ${CORDON_ROOTFS:-.cache/rootfs/busybox}"
+
+# --- 5. CRIU --------------------------------------------------------------------------------------------------
+if [[ ${CORDON_SETUP_CRIU:-1} != 0 ]]; then
+  bash scripts/criu.sh || log "warning: no usable CRIU (see above); the checkpoint/restore tests will fail"
+fi

@@ -3,7 +3,7 @@
  * tests other than those of kernel internals) import: typed functions and classes, no xstate, no NATS, no
  * event log. Native libraries other than libc load on first use, so importing this costs what libc's
  * binding costs. The folders: sys/ (libc, ABI, numbers), spawn/, process/, container/, rootfs/, seccomp/,
- * net/, io/, cgroups/ (v1/, v2/).
+ * net/, io/, cgroups/ (v1/, v2/), criu/.
  */
 
 // Containers and processes
@@ -48,6 +48,19 @@ export { mkfifo, closeFd, watchReadable, pollFd, POLL, type ReadableWatch } from
 export { tryFileLock, unlockFile, withFileLock } from './io/file-lock.js';
 export { acceptUnix, connectUnix, listenUnix, peerHungUp, recvFds, sendFds } from './io/unix-socket.js';
 export { pumpPty, setWindowSize, windowSize } from './io/pty.js';
+
+// Checkpoint and restore through CRIU's RPC (criu swrk)
+export { criuDump, criuRestore, criuVersion, criuCheck, criuLogTail } from './criu/criu.js';
+export type {
+  CriuCgroupMode,
+  CriuCommonOptions,
+  CriuDumpOptions,
+  CriuNotifyScript,
+  CriuRestoreOptions,
+  CriuRestoreResult,
+  CriuServiceOptions,
+  CriuVersion,
+} from './criu/types.js';
 
 // Networks
 export { setupVeth, removeVeth } from './net/veth.js';

@@ -34,8 +34,21 @@ export interface CriuCommonOptions {
   external?: string[];
   /** Cgroup roots to use on restore: controller → path (runc sets them from the container's cgroup paths). */
   cgroupRoots?: Array<{ controller?: string; path: string }>;
-  /** Called at each notify point CRIU reports; CRIU waits for it to resolve (reject to fail the operation). */
-  notify?: (script: CriuNotifyScript, info: { pid?: number }) => Promise<void> | void;
+  /**
+   * Called at each notify point CRIU reports; CRIU waits for it to resolve (reject to fail the operation).
+   * `info.fd` comes with 'orphan-pts-master' only: the pty master CRIU passed (the callback owns it and must
+   * close it; without a callback it is closed).
+   */
+  notify?: (script: CriuNotifyScript, info: { pid?: number; fd?: number }) => Promise<void> | void;
+  /** CRIU's log level, 0-4 (default 4, as runc). */
+  logLevel?: number;
+  /**
+   * How CRIU locks the network of a dumped net namespace (rpc.proto's network_lock; default 'nftables': hosts
+   * without iptables are common, and the CRIU that scripts/criu.sh builds has nftables).
+   */
+  networkLock?: 'iptables' | 'nftables' | 'skip';
+  /** Ask CRIU for the pty master of an orphaned pts (runc always does; default true). */
+  orphanPtsMaster?: boolean;
 }
 
 /** Options of a checkpoint. */
@@ -46,14 +59,21 @@ export interface CriuDumpOptions extends CriuCommonOptions {
   leaveRunning?: boolean;
   /** The container's root on the host (runc passes the rootfs as root). */
   root: string;
+  /** A freezer cgroup (v1 directory or v2 cgroup) CRIU freezes the tree with instead of ptrace-seizing it task by task. */
+  freezeCgroup?: string;
 }
 
 /** Options of a restore. */
 export interface CriuRestoreOptions extends CriuCommonOptions {
   /** The rootfs to restore into (CRIU's root). */
   root: string;
-  /** Restore detached (the restored tree's parent is the caller: rst_sibling). */
+  /**
+   * Restore detached (the restored tree's parent is the caller: rst_sibling). Default true, as runc always
+   * sets rst_sibling: the caller then reaps the restored init (a child it did not spawn through Node).
+   */
   detached?: boolean;
+  /** Devices whose paths moved are found by device number (runc sets it on restore; default true). */
+  evasiveDevices?: boolean;
   /** Fds CRIU should give the restored tree as its inherited stdio (inherit_fd: key → fd passed to criu). */
   inheritFds?: Array<{ key: string; fd: number }>;
 }
@@ -62,4 +82,22 @@ export interface CriuRestoreOptions extends CriuCommonOptions {
 export interface CriuRestoreResult {
   /** Host pid of the restored init. */
   pid: number;
+}
+
+/** CRIU's version (criu_version). */
+export interface CriuVersion {
+  major: number;
+  minor: number;
+  sublevel?: number;
+  gitid?: string;
+  /** "4.1.1". */
+  text: string;
+}
+
+/** Options of the version and check requests. */
+export interface CriuServiceOptions {
+  /** The criu binary (default: `criu` on PATH). */
+  criu?: string;
+  /** Check only: the directory of check.log (default: a temporary one, removed afterwards). */
+  workDir?: string;
 }

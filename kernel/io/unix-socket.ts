@@ -11,6 +11,8 @@ const AF_UNIX = 1;
 const SOL_SOCKET = 1;
 const SCM_RIGHTS = 1;
 const MSG_CMSG_CLOEXEC = 0x40000000;
+const MSG_DONTWAIT = 0x40;
+const MSG_TRUNC = 0x20;
 
 const F = {
   socketpair: libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)'),
@@ -28,6 +30,63 @@ export function socketPair(): [number, number] {
   const sv = new Int32Array(2);
   if ((F.socketpair(AF_UNIX, SOCK.STREAM | SOCK.CLOEXEC, 0, sv) as number) !== 0) fail('socketpair');
   return [sv[0], sv[1]];
+}
+
+/**
+ * A connected pair of SOCK_SEQPACKET unix sockets (message boundaries kept, as CRIU's RPC needs), both
+ * close-on-exec: [parent end, child end]. Hand the child end to a child as one of its stdio fds (spawn dup2s
+ * it, which clears close-on-exec there), then close it here so the parent sees EOF when the child is gone.
+ */
+export function seqpacketPair(): [number, number] {
+  const sv = new Int32Array(2);
+  if ((F.socketpair(AF_UNIX, SOCK.SEQPACKET | SOCK.CLOEXEC, 0, sv) as number) !== 0) fail('socketpair', undefined, '(AF_UNIX, SOCK_SEQPACKET)');
+  return [sv[0], sv[1]];
+}
+
+/** One message received by {@link recvPacket}. */
+export interface Packet {
+  /** The message's bytes; empty with `eof` when the peer closed its end. */
+  data: Buffer;
+  /** Fds that came with it (SCM_RIGHTS), close-on-exec here; the caller owns them. */
+  fds: number[];
+  /** The peer closed the connection (no more messages will come). */
+  eof: boolean;
+}
+
+/**
+ * Receive one message without blocking (MSG_DONTWAIT) from a SOCK_SEQPACKET socket, with up to `maxFds`
+ * fds. Returns null when none is queued (EAGAIN): wait with {@link watchReadable} and try again. A message
+ * longer than `maxData` is an error (MSG_TRUNC), not a silently cut one.
+ */
+export function recvPacket(sock: number, maxData = 65536, maxFds = 4): Packet | null {
+  const { m, fdOffset, bufOff } = buildMsg(Buffer.alloc(maxData), maxFds);
+  try {
+    const n = F.recvmsg(sock, m.ptr, MSG_CMSG_CLOEXEC | MSG_DONTWAIT) as number;
+    if (n < 0) {
+      const e = koffi.errno();
+      if (e === ERRNO.EAGAIN) return null;
+      fail('recvmsg', undefined, `(fd ${sock})`);
+    }
+    const fds: number[] = [];
+    const ctlLen = Number(m.view.readBigUInt64LE(40));
+    if (ctlLen >= 20 && m.view.readInt32LE(80) === SOL_SOCKET && m.view.readInt32LE(84) === SCM_RIGHTS) {
+      const count = Math.floor((Number(m.view.readBigUInt64LE(72)) - 16) / 4);
+      for (let i = 0; i < count; i++) fds.push(m.view.readInt32LE(fdOffset + 4 * i));
+    }
+    const flags = m.view.readInt32LE(48);
+    if (flags & MSG_TRUNC) {
+      for (const fd of fds) C.close(fd);
+      throw new Error(`recvmsg (fd ${sock}): a message longer than ${maxData} bytes was cut (MSG_TRUNC)`);
+    }
+    return { data: Buffer.from(m.view.subarray(bufOff, bufOff + n)), fds, eof: n === 0 };
+  } finally {
+    freeNative(m.ptr);
+  }
+}
+
+/** Send one message (no fds) over a connected socket; a full socket buffer waits (the socket is blocking). */
+export function sendPacket(sock: number, data: Buffer): void {
+  sendFds(sock, data, []);
 }
 
 /** struct msghdr (56 bytes) with one iovec and an SCM_RIGHTS control message for `nfds` fds. */

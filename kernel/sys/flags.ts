@@ -65,7 +65,7 @@ export const RESOLVE = {
 export const S_IF = { CHR: 0o020000, BLK: 0o060000, FIFO: 0o010000, DIR: 0o040000, REG: 0o100000 } as const;
 
 /** socket(2) types and flags (x86_64). */
-export const SOCK = { STREAM: 1, DGRAM: 2, RAW: 3, NONBLOCK: 0o4000, CLOEXEC: 0o2000000 } as const;
+export const SOCK = { STREAM: 1, DGRAM: 2, RAW: 3, SEQPACKET: 5, NONBLOCK: 0o4000, CLOEXEC: 0o2000000 } as const;
 
 /** Terminal ioctl requests (x86_64). */
 export const TIOC = { SCTTY: 0x540e, GWINSZ: 0x5413, SWINSZ: 0x5414, GPTPEER: 0x5441, SPTLCK: 0x40045431 } as const;

@@ -4,8 +4,8 @@
  * is `checkpointed`: its state dir keeps the config of create and where the images are (checkpoint.json),
  * so `restore` with the same id brings it back. The `checkpoint` fact is recorded at CRIU's post-dump
  * notify — images complete, tasks still frozen — so no exit watcher can record the tree's end as an exit
- * first. A paused container is thawed for CRIU (which freezes the tree itself) and, with --leave-running,
- * frozen again. A failure leaves the container as it was and is an `error` fact.
+ * first. CRIU freezes the tree through its freezer cgroup (as runc has it do), so a paused container is taken
+ * as it is and, with --leave-running, stays paused. A failure leaves the container as it was and is an `error` fact.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -63,10 +63,11 @@ export async function checkpointContainer(ctx: VerbContext, id: string, p: Check
     result = r;
     crashPoint('checkpoint:recorded');
   };
-  if (wasPaused) await cg.thaw();
+  const freezeCgroup = rec.cgroupPaths?.freezer ?? rec.cgroupPaths?.unified;
   try {
     await criu.criuDump({
       ...opts,
+      ...(freezeCgroup ? { freezeCgroup } : {}),
       // Images complete, tasks still frozen: the fact goes in before CRIU kills them (a rejection aborts the dump).
       notify: async (script) => {
         if (script === 'post-dump' && !p.leaveRunning) await record();
@@ -79,12 +80,10 @@ export async function checkpointContainer(ctx: VerbContext, id: string, p: Check
       ctx.warn(`checkpoint of ${id}: CRIU reported a failure after the images were complete (${(e as Error).message}); the container is checkpointed`);
       return result;
     }
-    if (wasPaused) await cg.freeze().catch(() => {});
     await recordFailure(ctx, id, e, imagePath);
     throw withLog(e, common.workDir ?? imagePath, 'dump.log');
   }
   if (p.leaveRunning) {
-    if (wasPaused) await cg.freeze();
     await record();
     return result as unknown as CheckpointResult;
   }

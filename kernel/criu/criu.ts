@@ -29,6 +29,12 @@ const NS_FLAGS: Record<string, number> = {
   cgroup: 0x02000000,
 };
 
+/**
+ * CRIU's fault-injection switch FI_NO_BREAKPOINTS (criu/include/fault-injection.h: 130): compel stops the
+ * parasite by PTRACE_SYSCALL instead of a hardware breakpoint, which never fires on some virtual machines.
+ */
+const NO_BREAKPOINTS = { CRIU_FAULT: '130' };
+
 const CG_MODES = { soft: 'SOFT', full: 'FULL', strict: 'STRICT', ignore: 'IGNORE' } as const;
 const LOCKS = { iptables: 'IPTABLES', nftables: 'NFTABLES', skip: 'SKIP' } as const;
 
@@ -123,6 +129,8 @@ async function operate(x: Operation): Promise<RpcResult> {
       criu: o.criu ?? 'criu',
       request,
       passFds: x.passFds,
+      env: o.hwBreakpoints ? {} : NO_BREAKPOINTS,
+      timeoutMs: o.timeoutMs ?? 120_000,
       onNotify: async (n) => {
         if (!notify) {
           if (n.fd !== undefined) fs.closeSync(n.fd);
@@ -253,7 +261,7 @@ export async function criuCheck(opts: CriuServiceOptions = {}): Promise<void> {
 
 async function service(opts: CriuServiceOptions, type: 'VERSION' | 'CHECK', op: string, criuOpts?: CriuOptsMessage): Promise<RpcResult> {
   try {
-    return await runRpc({ criu: opts.criu ?? 'criu', request: criuOpts ? { type, opts: criuOpts } : { type } });
+    return await runRpc({ criu: opts.criu ?? 'criu', request: criuOpts ? { type, opts: criuOpts } : { type }, timeoutMs: 60_000 });
   } catch (e) {
     throw new LifecycleError('SystemError', `${op}: cannot run criu: ${(e as Error).message}`, { cause: e });
   }

@@ -26,6 +26,10 @@ export interface RpcSessionOptions {
   passFds?: readonly number[];
   /** Answer a notify: resolve for success, reject to make CRIU fail. Absent: every notify succeeds. */
   onNotify?: (n: RpcNotify) => Promise<void>;
+  /** Variables added to criu's environment. */
+  env?: Record<string, string>;
+  /** Kill criu (SIGKILL) when the exchange has not ended after this many ms (default: no limit). */
+  timeoutMs?: number;
 }
 
 /** What a session ends with. */
@@ -50,7 +54,7 @@ export function runRpc(o: RpcSessionOptions): Promise<RpcResult> {
   const [mine, theirs] = seqpacketPair();
   let child;
   try {
-    child = spawn(o.criu, ['swrk', '3'], { stdio: ['ignore', 'pipe', 'pipe', theirs, ...(o.passFds ?? [])] });
+    child = spawn(o.criu, ['swrk', '3'], { stdio: ['ignore', 'pipe', 'pipe', theirs, ...(o.passFds ?? [])], env: { ...process.env, ...o.env } });
   } catch (e) {
     closeFd(mine);
     closeFd(theirs);
@@ -82,8 +86,16 @@ export function runRpc(o: RpcSessionOptions): Promise<RpcResult> {
       watch?.close();
       closeFd(mine);
     };
+    const timer =
+      o.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            protocolError ??= new Error(`timed out: no final response from criu within ${o.timeoutMs} ms`);
+            child.kill('SIGKILL');
+          }, o.timeoutMs);
     const finish = () => {
       if (!exit || streamsOpen > 0 || socketOpen) return;
+      if (timer) clearTimeout(timer);
       resolve({ response, exit, output: output.split('\n').slice(-20).join('\n').trim(), notifyError, protocolError });
     };
     const end = (err?: Error) => {
@@ -112,8 +124,13 @@ export function runRpc(o: RpcSessionOptions): Promise<RpcResult> {
       if (msg.notify?.pid !== undefined) n.pid = msg.notify.pid;
       if (p.fds.length) n.fd = p.fds[0];
       p.fds.slice(1).forEach((fd) => closeFd(fd));
-      const answer = o.onNotify ? o.onNotify(n) : Promise.resolve();
-      answer
+      // A callback that throws instead of rejecting fails the notify the same way. Without a callback an fd
+      // that came along is closed here.
+      Promise.resolve()
+        .then(() => {
+          if (o.onNotify) return o.onNotify(n);
+          if (n.fd !== undefined) closeFd(n.fd);
+        })
         .then(
           () => true,
           (e: unknown) => {
@@ -149,8 +166,9 @@ export function runRpc(o: RpcSessionOptions): Promise<RpcResult> {
     child.once('error', (e) => {
       // spawn failed (ENOENT, EACCES): no exit event follows.
       done = true;
+      if (timer) clearTimeout(timer);
       closeSocket();
-      reject(Object.assign(new Error(`spawn ${o.criu} swrk 3: ${e.message}`), { cause: e }));
+      reject(Object.assign(new Error(`spawn ${o.criu} swrk 3: ${(e as NodeJS.ErrnoException).code ?? e.message}`), { cause: e }));
     });
     child.once('spawn', () => {
       try {
@@ -173,7 +191,8 @@ export function runRpc(o: RpcSessionOptions): Promise<RpcResult> {
       exit = { code, signal };
       // Anything criu sent before exiting is still queued: read it, then the hangup ends the exchange.
       if (!done && !busy) drain();
-      if (!done && !busy) end(response ? undefined : new Error('criu exited before its final response'));
+      // Gone while a notify was being answered (killed at the deadline, crashed): nothing more will come.
+      if (!done) end(response ? undefined : new Error('criu exited before its final response'));
       finish();
     });
   });

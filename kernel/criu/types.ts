@@ -8,7 +8,7 @@
 export type CriuCgroupMode = 'soft' | 'full' | 'strict' | 'ignore';
 
 /** A CRIU notify point (rpc.proto's criu_notify.script), answered before CRIU goes on. */
-export type CriuNotifyScript = 'pre-dump' | 'post-dump' | 'network-lock' | 'network-unlock' | 'setup-namespaces' | 'post-setup-namespaces' | 'pre-restore' | 'post-restore' | 'pre-resume' | 'post-resume' | 'orphan-pts-master' | 'status-ready';
+export type CriuNotifyScript = 'pre-dump' | 'post-dump' | 'network-lock' | 'network-unlock' | 'setup-namespaces' | 'post-setup-namespaces' | 'pre-restore' | 'post-restore' | 'pre-resume' | 'post-resume' | 'orphan-pts-master' | 'status-ready' | 'query-ext-files';
 
 /** What both dump and restore take. */
 export interface CriuCommonOptions {
@@ -49,6 +49,15 @@ export interface CriuCommonOptions {
   networkLock?: 'iptables' | 'nftables' | 'skip';
   /** Ask CRIU for the pty master of an orphaned pts (runc always does; default true). */
   orphanPtsMaster?: boolean;
+  /**
+   * Let CRIU stop the parasite code with x86 hardware breakpoints (its default). Default false: on virtual
+   * machines whose debug registers never fire (measured on this project's machines) CRIU then waits forever
+   * ("Waiting for PID to trap"); cordon runs criu with CRIU_FAULT=130 (FI_NO_BREAKPOINTS), CRIU's
+   * PTRACE_SYSCALL path, which works everywhere and costs a few stops more.
+   */
+  hwBreakpoints?: boolean;
+  /** Kill criu and fail when the operation has not ended after this many ms (default 120000). */
+  timeoutMs?: number;
 }
 
 /** Options of a checkpoint. */

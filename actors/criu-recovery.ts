@@ -58,7 +58,9 @@ export async function recoverRestore(ctx: VerbContext, id: string, intent: Inten
   return 'undone';
 }
 
+/** The interruption as an `error` fact, unless the verb recorded its own failure already (the log moved since its intent). */
 async function interrupted(ctx: VerbContext, id: string, intent: Intent, step: string, what: string): Promise<void> {
+  if (ctx.recorder.logged(id).seq > intent.seq) return;
   await ctx.recorder.record(id, 'error', { step, message: `${step} by cordon process ${intent.pid} (since ${intent.time}) was interrupted; ${what}` });
 }
 

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ContainerSetup } from '../../config/index.js';
 import { LifecycleError } from '../../errors/index.js';
-import type { CriuCgroupMode, CriuCommonOptions, CriuDumpOptions, CriuRestoreOptions, CriuRestoreResult } from '../../kernel/criu/types.js';
+import { type CriuCgroupMode, type CriuCommonOptions, type CriuDumpOptions, type CriuRestoreOptions, type CriuRestoreResult, criuDump, criuRestore } from '../../kernel/index.js';
 import { writeFileAtomic } from '../state-file.js';
 
 /** The CRIU flags checkpoint and restore both take (runc's names, camelCased). */
@@ -67,15 +67,9 @@ interface CriuLayer {
   criuRestore(opts: CriuRestoreOptions): Promise<CriuRestoreResult>;
 }
 
-/** The CRIU layer; Unsupported when this build's kernel layer does not export it. */
+/** The CRIU layer (kernel/criu/ over CRIU's RPC). */
 export async function criuLayer(): Promise<CriuLayer> {
-  // Looked up at run time: the CRIU layer is built on another branch and joins kernel/index.js when ready.
-  const where = '../../kernel/index.js';
-  const k = (await import(where)) as Partial<CriuLayer>;
-  if (typeof k.criuDump !== 'function' || typeof k.criuRestore !== 'function') {
-    throw new LifecycleError('Unsupported', 'checkpoint/restore: this cordon has no CRIU layer (kernel/index.js exports no criuDump/criuRestore)');
-  }
-  return { criuDump: k.criuDump, criuRestore: k.criuRestore };
+  return { criuDump, criuRestore };
 }
 
 const CGROUP_MODES: readonly string[] = ['soft', 'full', 'strict', 'ignore'];

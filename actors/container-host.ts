@@ -19,6 +19,7 @@ import { idInUse, notExists, refusal } from '../machines/commands.js';
 import { type ContainerCommand, type ContainerStateName, type MachineEvent, type OpInput, type OpOutcome, SETTLED_STATES, type ContainerMachine, containerMachineWith, settledState } from '../machines/container.js';
 import { type ExecMachine, type ExecStarted, execMachineWith } from '../machines/exec.js';
 import type { CommandSpec } from '../machines/lifecycle.js';
+import { startsLife } from '../machines/replay.js';
 import { type ContainerLock, ContainerLocks, type Intent } from './container-lock.js';
 import { type CrashPoint, crashPoint } from './crash-points.js';
 import { toLifecycleError } from './errors.js';
@@ -232,8 +233,8 @@ export class ContainerHost implements VerbContext {
     if (this.closed) return;
     const a = this.actors.get(e.containerId);
     if (!a) {
-      // A container another process created next to a supervisor: supervise it.
-      if (this.opts.watch === 'all' && e.action === 'create' && !this.recorder.isOwn(e.id) && !this.loading.has(e.containerId)) {
+      // A container another process created (or restored under a new id) next to a supervisor: supervise it.
+      if (this.opts.watch === 'all' && startsLife(e) && !this.recorder.isOwn(e.id) && !this.loading.has(e.containerId)) {
         const s = this.recorder.logged(e.containerId);
         if (settledState(s.state.value) !== 'destroyed') this.adopt(e.containerId, s);
       }

@@ -42,6 +42,7 @@ import type { KillParams } from './verbs/signal.js';
 const VERBS = {
   cgroups: () => import('./verbs/cgroups.js'),
   checkpoint: () => import('./verbs/checkpoint.js'),
+  criuPlan: () => import('./verbs/criu-plan.js'),
   restore: () => import('./verbs/restore.js'),
   create: () => import('./verbs/create.js'),
   destroy: () => import('./verbs/destroy.js'),
@@ -264,8 +265,9 @@ export class ContainerHost implements VerbContext {
   }
 
   /** Checkpoint a running or paused container with CRIU (runc's checkpoint): it is `checkpointed` after, unless it is left running. */
-  checkpoint(id: string, p: CheckpointParams = {}): Promise<CheckpointResult> {
-    return this.command(id, { type: 'checkpoint' }, p) as Promise<CheckpointResult>;
+  async checkpoint(id: string, p: CheckpointParams = {}): Promise<CheckpointResult> {
+    (await VERBS.criuPlan()).commonOptions(p, '/'); // flags CRIU cannot take: refused before the machine
+    return (await this.command(id, { type: 'checkpoint' }, p)) as CheckpointResult;
   }
 
   /**
@@ -274,6 +276,7 @@ export class ContainerHost implements VerbContext {
    */
   async restore(id: string, p: RestoreParams = {}): Promise<RestoreResult> {
     this.state.dir(id);
+    (await VERBS.criuPlan()).commonOptions(p, '/');
     return this.withLock(id, async (lock) => {
       if (settledState(this.recorder.logged(id).state.value) !== 'destroyed' || this.actors.has(id)) return (await this.dispatchLocked(id, { type: 'restore' }, p, lock)).output as RestoreResult;
       if (p.bundle === undefined) throw new LifecycleError('ContainerNotExists', `container does not exist: ${id} (restore under a new id needs its bundle: -b BUNDLE)`);

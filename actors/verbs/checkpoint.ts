@@ -19,8 +19,20 @@ import { cgroupOf } from './cgroups.js';
 import type { VerbContext } from './context.js';
 import { type CheckpointParams, type CheckpointResult, NETNS_KEY, bindMounts, commonOptions, criuLayer, dirBytes, joinedNetns, markCheckpointed, maskedFiles, saveDescriptors, writeCheckpointRecord } from './criu-plan.js';
 
-/** Checkpoint a running or paused container (the machine allowed it). */
+/** Failures already recorded as `error` facts. */
+const recorded = new WeakSet<object>();
+
+/** Checkpoint a running or paused container (the machine allowed it); a failure is an `error` fact. */
 export async function checkpointContainer(ctx: VerbContext, id: string, p: CheckpointParams = {}): Promise<CheckpointResult> {
+  try {
+    return await dump(ctx, id, p);
+  } catch (e) {
+    if (!(e instanceof Object && recorded.has(e))) await recordFailure(ctx, id, e, path.resolve(p.imagePath ?? 'checkpoint'));
+    throw e;
+  }
+}
+
+async function dump(ctx: VerbContext, id: string, p: CheckpointParams): Promise<CheckpointResult> {
   const rec = ctx.state.require(id);
   if (ctx.state.status(rec) === 'stopped') throw new LifecycleError('ContainerNotRunning', `cannot checkpoint container ${id}: its init is gone`);
   const dir = ctx.state.dir(id);
@@ -81,6 +93,7 @@ export async function checkpointContainer(ctx: VerbContext, id: string, p: Check
       return result;
     }
     await recordFailure(ctx, id, e, imagePath);
+    if (e instanceof Object) recorded.add(e);
     throw withLog(e, common.workDir ?? imagePath, 'dump.log');
   }
   if (p.leaveRunning) {

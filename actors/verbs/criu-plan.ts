@@ -121,13 +121,16 @@ export function joinedNetns(setup: ContainerSetup): string | undefined {
   return setup.namespaces.find((n) => n.type === 'network' && n.path)?.path;
 }
 
+const HYBRID = () => fs.existsSync('/sys/fs/cgroup/unified/cgroup.controllers') && !fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
+
 /** Cgroup roots for CRIU: each controller's directory relative to its hierarchy's mount (runc reads them from /proc/PID/cgroup). */
 export function cgroupRoots(paths: Readonly<Record<string, string>>): Array<{ controller?: string; path: string }> {
   const out: Array<{ controller?: string; path: string }> = [];
   for (const [controller, dir] of Object.entries(paths)) {
     const rel = path.relative('/sys/fs/cgroup', dir);
     if (rel.startsWith('..')) continue;
-    if (controller === 'unified') out.push({ path: '/' + rel });
+    // The v2 hierarchy is mounted at /sys/fs/cgroup/unified on a hybrid host, at /sys/fs/cgroup on a v2 one.
+    if (controller === 'unified') out.push({ path: '/' + (rel.startsWith('unified/') && HYBRID() ? rel.slice('unified/'.length) : rel) });
     else out.push({ controller, path: '/' + rel.split('/').slice(1).join('/') });
   }
   return out;

@@ -20,6 +20,7 @@ const h = new Harness('criu');
 const COUNTER = 'i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done';
 const T = 60_000;
 let plumbing: ChildProcess;
+let plumbers: number[] = [];
 let stdio: [number, number, number];
 const scratch = mkdtempSync('/tmp/cordon-it-criu-images-');
 
@@ -27,7 +28,7 @@ const scratch = mkdtempSync('/tmp/cordon-it-criu-images-');
  * Real pipes for the containers' stdio (Node's own child pipes are unix socketpairs, whose peer CRIU cannot
  * find outside the container): `sleep | sleep` holds one pipe; its ends are opened again through /proc.
  */
-async function realPipe(): Promise<{ read: number; write: number; holder: ChildProcess }> {
+async function realPipe(): Promise<{ read: number; write: number; holder: ChildProcess; pids: number[] }> {
   const holder = spawn('sh', ['-c', 'sleep 100000 | sleep 100000'], { stdio: 'ignore' });
   const kids = await until(() => {
     try {
@@ -39,7 +40,7 @@ async function realPipe(): Promise<{ read: number; write: number; holder: ChildP
   }, 5_000, 'sleep | sleep');
   const writer = kids.find((p) => readlinkSync(`/proc/${p}/fd/1`).startsWith('pipe:')) as number;
   const reader = kids.find((p) => readlinkSync(`/proc/${p}/fd/0`).startsWith('pipe:')) as number;
-  return { write: openSync(`/proc/${writer}/fd/1`, 'w'), read: openSync(`/proc/${reader}/fd/0`, 'r'), holder };
+  return { write: openSync(`/proc/${writer}/fd/1`, 'w'), read: openSync(`/proc/${reader}/fd/0`, 'r'), holder, pids: kids };
 }
 
 beforeAll(async () => {
@@ -51,12 +52,14 @@ beforeAll(async () => {
   // Pipes for the containers' stdio: a sleeper that neither reads nor writes holds the other ends.
   const p = await realPipe();
   plumbing = p.holder;
+  plumbers = p.pids;
   stdio = [p.read, p.write, p.write];
 });
 
 afterAll(async () => {
   await h.cleanup();
   plumbing?.kill('SIGKILL');
+  for (const pid of plumbers) process.kill(pid, 'SIGKILL'); // the two sleeps of the pipe, by pid
   for (const fd of new Set(stdio ?? [])) closeSync(fd);
   // A CRIU this process started that still hangs (a failed test) goes too, by its pid.
   for (const pid of childCriu()) process.kill(pid, 'SIGKILL');

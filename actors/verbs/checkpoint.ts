@@ -75,6 +75,7 @@ async function dump(ctx: VerbContext, id: string, p: CheckpointParams): Promise<
     result = r;
     crashPoint('checkpoint:recorded');
   };
+  let notifyError: unknown;
   const freezeCgroup = rec.cgroupPaths?.freezer ?? rec.cgroupPaths?.unified;
   try {
     await criu.criuDump({
@@ -82,15 +83,26 @@ async function dump(ctx: VerbContext, id: string, p: CheckpointParams): Promise<
       ...(freezeCgroup ? { freezeCgroup } : {}),
       // Images complete, tasks still frozen: the fact goes in before CRIU kills them (a rejection aborts the dump).
       notify: async (script) => {
-        if (script === 'post-dump' && !p.leaveRunning) await record();
+        if (script !== 'post-dump' || p.leaveRunning) return;
+        try {
+          await record();
+        } catch (e) {
+          notifyError = e;
+          throw e;
+        }
       },
     });
+    // A failed post-dump step CRIU went past: the dump failed for cordon.
+    if (notifyError !== undefined) throw notifyError;
   } catch (e) {
     if (result) {
       // The fact is in: finish as recorded (the tree must go) rather than leave a checkpointed container running.
       await finish(ctx, id, rec.pid, cg);
-      ctx.warn(`checkpoint of ${id}: CRIU reported a failure after the images were complete (${(e as Error).message}); the container is checkpointed`);
-      return result;
+      if (e instanceof Error) {
+        e.message += ` (after the images were complete and the checkpoint recorded: the container is checkpointed, its images in ${imagePath})`;
+        recorded.add(e); // not a failed checkpoint: no error fact
+      }
+      throw e;
     }
     await recordFailure(ctx, id, e, imagePath);
     if (e instanceof Object) recorded.add(e);

@@ -60,9 +60,9 @@ export interface CmdOptions {
   stdoutFd?: number;
   stderrFd?: number;
   /**
-   * Pipes for stdin, stdout and stderr instead of files (a container created by it inherits pipes, which CRIU
-   * can dump and a restore hands back; a host file outside the container's mounts it cannot): stdout and stderr
-   * are read until the command exits.
+   * Real pipes (not Node's socketpairs) for stdin, stdout and stderr instead of files, made by bash's process
+   * substitution: a container created by it inherits pipes, which CRIU can dump (a host file outside the
+   * container's mounts it cannot). Its output is then not captured.
    */
   pipes?: boolean;
 }
@@ -77,14 +77,13 @@ export function start(cmd: string, args: string[], opts: CmdOptions = {}): Runni
   const t0 = performance.now();
   let child: ChildProcess;
   try {
-    child = spawn(cmd, args, { cwd: opts.cwd, env: { ...cliEnv(), ...opts.env }, stdio: opts.pipes ? ['pipe', 'pipe', 'pipe'] : ['ignore', opts.stdoutFd ?? out, opts.stderrFd ?? err] });
+    child = opts.pipes
+      ? spawn('bash', ['-c', 'exec "$@" < <(exec sleep 600) > >(exec cat >/dev/null) 2>&1', 'bash', cmd, ...args], { cwd: opts.cwd, env: { ...cliEnv(), ...opts.env }, stdio: 'ignore' })
+      : spawn(cmd, args, { cwd: opts.cwd, env: { ...cliEnv(), ...opts.env }, stdio: ['ignore', opts.stdoutFd ?? out, opts.stderrFd ?? err] });
   } finally {
     closeSync(out);
     closeSync(err);
   }
-  let piped = { out: '', err: '' };
-  child.stdout?.on('data', (b: Buffer) => void (piped = { ...piped, out: piped.out + b.toString() }));
-  child.stderr?.on('data', (b: Buffer) => void (piped = { ...piped, err: piped.err + b.toString() }));
   const timeoutMs = opts.timeoutMs ?? 20_000;
   const done = new Promise<CmdResult>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -97,8 +96,7 @@ export function start(cmd: string, args: string[], opts: CmdOptions = {}): Runni
     });
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
-      const files = { out: readFileSync(stdoutFile, 'utf8'), err: readFileSync(stderrFile, 'utf8') };
-      resolve({ code, signal, stdout: opts.pipes ? piped.out : files.out, stderr: opts.pipes ? piped.err : files.err, ms: performance.now() - t0 });
+      resolve({ code, signal, stdout: readFileSync(stdoutFile, 'utf8'), stderr: readFileSync(stderrFile, 'utf8'), ms: performance.now() - t0 });
     });
   });
   return { child, stdoutFile, stderrFile, stdoutNow: () => readFileSync(stdoutFile, 'utf8'), done };

@@ -13,7 +13,7 @@ import { type CommandReplies, type CommandRequests, type CommandVerb, RequestErr
 import { type CgroupResources, parseSignal } from '../kernel/index.js';
 import type { Authorizer } from './command-authorize.js';
 import type { Caller } from './command-policy.js';
-import { containerStats, ociStateOf } from './queries.js';
+import { containerStats, ociStateOf, ociStateOrCheckpointed } from './queries.js';
 import { storedConfigOf } from './state-dir.js';
 import { jsonWithBigints, runcStats } from './runc-events.js';
 import type { Supervisor } from './supervisor.js';
@@ -214,15 +214,16 @@ const HANDLERS: { [V in CommandVerb]: Handler<V> } = {
   async checkpoint(sup, req, ctx) {
     if (req.imagePath !== undefined) ctx.authz.hostPath(ctx.caller, 'imagePath', req.imagePath);
     if (req.workPath !== undefined) ctx.authz.hostPath(ctx.caller, 'workPath', req.workPath);
-    await sup.containers.command(req.id, { type: 'checkpoint' }, req);
-    throw new LifecycleError('SystemError', `checkpoint ${req.id}: no reply`);
+    const r = await sup.containers.checkpoint(req.id, req);
+    return { id: req.id, state: sup.stateOf(req.id), ...r };
   },
   async restore(sup, req, ctx) {
     ctx.authz.hostPath(ctx.caller, 'imagePath', req.imagePath);
     if (req.workPath !== undefined) ctx.authz.hostPath(ctx.caller, 'workPath', req.workPath);
     if (req.bundle !== undefined) ctx.authz.hostPath(ctx.caller, 'bundle', req.bundle);
-    await sup.containers.command(req.id, { type: 'restore' }, req);
-    throw new LifecycleError('SystemError', `restore ${req.id}: no reply`);
+    // The supervisor is the restored tree's parent (it reaps it and records its exit); its stdio goes nowhere.
+    const r = await sup.containers.restore(req.id, { ...req, stdio: ctx.stdio });
+    return { id: req.id, state: sup.stateOf(req.id), ...r };
   },
   async destroy(sup, req, ctx) {
     await sup.destroy(req.id, { force: req.force });
@@ -243,7 +244,7 @@ const HANDLERS: { [V in CommandVerb]: Handler<V> } = {
   },
   async state(sup, req, ctx) {
     const state = existing(sup, req.id);
-    return { id: req.id, host: ctx.host, state, oci: ociStateOf(sup.containers.state, req.id) };
+    return { id: req.id, host: ctx.host, state, oci: ociStateOrCheckpointed(sup.containers.state, req.id) };
   },
   async stats(sup, req) {
     const st = existing(sup, req.id);

@@ -19,6 +19,7 @@ import { idInUse, notExists, refusal } from '../machines/commands.js';
 import { type ContainerCommand, type ContainerStateName, type MachineEvent, type OpInput, type OpOutcome, SETTLED_STATES, type ContainerMachine, containerMachineWith, settledState } from '../machines/container.js';
 import { type ExecMachine, type ExecStarted, execMachineWith } from '../machines/exec.js';
 import type { CommandSpec } from '../machines/lifecycle.js';
+import { startsLife } from '../machines/replay.js';
 import { type ContainerLock, ContainerLocks, type Intent } from './container-lock.js';
 import { type CrashPoint, crashPoint } from './crash-points.js';
 import { toLifecycleError } from './errors.js';
@@ -27,6 +28,7 @@ import { type Reconciled, reconcile } from './reconcile.js';
 import { StateRoot } from './state-dir.js';
 import { StateCorruptError, isDamagedState } from './state-file.js';
 import type { UpdateParams } from './verbs/cgroups.js';
+import type { CheckpointParams, CheckpointResult, RestoreParams, RestoreResult } from './verbs/criu-plan.js';
 import type { VerbContext } from './verbs/context.js';
 import type { CreateRequest, CreatedContainer } from './verbs/create.js';
 import type { DestroyParams } from './verbs/destroy.js';
@@ -39,6 +41,9 @@ import type { KillParams } from './verbs/signal.js';
  */
 const VERBS = {
   cgroups: () => import('./verbs/cgroups.js'),
+  checkpoint: () => import('./verbs/checkpoint.js'),
+  criuPlan: () => import('./verbs/criu-plan.js'),
+  restore: () => import('./verbs/restore.js'),
   create: () => import('./verbs/create.js'),
   destroy: () => import('./verbs/destroy.js'),
   exec: () => import('./verbs/exec.js'),
@@ -96,6 +101,11 @@ export interface ExecHandle {
 }
 
 const SETTLED: readonly string[] = SETTLED_STATES;
+
+/** A restore under a new id: the machine's `creating` step restores images instead of building from scratch. */
+class FreshRestore {
+  constructor(readonly params: RestoreParams & { bundle: string }) {}
+}
 const LIVE = new Set(['created', 'running', 'paused']);
 
 /** The state name of a container actor's snapshot. */
@@ -224,8 +234,8 @@ export class ContainerHost implements VerbContext {
     if (this.closed) return;
     const a = this.actors.get(e.containerId);
     if (!a) {
-      // A container another process created next to a supervisor: supervise it.
-      if (this.opts.watch === 'all' && e.action === 'create' && !this.recorder.isOwn(e.id) && !this.loading.has(e.containerId)) {
+      // A container another process created (or restored under a new id) next to a supervisor: supervise it.
+      if (this.opts.watch === 'all' && startsLife(e) && !this.recorder.isOwn(e.id) && !this.loading.has(e.containerId)) {
         const s = this.recorder.logged(e.containerId);
         if (settledState(s.state.value) !== 'destroyed') this.adopt(e.containerId, s);
       }
@@ -251,16 +261,38 @@ export class ContainerHost implements VerbContext {
   /** Create a container from a bundle: its machine goes creating → created. */
   async create(id: string, req: CreateRequest): Promise<CreatedContainer> {
     this.state.dir(id);
-    return this.withLock(id, (lock) => this.createLocked(id, req, lock));
+    return this.withLock(id, async (lock) => (await this.createLocked(id, req, lock)) as CreatedContainer);
   }
 
-  private async createLocked(id: string, req: CreateRequest, lock: ContainerLock): Promise<CreatedContainer> {
+  /** Checkpoint a running or paused container with CRIU (runc's checkpoint): it is `checkpointed` after, unless it is left running. */
+  async checkpoint(id: string, p: CheckpointParams = {}): Promise<CheckpointResult> {
+    (await VERBS.criuPlan()).commonOptions(p, '/'); // flags CRIU cannot take: refused before the machine
+    return (await this.command(id, { type: 'checkpoint' }, p)) as CheckpointResult;
+  }
+
+  /**
+   * Restore a checkpointed container (checkpointed → running), or — an id the log does not have, with
+   * `p.bundle` — a new container from images and a bundle (its machine is born running: creating → running).
+   */
+  async restore(id: string, p: RestoreParams = {}): Promise<RestoreResult> {
+    this.state.dir(id);
+    (await VERBS.criuPlan()).commonOptions(p, '/');
+    return this.withLock(id, async (lock) => {
+      if (settledState(this.recorder.logged(id).state.value) !== 'destroyed' || this.actors.has(id)) return (await this.dispatchLocked(id, { type: 'restore' }, p, lock)).output as RestoreResult;
+      if (p.bundle === undefined) throw new LifecycleError('ContainerNotExists', `container does not exist: ${id} (restore under a new id needs its bundle: -b BUNDLE)`);
+      return (await this.createLocked(id, new FreshRestore({ ...p, bundle: p.bundle }), lock)) as RestoreResult;
+    });
+  }
+
+  private async createLocked(id: string, req: CreateRequest | FreshRestore, lock: ContainerLock): Promise<unknown> {
     const logged = this.recorder.logged(id);
     if (this.actors.has(id) || this.loading.has(id) || settledState(logged.state.value) !== 'destroyed' || this.state.exists(id)) {
       throw idInUse(id, this.actors.has(id) ? stateOfActor(this.actors.get(id) as ContainerActor) : undefined);
     }
-    lock.begin('create', logged.seq, req.pidFile ? { pidFile: req.pidFile } : {});
-    crashPoint('create:intent');
+    const verb = req instanceof FreshRestore ? 'restore' : 'create';
+    const pidFile = req instanceof FreshRestore ? req.params.pidFile : req.pidFile;
+    lock.begin(verb, logged.seq, { ...(pidFile ? { pidFile } : {}), ...(verb === 'restore' ? { fresh: true } : {}) });
+    crashPoint(`${verb}:intent`);
     const op = ++this.nextOp;
     const t: Ticket = { params: req };
     this.tickets.set(op, t);
@@ -269,7 +301,7 @@ export class ContainerHost implements VerbContext {
     try {
       actor.start();
       await this.settled(actor, op, t);
-      crashPoint('create:done');
+      crashPoint(`${verb}:done`);
     } catch (e) {
       if (this.actors.get(id) === actor) this.drop(id);
       throw e;
@@ -278,7 +310,7 @@ export class ContainerHost implements VerbContext {
       // Done or undone by the builder: nothing is left for a recovery to do.
       lock.clear();
     }
-    return t.output as CreatedContainer;
+    return t.output;
   }
 
   /** Send a command to a container's machine and wait for the operation's outcome (its output, or its error). */
@@ -574,12 +606,13 @@ export class ContainerHost implements VerbContext {
   }
 
   private buildMachine(): ContainerMachine {
-    const unsupported = (verb: string) => async () => {
-      throw new LifecycleError('Unsupported', `${verb} needs CRIU, which cordon does not drive yet`);
-    };
     return containerMachineWith({
         create: fromPromise<OpOutcome, { id: string; op: number }>(({ input }) =>
-          this.perform(input.id, input.op, async (t) => new (await VERBS.create()).ContainerBuilder(this, input.id, (t.params ?? {}) as CreateRequest).build()),
+          this.perform(input.id, input.op, async (t) =>
+            t.params instanceof FreshRestore
+              ? (await VERBS.restore()).restoreFresh(this, input.id, t.params.params)
+              : new (await VERBS.create()).ContainerBuilder(this, input.id, (t.params ?? {}) as CreateRequest).build(),
+          ),
         ),
         start: this.op(async ({ id }) => (await VERBS.start()).startContainer(this, id)),
         kill: this.op(async ({ id, command }, t) => (await VERBS.signal()).killContainer(this, id, (t.params as KillParams | undefined) ?? { signal: command.signal ?? 15 })),
@@ -587,8 +620,8 @@ export class ContainerHost implements VerbContext {
         resume: this.op(async ({ id }) => (await VERBS.cgroups()).resumeContainer(this, id)),
         update: this.op(async ({ id }, t) => (await VERBS.cgroups()).updateContainer(this, id, t.params as UpdateParams)),
         destroy: this.op(async ({ id, command }) => (await VERBS.destroy()).destroyContainer(this, id, { force: command.force })),
-        checkpoint: this.op(unsupported('checkpoint')),
-        restore: this.op(unsupported('restore')),
+        checkpoint: this.op(async ({ id }, t) => (await VERBS.checkpoint()).checkpointContainer(this, id, (t.params ?? {}) as CheckpointParams)),
+        restore: this.op(async ({ id }, t) => (await VERBS.restore()).restoreContainer(this, id, (t.params ?? {}) as RestoreParams)),
         exec: this.execMachine(),
         watchExit: fromCallback<MachineEvent, { id: string }>(({ input, sendBack }) => {
           if (this.opts.watch !== 'all' && !this.followed.has(input.id)) return () => {};

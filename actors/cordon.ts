@@ -15,10 +15,11 @@ import type { CgroupResources } from '../kernel/index.js';
 import type { ContainerStateName, ExitInfo } from '../machines/container.js';
 import type { ExecHandle } from './container-host.js';
 import { typed } from './errors.js';
-import { type ContainerStats, containerPids, containerStats, ociStateOf } from './queries.js';
+import { type ContainerStats, containerPids, containerStats, ociStateOrCheckpointed } from './queries.js';
 import type { OciState } from './state-dir.js';
 import { type RecoveryReport, Supervisor } from './supervisor.js';
 import type { CreateOptions } from './verbs/create.js';
+import type { CheckpointParams, CheckpointResult, RestoreParams, RestoreResult } from './verbs/criu-plan.js';
 import type { ExecRequest } from './verbs/exec.js';
 import { notRunning } from '../machines/commands.js';
 
@@ -96,9 +97,17 @@ export class Container {
     return typed(() => containerStats(this.#live('get stats of'), this.id));
   }
 
-  /** The machine state and the OCI state. */
-  state(): Promise<{ machine: ContainerStateName; oci: OciState }> {
-    return typed(() => ({ machine: this.#sup.stateOf(this.id), oci: ociStateOf(this.#sup.containers.state, this.id) }));
+  /** The machine state and the OCI state (status `checkpointed`, pid 0, for a checkpointed container). */
+  state(): Promise<{ machine: ContainerStateName; oci: Omit<OciState, 'status'> & { status: OciState['status'] | 'checkpointed' } }> {
+    return typed(() => ({ machine: this.#sup.stateOf(this.id), oci: ociStateOrCheckpointed(this.#sup.containers.state, this.id) }));
+  }
+
+  /**
+   * Checkpoint it with CRIU (runc checkpoint): its images go to `opts.imagePath` (default ./checkpoint); without
+   * `leaveRunning` it is `checkpointed` afterwards (no process, no cgroups) until {@link Cordon.restore}.
+   */
+  checkpoint(opts: CheckpointParams = {}): Promise<CheckpointResult> {
+    return typed(() => this.#sup.containers.checkpoint(this.id, opts));
   }
 
   /** Change its resources. */
@@ -171,6 +180,16 @@ export class Cordon {
   async create(id: string, opts: CreateOptions): Promise<Container> {
     await typed(() => supervisorOf(this).create(id, opts));
     return new Container(id, this);
+  }
+
+  /**
+   * Restore a checkpointed container from its images (default: where its checkpoint put them), or — an id the
+   * host does not have, with `opts.bundle` — a new container from images and a bundle. The supervisor is the
+   * restored tree's parent: it records its exit.
+   */
+  async restore(id: string, opts: RestoreParams = {}): Promise<{ container: Container } & RestoreResult> {
+    const r = await typed(() => supervisorOf(this).containers.restore(id, opts));
+    return { container: new Container(id, this), ...r };
   }
 
   /** A container the host already has. */

@@ -18,6 +18,8 @@ export const VERB_CRASH_POINTS = [
   'delete:intent', 'delete:kill-recorded', 'delete:killed', 'delete:cgroups-removed', 'delete:recorded', 'delete:done',
   'exec:intent', 'exec:recorded', 'exec:done',
   'update:intent', 'update:recorded', 'update:done',
+  'checkpoint:intent', 'checkpoint:dumped', 'checkpoint:recorded', 'checkpoint:done',
+  'restore:intent', 'restore:cgroups', 'restore:restored', 'restore:recorded', 'restore:done',
 ] as const;
 
 /**

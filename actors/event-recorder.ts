@@ -13,7 +13,7 @@ import { LifecycleError } from '../errors/index.js';
 import { withFileLock } from '../kernel/index.js';
 import { refusal } from '../machines/commands.js';
 import { type CommandType, type LifecycleState, initialLifecycle, reduce } from '../machines/lifecycle.js';
-import { applyFact, machineEventsOf } from '../machines/replay.js';
+import { applyFact, machineEventsOf, startsLife } from '../machines/replay.js';
 
 /** The host id events carry (CORDON_HOST or the machine's hostname). */
 export function defaultHostId(): string {
@@ -183,8 +183,11 @@ export class EventRecorder {
     for (let attempt = 0; ; attempt++) {
       const cur = this.entry(containerId) ?? { state: initialLifecycle(containerId), seq: 0 };
       // A destroyed id may be created again (runc allows it): the new container starts from the initial state.
-      let next = cur.state.value === 'destroyed' && action === 'create' ? initialLifecycle(containerId) : cur.state;
-      for (const ev of machineEventsOf({ action, containerId, attributes })) {
+      let next = cur.state.value === 'destroyed' && startsLife({ action, attributes }) ? initialLifecycle(containerId) : cur.state;
+      const events = machineEventsOf({ action, containerId, attributes });
+      // A checkpoint with --leave-running moves nothing, but only a live container takes it.
+      if (action === 'checkpoint' && events.length === 0 && !['running', 'paused'].includes(next.value)) throw this.refused(containerId, next.value, action);
+      for (const ev of events) {
         const after = reduce(next, ev);
         if (after === next && action !== 'error') throw this.refused(containerId, next.value, action);
         next = after;

@@ -8,7 +8,9 @@
  * - delete: finished (killed, exit and `destroy` recorded, everything removed);
  * - start: a start whose fact is in the log has its init released; one whose fact is not changed nothing;
  * - pause / resume: the freezer is set to what the log says (the fact decides: an unrecorded change is undone);
- * - kill, exec, update: their facts are recorded before their effects; what is left is the general reconcile.
+ * - kill, exec, update: their facts are recorded before their effects; what is left is the general reconcile;
+ * - checkpoint, restore: actors/criu-recovery.ts (a checkpoint without its fact leaves the container running, a
+ *   restore without its fact leaves it checkpointed with its images; each interruption is an `error` fact).
  * Every case ends with the general reconcile (an init gone is an exit; an exec whose process is gone, an exec-exit).
  */
 import fs from 'node:fs';
@@ -51,6 +53,14 @@ export async function recoverIntent(ctx: VerbContext, id: string, intent: Intent
     case 'pause':
     case 'resume':
       if (await freezerToLog(ctx, id, state)) outcome = 'agreed';
+      break;
+    case 'checkpoint':
+      outcome = await (await import('./criu-recovery.js')).recoverCheckpoint(ctx, id, intent);
+      // CRIU thawed a paused container for the dump: the freezer goes back to what the log says.
+      if (outcome === 'undone') await freezerToLog(ctx, id, state);
+      break;
+    case 'restore':
+      outcome = await (await import('./criu-recovery.js')).recoverRestore(ctx, id, intent);
       break;
     default:
       break;

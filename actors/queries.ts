@@ -9,6 +9,7 @@ import { type InterfaceStats, interfaceStats } from './runc-events.js';
 import { OCI_VERSION, type OciState, type OciStatus, type StateRoot } from './state-dir.js';
 import { type StateCorruptError, isDamagedState } from './state-file.js';
 import { cgroupOf } from './verbs/cgroups.js';
+import { isCheckpointed, readCheckpointRecord } from './verbs/criu-plan.js';
 import { notRunning } from '../machines/commands.js';
 
 /** Statistics of a container: its cgroups and its network interfaces. */
@@ -17,9 +18,23 @@ export interface ContainerStats {
   interfaces: InterfaceStats[];
 }
 
-/** The OCI state of a container (ContainerNotExists when it has no state record). */
+/**
+ * The OCI state of a container (ContainerNotExists when it has no state record). A checkpointed container has
+ * no process: runc says it does not exist, and so does this, naming where its images are.
+ */
 export function ociStateOf(state: StateRoot, id: string): OciState {
-  return state.ociState(state.require(id));
+  const rec = state.require(id);
+  if (isCheckpointed(state.dir(id))) {
+    const where = readCheckpointRecord(state.dir(id))?.imagePath;
+    throw new LifecycleError('ContainerNotExists', `container does not exist: ${id} (it is checkpointed${where ? `, images in ${where}` : ''}; \`cordon restore ${id}\` brings it back, \`cordon delete ${id}\` forgets it)`);
+  }
+  return state.ociState(rec);
+}
+
+/** The OCI state, or for a checkpointed container its record with status `checkpointed` and pid 0 (the NATS state verb). */
+export function ociStateOrCheckpointed(state: StateRoot, id: string): Omit<OciState, 'status'> & { status: OciStatus | 'checkpointed' } {
+  const rec = state.require(id);
+  return isCheckpointed(state.dir(id)) ? { ...state.ociState(rec), status: 'checkpointed', pid: 0 } : state.ociState(rec);
 }
 
 /**
@@ -45,7 +60,8 @@ export function listStates(state: StateRoot, onDamaged?: (e: StateCorruptError) 
       out.push({ ociVersion: OCI_VERSION, id, pid: 0, status: 'unknown', bundle: '', rootfs: '', created: '', owner: '', error: e.message });
       continue;
     }
-    if (rec) out.push(state.ociState(rec));
+    // A checkpointed container is not listed, as runc (it has no process; `restore` brings it back).
+    if (rec && !isCheckpointed(state.dir(id))) out.push(state.ociState(rec));
   }
   return out;
 }

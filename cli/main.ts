@@ -16,6 +16,7 @@ import { exitCodeOf, parseSignal, windowSize } from '../kernel/index.js';
 import { type FlagSpec, type ParsedArgs, UsageError, bool, parseArgs, str } from './args.js';
 import { defaultSpecJson } from './spec.js';
 import { cgroupVerb } from './cgroup-verbs.js';
+import { criuVerb } from './criu-verbs.js';
 import { LIFECYCLE_EVENT_FLAGS } from './event-flags.js';
 import { type DaemonCreated, createThroughDaemon } from '../actors/daemon-client.js';
 import type { NetworkConfig } from '../config/network.js';
@@ -63,6 +64,12 @@ commands:
   events [--stats] [--interval D] ID                 runc's stats/oom JSON lines (--stats: one sample)
   update [--memory M] [--cpu-quota N] ... [-r FILE|-] ID   change resources of a running container
   delete [-f|--force] ID                             delete a container (force: kill it first)
+  checkpoint [--image-path D] [--work-path D] [--leave-running] [--tcp-established] [--ext-unix-sk] [--shell-job]
+       [--file-locks] [--manage-cgroups-mode M] [--empty-ns network] [--auto-dedup] ID
+                                                     dump it with CRIU (default images: ./checkpoint); it is gone unless --leave-running
+  restore [-b DIR] [--image-path D] [--work-path D] [-d] [--pid-file F] [CRIU flags as checkpoint] ID
+                                                     bring a checkpointed container (or, with -b, a new one) back from its images;
+                                                     foreground: wait, delete, exit with its code
   list [-q] [--format table|json]                    list containers
   events [--filter container=ID|action=A]... [--format json] [--since T] [--until T] [--since-seq N] [--no-follow]
                                                      the host's lifecycle events (follows live ones until interrupted)
@@ -195,6 +202,8 @@ async function runVerb(verb: string, rest: string[], root: string): Promise<numb
   currentVerb = verb;
   const viaCgroups = await cgroupVerb(verb, rest, root, withHost);
   if (viaCgroups !== undefined) return viaCgroups;
+  const viaCriu = await criuVerb(verb, rest, root, withHost);
+  if (viaCriu !== undefined) return viaCriu;
   switch (verb) {
     case 'create': {
       const p = parseArgs(rest, CREATE_FLAGS);

@@ -139,8 +139,10 @@ export interface CommandReplies {
   resume: { id: string; state: string };
   kill: { id: string; signal: number; state: string };
   exec: { id: string; execId: string; pid: number; exitCode?: number | null; signal?: number | null; stdout?: string; stderr?: string; truncated?: boolean };
-  checkpoint: never;
-  restore: never;
+  /** imagesBytes: size of the images written; durationMs: the dump's time. */
+  checkpoint: { id: string; state: string; imagePath: string; workPath: string; imagesBytes: number; durationMs: number; leaveRunning: boolean };
+  /** pid: the restored init's host pid. */
+  restore: { id: string; state: string; pid: number; imagePath: string; durationMs: number };
   destroy: { id: string; destroyed: true };
   list: { host: string; containers: ListedContainer[] };
   state: { id: string; host: string; state: string; oci: OciStateReply };

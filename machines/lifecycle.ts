@@ -78,6 +78,8 @@ const stay = (update?: ContextUpdate): TransitionSpec => ({ update });
 export const LIFECYCLE: Readonly<Record<ContainerStateName, Partial<Record<ContainerEvent['type'], TransitionSpec>>>> = {
   creating: {
     created: { target: 'created', update: UPDATES.setPid },
+    // A container born by a restore under a new id (restore -b BUNDLE): its images become its running tree.
+    restored: { target: 'running', update: UPDATES.setPid },
     error: { target: 'destroyed', update: UPDATES.recordError },
   },
   created: {
@@ -104,6 +106,8 @@ export const LIFECYCLE: Readonly<Record<ContainerStateName, Partial<Record<Conta
     update: stay(),
     oom: stay(UPDATES.countOom),
     'exec-exited': stay(UPDATES.removeExec),
+    // runc checkpoints a paused container too (CRIU takes the frozen tree as it is).
+    checkpoint: { target: 'checkpointing' },
     exited: { target: 'stopped', update: UPDATES.recordExit },
     destroy: { target: 'destroyed', guard: 'forced' },
   },

@@ -34,9 +34,11 @@ export function machineEventsOf(f: LoggedFact): ContainerEvent[] {
     case 'exit':
       return [{ type: 'exited', exitCode: num(a.exitCode), signal: num(a.signal), oomKilled: a.oomKilled === true, unknown: a.unknown === true }];
     case 'checkpoint':
-      return [{ type: 'checkpoint' }, { type: 'checkpointed' }];
+      // --leave-running: images written, the container runs on (no move).
+      return a.leaveRunning === true ? [] : [{ type: 'checkpoint' }, { type: 'checkpointed' }];
     case 'restore':
-      return [{ type: 'restore' }, { type: 'restored', pid: num(a.pid) ?? 0 }];
+      // Under a new id (restore -b BUNDLE) the container is born running; else a checkpointed one comes back.
+      return a.fresh === true ? [{ type: 'restored', pid: num(a.pid) ?? 0 }] : [{ type: 'restore' }, { type: 'restored', pid: num(a.pid) ?? 0 }];
     case 'exec-start':
       return [{ type: 'exec-started', execId: String(a.execId), pid: num(a.pid) ?? 0 }];
     case 'exec-exit':
@@ -50,6 +52,11 @@ export function machineEventsOf(f: LoggedFact): ContainerEvent[] {
   }
 }
 
+/** A fact that starts a container's life: its `create`, or a restore under a new id (`restore` with `fresh`). */
+export function startsLife(f: Pick<LoggedFact, 'action' | 'attributes'>): boolean {
+  return f.action === 'create' || (f.action === 'restore' && f.attributes.fresh === true);
+}
+
 const isStateName = (x: unknown): x is ContainerStateName => typeof x === 'string' && Object.hasOwn(LIFECYCLE, x);
 
 /**
@@ -59,7 +66,7 @@ const isStateName = (x: unknown): x is ContainerStateName => typeof x === 'strin
  */
 export function applyFact(s: LifecycleState, f: LoggedFact): LifecycleState {
   // A destroyed container's id may be used again (as runc allows): its `create` starts a new life.
-  const start = s.value === 'destroyed' && f.action === 'create' ? initialLifecycle(f.containerId) : s;
+  const start = s.value === 'destroyed' && startsLife(f) ? initialLifecycle(f.containerId) : s;
   let cur = start;
   for (const ev of machineEventsOf(f)) cur = reduce(cur, ev);
   if (cur === start && f.from !== undefined && f.from !== start.value && isStateName(f.from) && isStateName(f.to) && f.to !== start.value) {

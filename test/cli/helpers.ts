@@ -59,6 +59,12 @@ export interface CmdOptions {
   /** An fd for its stdout (or stderr) instead of a fresh file (that output is then not captured). */
   stdoutFd?: number;
   stderrFd?: number;
+  /**
+   * Real pipes (not Node's socketpairs) for stdin, stdout and stderr instead of files, made by bash's process
+   * substitution: a container created by it inherits pipes, which CRIU can dump (a host file outside the
+   * container's mounts it cannot). Its output is then not captured.
+   */
+  pipes?: boolean;
 }
 
 /** Start a command with stdout/stderr in fresh files; `done` resolves when it exits (killed after timeoutMs). */
@@ -71,7 +77,9 @@ export function start(cmd: string, args: string[], opts: CmdOptions = {}): Runni
   const t0 = performance.now();
   let child: ChildProcess;
   try {
-    child = spawn(cmd, args, { cwd: opts.cwd, env: { ...cliEnv(), ...opts.env }, stdio: ['ignore', opts.stdoutFd ?? out, opts.stderrFd ?? err] });
+    child = opts.pipes
+      ? spawn('bash', ['-c', 'exec "$@" < <(exec sleep 600) > >(exec cat >/dev/null) 2>&1', 'bash', cmd, ...args], { cwd: opts.cwd, env: { ...cliEnv(), ...opts.env }, stdio: 'ignore' })
+      : spawn(cmd, args, { cwd: opts.cwd, env: { ...cliEnv(), ...opts.env }, stdio: ['ignore', opts.stdoutFd ?? out, opts.stderrFd ?? err] });
   } finally {
     closeSync(out);
     closeSync(err);

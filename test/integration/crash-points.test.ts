@@ -40,7 +40,7 @@ function freshRoot(): string {
   return r;
 }
 
-type Pre = 'none' | 'created' | 'running' | 'paused';
+type Pre = 'none' | 'created' | 'running' | 'paused' | 'checkpointed';
 const VERBS: Record<string, { pre: Pre; args: (id: string) => string[] }> = {
   create: { pre: 'none', args: (id) => ['create', '-b', '@B', id] },
   start: { pre: 'created', args: (id) => ['start', id] },
@@ -50,20 +50,26 @@ const VERBS: Record<string, { pre: Pre; args: (id: string) => string[] }> = {
   delete: { pre: 'running', args: (id) => ['delete', '--force', id] },
   exec: { pre: 'running', args: (id) => ['exec', id, 'true'] },
   update: { pre: 'running', args: (id) => ['update', '--pids-limit', '77', id] },
+  // CRIU needs the container's stdio to be pipes (a host file outside its mounts cannot be dumped): run with pipes.
+  checkpoint: { pre: 'running', args: (id) => ['checkpoint', '--image-path', images(id), id] },
+  restore: { pre: 'checkpointed', args: (id) => ['restore', '-d', '--image-path', images(id), id] },
 };
 
-async function ok(root: string, args: string[]): Promise<void> {
-  const r = await cordon(root, args);
+const images = (id: string) => join('/tmp', `cordon-it-crash-images-${id}`);
+
+async function ok(root: string, args: string[], opts: { stdin?: 'pipe' } = {}): Promise<void> {
+  const r = await cordon(root, args, opts.stdin ? { pipes: true } : {});
   expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
 }
 
 /** Bring container `id` to `pre` through the CLI. */
 async function prepare(root: string, id: string, pre: Pre): Promise<void> {
   if (pre === 'none') return;
-  await ok(root, ['create', '-b', sleeper.dir, id]);
+  await ok(root, ['create', '-b', sleeper.dir, id], { stdin: 'pipe' });
   if (pre === 'created') return;
   await ok(root, ['start', id]);
   if (pre === 'paused') await ok(root, ['pause', id]);
+  if (pre === 'checkpointed') await ok(root, ['checkpoint', '--image-path', images(id), id]);
 }
 
 /** After a crash or failure: the invariants hold, and the id can be deleted and made again. */

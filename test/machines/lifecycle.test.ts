@@ -91,6 +91,7 @@ interface Expect {
 const SPEC: Record<ContainerStateName, Partial<Record<ContainerEvent['type'], Expect>>> = {
   creating: {
     created: { to: 'created', change: 'setPid' },
+    restored: { to: 'running', change: 'setPid' },
     error: { to: 'destroyed', change: 'recordError' },
   },
   created: {
@@ -119,6 +120,7 @@ const SPEC: Record<ContainerStateName, Partial<Record<ContainerEvent['type'], Ex
     update: { to: 'paused', change: 'none' },
     oom: { to: 'paused', change: 'countOom' },
     'exec-exited': { to: 'paused', change: 'removeExec' },
+    checkpoint: { to: 'checkpointing', change: 'none' },
     exited: { to: 'stopped', change: 'recordExit' },
     destroy: { to: 'destroyed', change: 'none', forced: true },
     error: { to: 'paused', change: 'recordError' },
@@ -434,7 +436,9 @@ describe('refusal()', () => {
     expect(code('created', { type: 'resume' })).toBe('ContainerNotPaused');
     expect(code('stopped', { type: 'resume' })).toBe('ContainerNotPaused');
     expect(code('paused', { type: 'start' })).toBe('ContainerNotStopped');
-    expect(code('paused', { type: 'checkpoint' })).toBe('ContainerPaused');
+    expect(code('paused', { type: 'exec' })).toBe('ContainerPaused');
+    // runc checkpoints a paused container (only created and stopped are refused): so does the table.
+    expect(commandAllowed('paused', { type: 'checkpoint' })).toBe(true);
   });
 });
 

@@ -25,10 +25,14 @@ describe('machineEventsOf', () => {
     start: [[{ pid: 1234 }, [{ type: 'start' }]]],
     pause: [[{}, [{ type: 'pause' }]]],
     resume: [[{}, [{ type: 'resume' }]]],
-    checkpoint: [[{ imagePath: '/x' }, [{ type: 'checkpoint' }, { type: 'checkpointed' }]]],
+    checkpoint: [
+      [{ imagePath: '/x' }, [{ type: 'checkpoint' }, { type: 'checkpointed' }]],
+      [{ imagePath: '/x', leaveRunning: true }, []],
+    ],
     restore: [
       [{ pid: 77 }, [{ type: 'restore' }, { type: 'restored', pid: 77 }]],
       [{}, [{ type: 'restore' }, { type: 'restored', pid: 0 }]],
+      [{ pid: 78, fresh: true }, [{ type: 'restored', pid: 78 }]],
     ],
     exit: [
       [{ exitCode: 0, signal: null }, [{ type: 'exited', exitCode: 0, signal: null, oomKilled: false, unknown: false }]],

@@ -10,8 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LifecycleError } from '../../errors/index.js';
-import { type CgroupManager, openPidfd, waitPidfd } from '../../kernel/index.js';
-import type { CriuDumpOptions } from '../../kernel/criu/types.js';
+import { type CgroupManager, type CriuDumpOptions, openPidfd, waitPidfd } from '../../kernel/index.js';
 import { crashPoint } from '../crash-points.js';
 import { readNetworkRecord } from '../network.js';
 import { storedConfigOf } from '../state-dir.js';

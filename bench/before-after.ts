@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ARGS, REPO, arg } from './bench-options.js';
+import { REPO, arg, emitTable } from './bench-options.js';
 import { type Contender, fmtMs, interleave, runDetached, summarize, throughput, timeCommand } from './interleave.js';
 import { BenchWorld, machine } from './runtimes.js';
 
@@ -126,20 +126,13 @@ async function main(): Promise<void> {
     const problems = world.cleanup();
     if (problems.length) process.stderr.write(`before-after: cleanup: ${problems.join('; ')}\n`);
   }
-  const lines = [
-    `### ${new Date().toISOString()} — \`node dist/bench/before-after.js ${ARGS.join(' ')}\``,
-    '',
+  emitTable(
+    'node dist/bench/before-after.js',
     `${machine()}; rounds ${rounds} (+${warmup} warm-up), interleaved; after = ${REPO}, before = ${builds.before}.`,
-    '',
-    '| case | build | median ms (or /s) | / runc | / before |',
-    '|---|---|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.join(' | ')} |`),
-    '',
-  ];
-  const text = lines.join('\n');
-  process.stdout.write(text + '\n');
-  const out = arg('out');
-  if (out) fs.appendFileSync(out, text + '\n');
+    ['case', 'build', 'median ms (or /s)', '/ runc', '/ before'],
+    ['---', '---', '---:', '---:', '---:'],
+    rows,
+  );
 }
 
 await main();

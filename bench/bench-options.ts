@@ -2,6 +2,7 @@
  * What the standalone benchmark scripts share: the repository root, their `--name value` / `--flag`
  * arguments, number formatting and percentiles (the harness itself uses interleave.ts's summaries).
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -34,3 +35,23 @@ export function percentile(xs: readonly number[], p: number): number {
 
 /** The script's arguments as given (for the command line recorded with its results). */
 export const ARGS: readonly string[] = argv;
+
+/**
+ * A standalone benchmark's result: a dated heading with the command, a line about the run, and a table,
+ * printed and appended to the `--out FILE` when given.
+ */
+export function emitTable(command: string, about: string, header: string[], align: string[], rows: string[][]): void {
+  const text = [
+    `### ${new Date().toISOString()} — \`${command} ${ARGS.join(' ')}\``,
+    '',
+    about,
+    '',
+    `| ${header.join(' | ')} |`,
+    `|${align.join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+    '',
+  ].join('\n');
+  process.stdout.write(text + '\n');
+  const out = arg('out');
+  if (out) fs.appendFileSync(out, text + '\n');
+}

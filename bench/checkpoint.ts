@@ -16,7 +16,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ARGS, REPO, arg } from './bench-options.js';
+import { REPO, arg, emitTable } from './bench-options.js';
 import { CommandFailed, type Contender, benchEnv, fmtMs, interleave, summarize } from './interleave.js';
 import { BenchWorld, machine } from './runtimes.js';
 
@@ -185,20 +185,13 @@ async function main(): Promise<void> {
     const problems = world.cleanup();
     if (problems.length) process.stderr.write(`checkpoint: cleanup: ${problems.join('; ')}\n`);
   }
-  const lines = [
-    `### ${new Date().toISOString()} — \`env -u NODE_EXTRA_CA_CERTS node dist/bench/checkpoint.js ${ARGS.join(' ')}\``,
-    '',
+  emitTable(
+    'env -u NODE_EXTRA_CA_CERTS node dist/bench/checkpoint.js',
     `${machine()}; ${versions.join('; ')}; ${criu}; rounds ${rounds} (+${warmup} warm-up), interleaved, order alternating.`,
-    '',
-    '| case (busybox counter, pipes for stdio) | cordon median | runc median | cordon / runc |',
-    '|---|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.join(' | ')} |`),
-    '',
-  ];
-  const text = lines.join('\n');
-  process.stdout.write(text + '\n');
-  const out = arg('out');
-  if (out) fs.appendFileSync(out, text + '\n');
+    ['case (busybox counter, pipes for stdio)', 'cordon median', 'runc median', 'cordon / runc'],
+    ['---', '---:', '---:', '---:'],
+    rows,
+  );
 }
 
 await main();
